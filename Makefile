@@ -1,0 +1,45 @@
+# perfgo: `make demo` shows the main job, `make test` runs every check CI runs.
+GO      ?= go
+PKGS    := ./...
+BIN     := bin/perfgo
+# protoc itself comes from the OS (Debian: protobuf-compiler); the Go plugins
+# are pinned as go.mod tools, so `make proto` is reproducible and the build
+# never needs protoc because the generated code is committed.
+PROTOC  ?= protoc
+
+.PHONY: all build test lint vet staticcheck race proto bench demo clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -o $(BIN) ./cmd/perfgo
+
+vet:
+	$(GO) vet $(PKGS)
+
+staticcheck:
+	$(GO) tool staticcheck $(PKGS)
+
+lint: vet staticcheck
+
+race:
+	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+
+test: lint race
+
+proto:
+	$(GO) build -o bin/protoc-gen-go google.golang.org/protobuf/cmd/protoc-gen-go
+	$(GO) build -o bin/protoc-gen-go-grpc google.golang.org/grpc/cmd/protoc-gen-go-grpc
+	$(PROTOC) --plugin=protoc-gen-go=bin/protoc-gen-go --plugin=protoc-gen-go-grpc=bin/protoc-gen-go-grpc \
+		-I proto --go_out=. --go_opt=module=github.com/perfgo/perfgo \
+		--go-grpc_out=. --go-grpc_opt=module=github.com/perfgo/perfgo \
+		proto/grpc_service.proto proto/model_config.proto
+
+bench:
+	./bench/run.sh
+
+demo:
+	$(GO) run ./cmd/perfgo demo
+
+clean:
+	rm -rf bin

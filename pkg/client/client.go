@@ -1,0 +1,90 @@
+// Package client talks the KServe v2 / Open Inference Protocol, with
+// Triton's extensions, over gRPC and HTTP behind one interface.
+//
+// A request is prepared once (NewCall encodes it) and then sent many times
+// by one worker; the per-request path allocates no more than the transport
+// itself needs.
+package client
+
+import (
+	"context"
+	"time"
+
+	"github.com/perfgo/perfgo/pkg/inferencepb"
+)
+
+// Protocol selects the transport.
+type Protocol string
+
+const (
+	HTTP Protocol = "http"
+	GRPC Protocol = "grpc"
+)
+
+// Client is one connection pool to one v2 server. It is safe for concurrent
+// use; the Calls it makes are not (one Call per worker).
+type Client interface {
+	ServerLive(ctx context.Context) (bool, error)
+	ServerReady(ctx context.Context) (bool, error)
+	ServerMetadata(ctx context.Context) (*inferencepb.ServerMetadataResponse, error)
+	ModelReady(ctx context.Context, model, version string) (bool, error)
+	ModelMetadata(ctx context.Context, model, version string) (*inferencepb.ModelMetadataResponse, error)
+	ModelConfig(ctx context.Context, model, version string) (*inferencepb.ModelConfig, error)
+	// ModelStatistics returns cumulative statistics; empty model means all models.
+	ModelStatistics(ctx context.Context, model, version string) (*inferencepb.ModelStatisticsResponse, error)
+	RepositoryIndex(ctx context.Context, readyOnly bool) (*inferencepb.RepositoryIndexResponse, error)
+	// NewCall validates and encodes req once, for repeated sending.
+	NewCall(req *InferRequest) (Call, error)
+	Close() error
+}
+
+// Call is one prepared inference request, sent as often as needed by one
+// goroutine. It is not safe for concurrent use.
+type Call interface {
+	// Do sends the request once and waits for the complete response.
+	// A failed request returns an *Error (see Class).
+	Do(ctx context.Context) (Timing, error)
+	// Response decodes the latest response. It allocates: for checks and
+	// tests, not for the measured path.
+	Response() (*InferResponse, error)
+}
+
+// Timing is the client library's split of one request.
+type Timing struct {
+	// Send is the time spent encoding/writing the request, Recv the time
+	// spent reading/decoding the response; the rest of Total was waiting.
+	Send, Recv, Total time.Duration
+}
+
+// Tensor is a named tensor with raw little-endian row-major contents.
+// BYTES elements are each a 4-byte little-endian length followed by the bytes.
+type Tensor struct {
+	Name     string
+	Datatype string
+	Shape    []int64
+	Data     []byte
+	// Parameters are tensor-level parameters (bool, int64, uint64, float64 or string).
+	Parameters map[string]any
+}
+
+// InferRequest is what a worker sends.
+type InferRequest struct {
+	Model   string
+	Version string
+	ID      string
+	Inputs  []Tensor
+	// Outputs names the outputs to return; empty asks for all of them.
+	Outputs []string
+	// Parameters are request-level parameters (bool, int64, uint64, float64
+	// or string), e.g. sequence_id, sequence_start, sequence_end.
+	Parameters map[string]any
+}
+
+// InferResponse is a decoded response.
+type InferResponse struct {
+	Model      string
+	Version    string
+	ID         string
+	Outputs    []Tensor
+	Parameters map[string]any
+}

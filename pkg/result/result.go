@@ -1,0 +1,265 @@
+// Package result holds what a perfgo run measured, as plain data.
+//
+// The load engine produces these values and every report (stdout table, CSV,
+// JSON, later compare/merge) is a view of them, so nothing here measures,
+// locks or reads a clock. Latency distributions are kept as HDR histogram
+// snapshots so that results can be saved and merged without loss.
+package result
+
+import (
+	"time"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// Mode is the kind of load a level applied.
+type Mode string
+
+const (
+	// Concurrency keeps N requests outstanding (closed loop).
+	Concurrency Mode = "concurrency"
+	// RequestRate issues requests on a schedule whatever the server does (open loop).
+	RequestRate Mode = "request_rate"
+	// Intervals issues requests at user-supplied gaps (open loop, one level).
+	Intervals Mode = "intervals"
+)
+
+// StopReason says why a run ended; a partial run is never silent.
+type StopReason int
+
+const (
+	// StopCompleted: every level asked for was measured.
+	StopCompleted StopReason = iota
+	// StopLatencyThreshold: a level went over -l; the sweep stopped as asked.
+	StopLatencyThreshold
+	// StopUnstable: a level did not stabilise within the allowed windows.
+	StopUnstable
+	// StopNoValidRequests: a window saw no completed request.
+	StopNoValidRequests
+	// StopCancelled: the user interrupted the run (Ctrl-C) or its deadline passed.
+	StopCancelled
+	// StopError: the server or the client failed in a way that ends the run.
+	StopError
+)
+
+func (r StopReason) String() string {
+	switch r {
+	case StopCompleted:
+		return "completed"
+	case StopLatencyThreshold:
+		return "latency_threshold"
+	case StopUnstable:
+		return "unstable"
+	case StopNoValidRequests:
+		return "no_valid_requests"
+	case StopCancelled:
+		return "cancelled"
+	case StopError:
+		return "error"
+	}
+	return "unknown"
+}
+
+// Run is a whole sweep: the settings it ran with and the levels it reported.
+type Run struct {
+	Settings Settings
+	// Levels are the reported levels in the order they were measured
+	// (probe order for binary search), as perf_analyzer prints them.
+	Levels []Level
+	Stop   StopReason
+	// StopMessage is the one-line explanation printed for a stop other than
+	// StopCompleted (e.g. "Measured latency went over the set limit of 5 msec.").
+	StopMessage string
+}
+
+// Settings are the measurement settings printed in the report header.
+type Settings struct {
+	Model    string
+	Version  string
+	Protocol string // "http" or "grpc"
+	URL      string
+	// ServiceKind is perf_analyzer's upper-case kind name ("TRITON").
+	ServiceKind string
+	BatchSize   int
+	Mode        Mode
+
+	WarmupRequests int
+	// RequestCount > 0 means one count window of exactly that many requests.
+	RequestCount            int
+	MeasurementMode         string // "time_windows" or "count_windows"
+	MeasurementInterval     time.Duration
+	MeasurementRequestCount int
+	StabilityPercentage     float64
+	MaxTrials               int
+	// Percentile is the stabilising percentile; 0 means the average latency
+	// (perf_analyzer's --percentile=-1). Fractions such as 99.9 are allowed.
+	Percentile       float64
+	LatencyThreshold time.Duration // 0: no limit
+
+	RangeStart, RangeEnd, RangeStep float64
+	BinarySearch                    bool
+	Async                           bool
+
+	// Request-rate modes.
+	Distribution string // "constant" or "poisson"
+	Seed         int64
+	// LatencyOrigin names the instant latency is measured from:
+	// "send" (closed loop) or "intended" (open loop, free of coordinated omission).
+	LatencyOrigin string
+
+	Decoupled     bool
+	ServerStats   bool // the server offered the statistics extension
+	ResponseCache bool // the model has the response cache enabled
+}
+
+// Level is one reported load level: the last (up to three) windows merged.
+type Level struct {
+	Mode  Mode
+	Value float64 // concurrency N, or requests per second
+	// Windows is how many windows were measured before the level ended.
+	Windows int
+	Stable  bool
+	Client  ClientStats
+	// Server is nil when the server offers no statistics.
+	Server *ServerStats
+	// Failures counts failed requests by status class ("grpc:UNAVAILABLE",
+	// "http:503", "timeout", ...), sorted by class.
+	Failures []ClassCount
+}
+
+// ClassCount is the number of failed requests of one status class.
+type ClassCount struct {
+	Class string
+	Count uint64
+}
+
+// ClientStats are the client's view of the merged windows.
+type ClientStats struct {
+	// Requests is the number of successful requests that completed in the
+	// merged windows; Inferences = Requests × batch size.
+	Requests   uint64
+	Inferences uint64
+	Failed     uint64
+	Responses  uint64 // decoupled models: responses received
+	Duration   time.Duration
+	// Throughput in inferences per second: Inferences / Duration.
+	Throughput         float64
+	ResponseThroughput float64
+
+	// Latency is the reported latency: from the actual send in closed loop,
+	// from the intended send in open loop.
+	Latency Distribution
+	// ServiceTime (open loop only) is measured from the actual send.
+	ServiceTime *Distribution
+	// ScheduleLag (open loop only) is actual send minus intended send.
+	ScheduleLag *Distribution
+	// SendRate is requests issued per second; Late counts requests sent
+	// more than 1 ms after their intended time.
+	SendRate float64
+	Late     uint64
+	Issued   uint64
+
+	// Client library time split, averaged over completed requests:
+	// RequestTime is the library's request start→end; Send and Recv its
+	// marshal/send and receive/unmarshal parts. Wait = RequestTime−Send−Recv.
+	RequestTime time.Duration
+	Send        time.Duration
+	Recv        time.Duration
+
+	// OutOfRange counts latencies that did not fit the histogram's range;
+	// they are counted here, never dropped silently.
+	OutOfRange uint64
+}
+
+// Wait is the response wait part of the client library time.
+func (c ClientStats) Wait() time.Duration {
+	w := c.RequestTime - c.Send - c.Recv
+	if w < 0 {
+		return 0
+	}
+	return w
+}
+
+// Distribution summarises a latency histogram; Hist keeps the full data.
+type Distribution struct {
+	Count  int64
+	Mean   time.Duration
+	StdDev time.Duration
+	Min    time.Duration
+	Max    time.Duration
+	// Hist is the histogram in nanoseconds, for exact percentiles, merging
+	// and export. It may be nil in hand-built values (tests).
+	Hist *hdrhistogram.Snapshot
+	// Quantiles caches percentiles computed when the distribution was made.
+	Quantiles []Quantile
+}
+
+// Quantile is one percentile (0–100) and its value.
+type Quantile struct {
+	Percentile float64
+	Value      time.Duration
+}
+
+// Percentile returns the value at p (0–100): from the cached quantiles when
+// present, else from the histogram, else 0.
+func (d Distribution) Percentile(p float64) time.Duration {
+	for _, q := range d.Quantiles {
+		if q.Percentile == p {
+			return q.Value
+		}
+	}
+	if d.Hist == nil {
+		return 0
+	}
+	return time.Duration(hdrhistogram.Import(d.Hist).ValueAtQuantile(p))
+}
+
+// Stat is a cumulative server counter: how many times and how long in total.
+type Stat struct {
+	Count uint64
+	Ns    uint64
+}
+
+// Avg is Ns/Count as a duration, 0 when Count is 0.
+func (s Stat) Avg() time.Duration {
+	if s.Count == 0 {
+		return 0
+	}
+	return time.Duration(s.Ns / s.Count)
+}
+
+// ServerStats are deltas of the server's cumulative statistics over the
+// merged windows, for one model.
+type ServerStats struct {
+	Model, Version string
+	InferenceCount uint64
+	ExecutionCount uint64
+	Success        Stat
+	Fail           Stat
+	Queue          Stat
+	ComputeInput   Stat
+	ComputeInfer   Stat
+	ComputeOutput  Stat
+	CacheHit       Stat
+	CacheMiss      Stat
+	// Composing holds ensemble / BLS composing models, if any.
+	Composing []ServerStats
+}
+
+// ComputeTotal is the average compute time per request (input+infer+output
+// divided by the compute count), as perf_analyzer derives it.
+func (s ServerStats) ComputeTotal() time.Duration {
+	if s.ComputeInput.Count == 0 {
+		return 0
+	}
+	return time.Duration((s.ComputeInput.Ns + s.ComputeInfer.Ns + s.ComputeOutput.Ns) / s.ComputeInput.Count)
+}
+
+// Overhead is the server time not spent queueing or computing, clamped at 0.
+func (s ServerStats) Overhead() time.Duration {
+	o := s.Success.Avg() - s.Queue.Avg() - s.ComputeTotal()
+	if o < 0 {
+		return 0
+	}
+	return o
+}
