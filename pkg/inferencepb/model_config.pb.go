@@ -271,7 +271,7 @@ type ModelInstanceGroup struct {
 	Count         int32                   `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
 	Gpus          []int32                 `protobuf:"varint,3,rep,packed,name=gpus,proto3" json:"gpus,omitempty"`
 	Kind          ModelInstanceGroup_Kind `protobuf:"varint,4,opt,name=kind,proto3,enum=inference.ModelInstanceGroup_Kind" json:"kind,omitempty"`
-	Profile       string                  `protobuf:"bytes,5,opt,name=profile,proto3" json:"profile,omitempty"`
+	Profile       []string                `protobuf:"bytes,5,rep,name=profile,proto3" json:"profile,omitempty"`
 	Passive       bool                    `protobuf:"varint,7,opt,name=passive,proto3" json:"passive,omitempty"`
 	HostPolicy    string                  `protobuf:"bytes,9,opt,name=host_policy,json=hostPolicy,proto3" json:"host_policy,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -336,11 +336,11 @@ func (x *ModelInstanceGroup) GetKind() ModelInstanceGroup_Kind {
 	return ModelInstanceGroup_KIND_AUTO
 }
 
-func (x *ModelInstanceGroup) GetProfile() string {
+func (x *ModelInstanceGroup) GetProfile() []string {
 	if x != nil {
 		return x.Profile
 	}
-	return ""
+	return nil
 }
 
 func (x *ModelInstanceGroup) GetPassive() bool {
@@ -402,17 +402,18 @@ func (x *ModelTensorReshape) GetShape() []int64 {
 }
 
 type ModelInput struct {
-	state            protoimpl.MessageState `protogen:"open.v1"`
-	Name             string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	DataType         DataType               `protobuf:"varint,2,opt,name=data_type,json=dataType,proto3,enum=inference.DataType" json:"data_type,omitempty"`
-	Format           ModelInput_Format      `protobuf:"varint,3,opt,name=format,proto3,enum=inference.ModelInput_Format" json:"format,omitempty"`
-	Dims             []int64                `protobuf:"varint,4,rep,packed,name=dims,proto3" json:"dims,omitempty"`
-	Reshape          *ModelTensorReshape    `protobuf:"bytes,5,opt,name=reshape,proto3" json:"reshape,omitempty"`
-	IsShapeTensor    bool                   `protobuf:"varint,6,opt,name=is_shape_tensor,json=isShapeTensor,proto3" json:"is_shape_tensor,omitempty"`
-	AllowRaggedBatch bool                   `protobuf:"varint,7,opt,name=allow_ragged_batch,json=allowRaggedBatch,proto3" json:"allow_ragged_batch,omitempty"`
-	Optional         bool                   `protobuf:"varint,8,opt,name=optional,proto3" json:"optional,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	state               protoimpl.MessageState `protogen:"open.v1"`
+	Name                string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	DataType            DataType               `protobuf:"varint,2,opt,name=data_type,json=dataType,proto3,enum=inference.DataType" json:"data_type,omitempty"`
+	Format              ModelInput_Format      `protobuf:"varint,3,opt,name=format,proto3,enum=inference.ModelInput_Format" json:"format,omitempty"`
+	Dims                []int64                `protobuf:"varint,4,rep,packed,name=dims,proto3" json:"dims,omitempty"`
+	Reshape             *ModelTensorReshape    `protobuf:"bytes,5,opt,name=reshape,proto3" json:"reshape,omitempty"`
+	IsShapeTensor       bool                   `protobuf:"varint,6,opt,name=is_shape_tensor,json=isShapeTensor,proto3" json:"is_shape_tensor,omitempty"`
+	AllowRaggedBatch    bool                   `protobuf:"varint,7,opt,name=allow_ragged_batch,json=allowRaggedBatch,proto3" json:"allow_ragged_batch,omitempty"`
+	Optional            bool                   `protobuf:"varint,8,opt,name=optional,proto3" json:"optional,omitempty"`
+	IsNonLinearFormatIo bool                   `protobuf:"varint,9,opt,name=is_non_linear_format_io,json=isNonLinearFormatIo,proto3" json:"is_non_linear_format_io,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *ModelInput) Reset() {
@@ -501,16 +502,24 @@ func (x *ModelInput) GetOptional() bool {
 	return false
 }
 
+func (x *ModelInput) GetIsNonLinearFormatIo() bool {
+	if x != nil {
+		return x.IsNonLinearFormatIo
+	}
+	return false
+}
+
 type ModelOutput struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	DataType      DataType               `protobuf:"varint,2,opt,name=data_type,json=dataType,proto3,enum=inference.DataType" json:"data_type,omitempty"`
-	Dims          []int64                `protobuf:"varint,3,rep,packed,name=dims,proto3" json:"dims,omitempty"`
-	LabelFilename string                 `protobuf:"bytes,4,opt,name=label_filename,json=labelFilename,proto3" json:"label_filename,omitempty"`
-	Reshape       *ModelTensorReshape    `protobuf:"bytes,5,opt,name=reshape,proto3" json:"reshape,omitempty"`
-	IsShapeTensor bool                   `protobuf:"varint,6,opt,name=is_shape_tensor,json=isShapeTensor,proto3" json:"is_shape_tensor,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state               protoimpl.MessageState `protogen:"open.v1"`
+	Name                string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	DataType            DataType               `protobuf:"varint,2,opt,name=data_type,json=dataType,proto3,enum=inference.DataType" json:"data_type,omitempty"`
+	Dims                []int64                `protobuf:"varint,3,rep,packed,name=dims,proto3" json:"dims,omitempty"`
+	LabelFilename       string                 `protobuf:"bytes,4,opt,name=label_filename,json=labelFilename,proto3" json:"label_filename,omitempty"`
+	Reshape             *ModelTensorReshape    `protobuf:"bytes,5,opt,name=reshape,proto3" json:"reshape,omitempty"`
+	IsShapeTensor       bool                   `protobuf:"varint,6,opt,name=is_shape_tensor,json=isShapeTensor,proto3" json:"is_shape_tensor,omitempty"`
+	IsNonLinearFormatIo bool                   `protobuf:"varint,7,opt,name=is_non_linear_format_io,json=isNonLinearFormatIo,proto3" json:"is_non_linear_format_io,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *ModelOutput) Reset() {
@@ -581,6 +590,13 @@ func (x *ModelOutput) GetReshape() *ModelTensorReshape {
 func (x *ModelOutput) GetIsShapeTensor() bool {
 	if x != nil {
 		return x.IsShapeTensor
+	}
+	return false
+}
+
+func (x *ModelOutput) GetIsNonLinearFormatIo() bool {
+	if x != nil {
+		return x.IsNonLinearFormatIo
 	}
 	return false
 }
@@ -768,6 +784,7 @@ type ModelSequenceBatching struct {
 	StrategyChoice              isModelSequenceBatching_StrategyChoice `protobuf_oneof:"strategy_choice"`
 	MaxSequenceIdleMicroseconds uint64                                 `protobuf:"varint,1,opt,name=max_sequence_idle_microseconds,json=maxSequenceIdleMicroseconds,proto3" json:"max_sequence_idle_microseconds,omitempty"`
 	ControlInput                []*ModelSequenceBatching_ControlInput  `protobuf:"bytes,2,rep,name=control_input,json=controlInput,proto3" json:"control_input,omitempty"`
+	State                       []*ModelSequenceBatching_State         `protobuf:"bytes,5,rep,name=state,proto3" json:"state,omitempty"`
 	IterativeSequence           bool                                   `protobuf:"varint,6,opt,name=iterative_sequence,json=iterativeSequence,proto3" json:"iterative_sequence,omitempty"`
 	unknownFields               protoimpl.UnknownFields
 	sizeCache                   protoimpl.SizeCache
@@ -838,6 +855,13 @@ func (x *ModelSequenceBatching) GetMaxSequenceIdleMicroseconds() uint64 {
 func (x *ModelSequenceBatching) GetControlInput() []*ModelSequenceBatching_ControlInput {
 	if x != nil {
 		return x.ControlInput
+	}
+	return nil
+}
+
+func (x *ModelSequenceBatching) GetState() []*ModelSequenceBatching_State {
+	if x != nil {
+		return x.State
 	}
 	return nil
 }
@@ -1631,6 +1655,75 @@ func (x *ModelSequenceBatching_StrategyOldest) GetPreserveOrdering() bool {
 	return false
 }
 
+// Implicit state: inputs the server feeds back, which a client must not send.
+type ModelSequenceBatching_State struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	InputName     string                 `protobuf:"bytes,1,opt,name=input_name,json=inputName,proto3" json:"input_name,omitempty"`
+	OutputName    string                 `protobuf:"bytes,2,opt,name=output_name,json=outputName,proto3" json:"output_name,omitempty"`
+	DataType      DataType               `protobuf:"varint,3,opt,name=data_type,json=dataType,proto3,enum=inference.DataType" json:"data_type,omitempty"`
+	Dims          []int64                `protobuf:"varint,4,rep,packed,name=dims,proto3" json:"dims,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ModelSequenceBatching_State) Reset() {
+	*x = ModelSequenceBatching_State{}
+	mi := &file_model_config_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ModelSequenceBatching_State) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ModelSequenceBatching_State) ProtoMessage() {}
+
+func (x *ModelSequenceBatching_State) ProtoReflect() protoreflect.Message {
+	mi := &file_model_config_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ModelSequenceBatching_State.ProtoReflect.Descriptor instead.
+func (*ModelSequenceBatching_State) Descriptor() ([]byte, []int) {
+	return file_model_config_proto_rawDescGZIP(), []int{6, 4}
+}
+
+func (x *ModelSequenceBatching_State) GetInputName() string {
+	if x != nil {
+		return x.InputName
+	}
+	return ""
+}
+
+func (x *ModelSequenceBatching_State) GetOutputName() string {
+	if x != nil {
+		return x.OutputName
+	}
+	return ""
+}
+
+func (x *ModelSequenceBatching_State) GetDataType() DataType {
+	if x != nil {
+		return x.DataType
+	}
+	return DataType_TYPE_INVALID
+}
+
+func (x *ModelSequenceBatching_State) GetDims() []int64 {
+	if x != nil {
+		return x.Dims
+	}
+	return nil
+}
+
 type ModelEnsembling_Step struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	ModelName      string                 `protobuf:"bytes,1,opt,name=model_name,json=modelName,proto3" json:"model_name,omitempty"`
@@ -1644,7 +1737,7 @@ type ModelEnsembling_Step struct {
 
 func (x *ModelEnsembling_Step) Reset() {
 	*x = ModelEnsembling_Step{}
-	mi := &file_model_config_proto_msgTypes[19]
+	mi := &file_model_config_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1656,7 +1749,7 @@ func (x *ModelEnsembling_Step) String() string {
 func (*ModelEnsembling_Step) ProtoMessage() {}
 
 func (x *ModelEnsembling_Step) ProtoReflect() protoreflect.Message {
-	mi := &file_model_config_proto_msgTypes[19]
+	mi := &file_model_config_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1717,7 +1810,7 @@ const file_model_config_proto_rawDesc = "" +
 	"\x05count\x18\x02 \x01(\x05R\x05count\x12\x12\n" +
 	"\x04gpus\x18\x03 \x03(\x05R\x04gpus\x126\n" +
 	"\x04kind\x18\x04 \x01(\x0e2\".inference.ModelInstanceGroup.KindR\x04kind\x12\x18\n" +
-	"\aprofile\x18\x05 \x01(\tR\aprofile\x12\x18\n" +
+	"\aprofile\x18\x05 \x03(\tR\aprofile\x12\x18\n" +
 	"\apassive\x18\a \x01(\bR\apassive\x12\x1f\n" +
 	"\vhost_policy\x18\t \x01(\tR\n" +
 	"hostPolicy\"A\n" +
@@ -1728,7 +1821,7 @@ const file_model_config_proto_rawDesc = "" +
 	"\n" +
 	"KIND_MODEL\x10\x03\"*\n" +
 	"\x12ModelTensorReshape\x12\x14\n" +
-	"\x05shape\x18\x01 \x03(\x03R\x05shape\"\x84\x03\n" +
+	"\x05shape\x18\x01 \x03(\x03R\x05shape\"\xba\x03\n" +
 	"\n" +
 	"ModelInput\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x120\n" +
@@ -1738,18 +1831,20 @@ const file_model_config_proto_rawDesc = "" +
 	"\areshape\x18\x05 \x01(\v2\x1d.inference.ModelTensorReshapeR\areshape\x12&\n" +
 	"\x0fis_shape_tensor\x18\x06 \x01(\bR\risShapeTensor\x12,\n" +
 	"\x12allow_ragged_batch\x18\a \x01(\bR\x10allowRaggedBatch\x12\x1a\n" +
-	"\boptional\x18\b \x01(\bR\boptional\";\n" +
+	"\boptional\x18\b \x01(\bR\boptional\x124\n" +
+	"\x17is_non_linear_format_io\x18\t \x01(\bR\x13isNonLinearFormatIo\";\n" +
 	"\x06Format\x12\x0f\n" +
 	"\vFORMAT_NONE\x10\x00\x12\x0f\n" +
 	"\vFORMAT_NHWC\x10\x01\x12\x0f\n" +
-	"\vFORMAT_NCHW\x10\x02\"\xef\x01\n" +
+	"\vFORMAT_NCHW\x10\x02\"\xa5\x02\n" +
 	"\vModelOutput\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x120\n" +
 	"\tdata_type\x18\x02 \x01(\x0e2\x13.inference.DataTypeR\bdataType\x12\x12\n" +
 	"\x04dims\x18\x03 \x03(\x03R\x04dims\x12%\n" +
 	"\x0elabel_filename\x18\x04 \x01(\tR\rlabelFilename\x127\n" +
 	"\areshape\x18\x05 \x01(\v2\x1d.inference.ModelTensorReshapeR\areshape\x12&\n" +
-	"\x0fis_shape_tensor\x18\x06 \x01(\bR\risShapeTensor\"\xbe\x02\n" +
+	"\x0fis_shape_tensor\x18\x06 \x01(\bR\risShapeTensor\x124\n" +
+	"\x17is_non_linear_format_io\x18\a \x01(\bR\x13isNonLinearFormatIo\"\xbe\x02\n" +
 	"\x12ModelVersionPolicy\x12>\n" +
 	"\x06latest\x18\x01 \x01(\v2$.inference.ModelVersionPolicy.LatestH\x00R\x06latest\x125\n" +
 	"\x03all\x18\x02 \x01(\v2!.inference.ModelVersionPolicy.AllH\x00R\x03all\x12D\n" +
@@ -1765,12 +1860,13 @@ const file_model_config_proto_rawDesc = "" +
 	"\x1cmax_queue_delay_microseconds\x18\x02 \x01(\x04R\x19maxQueueDelayMicroseconds\x12+\n" +
 	"\x11preserve_ordering\x18\x03 \x01(\bR\x10preserveOrdering\x12'\n" +
 	"\x0fpriority_levels\x18\x04 \x01(\x04R\x0epriorityLevels\x124\n" +
-	"\x16default_priority_level\x18\x05 \x01(\x04R\x14defaultPriorityLevel\"\xdb\t\n" +
+	"\x16default_priority_level\x18\x05 \x01(\x04R\x14defaultPriorityLevel\"\xa9\v\n" +
 	"\x15ModelSequenceBatching\x12I\n" +
 	"\x06direct\x18\x03 \x01(\v2/.inference.ModelSequenceBatching.StrategyDirectH\x00R\x06direct\x12I\n" +
 	"\x06oldest\x18\x04 \x01(\v2/.inference.ModelSequenceBatching.StrategyOldestH\x00R\x06oldest\x12C\n" +
 	"\x1emax_sequence_idle_microseconds\x18\x01 \x01(\x04R\x1bmaxSequenceIdleMicroseconds\x12R\n" +
-	"\rcontrol_input\x18\x02 \x03(\v2-.inference.ModelSequenceBatching.ControlInputR\fcontrolInput\x12-\n" +
+	"\rcontrol_input\x18\x02 \x03(\v2-.inference.ModelSequenceBatching.ControlInputR\fcontrolInput\x12<\n" +
+	"\x05state\x18\x05 \x03(\v2&.inference.ModelSequenceBatching.StateR\x05state\x12-\n" +
 	"\x12iterative_sequence\x18\x06 \x01(\bR\x11iterativeSequence\x1a\xef\x02\n" +
 	"\aControl\x12A\n" +
 	"\x04kind\x18\x01 \x01(\x0e2-.inference.ModelSequenceBatching.Control.KindR\x04kind\x12(\n" +
@@ -1793,7 +1889,14 @@ const file_model_config_proto_rawDesc = "" +
 	"\x17max_candidate_sequences\x18\x01 \x01(\x05R\x15maxCandidateSequences\x120\n" +
 	"\x14preferred_batch_size\x18\x02 \x03(\x05R\x12preferredBatchSize\x12?\n" +
 	"\x1cmax_queue_delay_microseconds\x18\x03 \x01(\x04R\x19maxQueueDelayMicroseconds\x12+\n" +
-	"\x11preserve_ordering\x18\x04 \x01(\bR\x10preserveOrderingB\x11\n" +
+	"\x11preserve_ordering\x18\x04 \x01(\bR\x10preserveOrdering\x1a\x8d\x01\n" +
+	"\x05State\x12\x1d\n" +
+	"\n" +
+	"input_name\x18\x01 \x01(\tR\tinputName\x12\x1f\n" +
+	"\voutput_name\x18\x02 \x01(\tR\n" +
+	"outputName\x120\n" +
+	"\tdata_type\x18\x03 \x01(\x0e2\x13.inference.DataTypeR\bdataType\x12\x12\n" +
+	"\x04dims\x18\x04 \x03(\x03R\x04dimsB\x11\n" +
 	"\x0fstrategy_choice\"\xd2\x03\n" +
 	"\x0fModelEnsembling\x123\n" +
 	"\x04step\x18\x01 \x03(\v2\x1f.inference.ModelEnsembling.StepR\x04step\x1a\x89\x03\n" +
@@ -1886,7 +1989,7 @@ func file_model_config_proto_rawDescGZIP() []byte {
 }
 
 var file_model_config_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_model_config_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_model_config_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_model_config_proto_goTypes = []any{
 	(DataType)(0),                                // 0: inference.DataType
 	(ModelInstanceGroup_Kind)(0),                 // 1: inference.ModelInstanceGroup.Kind
@@ -1911,12 +2014,13 @@ var file_model_config_proto_goTypes = []any{
 	(*ModelSequenceBatching_ControlInput)(nil),   // 20: inference.ModelSequenceBatching.ControlInput
 	(*ModelSequenceBatching_StrategyDirect)(nil), // 21: inference.ModelSequenceBatching.StrategyDirect
 	(*ModelSequenceBatching_StrategyOldest)(nil), // 22: inference.ModelSequenceBatching.StrategyOldest
-	(*ModelEnsembling_Step)(nil),                 // 23: inference.ModelEnsembling.Step
-	nil,                                          // 24: inference.ModelEnsembling.Step.InputMapEntry
-	nil,                                          // 25: inference.ModelEnsembling.Step.OutputMapEntry
-	nil,                                          // 26: inference.ModelConfig.CcModelFilenamesEntry
-	nil,                                          // 27: inference.ModelConfig.MetricTagsEntry
-	nil,                                          // 28: inference.ModelConfig.ParametersEntry
+	(*ModelSequenceBatching_State)(nil),          // 23: inference.ModelSequenceBatching.State
+	(*ModelEnsembling_Step)(nil),                 // 24: inference.ModelEnsembling.Step
+	nil,                                          // 25: inference.ModelEnsembling.Step.InputMapEntry
+	nil,                                          // 26: inference.ModelEnsembling.Step.OutputMapEntry
+	nil,                                          // 27: inference.ModelConfig.CcModelFilenamesEntry
+	nil,                                          // 28: inference.ModelConfig.MetricTagsEntry
+	nil,                                          // 29: inference.ModelConfig.ParametersEntry
 }
 var file_model_config_proto_depIdxs = []int32{
 	1,  // 0: inference.ModelInstanceGroup.kind:type_name -> inference.ModelInstanceGroup.Kind
@@ -1931,30 +2035,32 @@ var file_model_config_proto_depIdxs = []int32{
 	21, // 9: inference.ModelSequenceBatching.direct:type_name -> inference.ModelSequenceBatching.StrategyDirect
 	22, // 10: inference.ModelSequenceBatching.oldest:type_name -> inference.ModelSequenceBatching.StrategyOldest
 	20, // 11: inference.ModelSequenceBatching.control_input:type_name -> inference.ModelSequenceBatching.ControlInput
-	23, // 12: inference.ModelEnsembling.step:type_name -> inference.ModelEnsembling.Step
-	8,  // 13: inference.ModelConfig.version_policy:type_name -> inference.ModelVersionPolicy
-	6,  // 14: inference.ModelConfig.input:type_name -> inference.ModelInput
-	7,  // 15: inference.ModelConfig.output:type_name -> inference.ModelOutput
-	4,  // 16: inference.ModelConfig.instance_group:type_name -> inference.ModelInstanceGroup
-	26, // 17: inference.ModelConfig.cc_model_filenames:type_name -> inference.ModelConfig.CcModelFilenamesEntry
-	27, // 18: inference.ModelConfig.metric_tags:type_name -> inference.ModelConfig.MetricTagsEntry
-	28, // 19: inference.ModelConfig.parameters:type_name -> inference.ModelConfig.ParametersEntry
-	9,  // 20: inference.ModelConfig.dynamic_batching:type_name -> inference.ModelDynamicBatching
-	10, // 21: inference.ModelConfig.sequence_batching:type_name -> inference.ModelSequenceBatching
-	11, // 22: inference.ModelConfig.ensemble_scheduling:type_name -> inference.ModelEnsembling
-	13, // 23: inference.ModelConfig.model_transaction_policy:type_name -> inference.ModelTransactionPolicy
-	14, // 24: inference.ModelConfig.response_cache:type_name -> inference.ModelResponseCache
-	3,  // 25: inference.ModelSequenceBatching.Control.kind:type_name -> inference.ModelSequenceBatching.Control.Kind
-	0,  // 26: inference.ModelSequenceBatching.Control.data_type:type_name -> inference.DataType
-	19, // 27: inference.ModelSequenceBatching.ControlInput.control:type_name -> inference.ModelSequenceBatching.Control
-	24, // 28: inference.ModelEnsembling.Step.input_map:type_name -> inference.ModelEnsembling.Step.InputMapEntry
-	25, // 29: inference.ModelEnsembling.Step.output_map:type_name -> inference.ModelEnsembling.Step.OutputMapEntry
-	12, // 30: inference.ModelConfig.ParametersEntry.value:type_name -> inference.ModelParameter
-	31, // [31:31] is the sub-list for method output_type
-	31, // [31:31] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	23, // 12: inference.ModelSequenceBatching.state:type_name -> inference.ModelSequenceBatching.State
+	24, // 13: inference.ModelEnsembling.step:type_name -> inference.ModelEnsembling.Step
+	8,  // 14: inference.ModelConfig.version_policy:type_name -> inference.ModelVersionPolicy
+	6,  // 15: inference.ModelConfig.input:type_name -> inference.ModelInput
+	7,  // 16: inference.ModelConfig.output:type_name -> inference.ModelOutput
+	4,  // 17: inference.ModelConfig.instance_group:type_name -> inference.ModelInstanceGroup
+	27, // 18: inference.ModelConfig.cc_model_filenames:type_name -> inference.ModelConfig.CcModelFilenamesEntry
+	28, // 19: inference.ModelConfig.metric_tags:type_name -> inference.ModelConfig.MetricTagsEntry
+	29, // 20: inference.ModelConfig.parameters:type_name -> inference.ModelConfig.ParametersEntry
+	9,  // 21: inference.ModelConfig.dynamic_batching:type_name -> inference.ModelDynamicBatching
+	10, // 22: inference.ModelConfig.sequence_batching:type_name -> inference.ModelSequenceBatching
+	11, // 23: inference.ModelConfig.ensemble_scheduling:type_name -> inference.ModelEnsembling
+	13, // 24: inference.ModelConfig.model_transaction_policy:type_name -> inference.ModelTransactionPolicy
+	14, // 25: inference.ModelConfig.response_cache:type_name -> inference.ModelResponseCache
+	3,  // 26: inference.ModelSequenceBatching.Control.kind:type_name -> inference.ModelSequenceBatching.Control.Kind
+	0,  // 27: inference.ModelSequenceBatching.Control.data_type:type_name -> inference.DataType
+	19, // 28: inference.ModelSequenceBatching.ControlInput.control:type_name -> inference.ModelSequenceBatching.Control
+	0,  // 29: inference.ModelSequenceBatching.State.data_type:type_name -> inference.DataType
+	25, // 30: inference.ModelEnsembling.Step.input_map:type_name -> inference.ModelEnsembling.Step.InputMapEntry
+	26, // 31: inference.ModelEnsembling.Step.output_map:type_name -> inference.ModelEnsembling.Step.OutputMapEntry
+	12, // 32: inference.ModelConfig.ParametersEntry.value:type_name -> inference.ModelParameter
+	33, // [33:33] is the sub-list for method output_type
+	33, // [33:33] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_model_config_proto_init() }
@@ -1982,7 +2088,7 @@ func file_model_config_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_model_config_proto_rawDesc), len(file_model_config_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   25,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
