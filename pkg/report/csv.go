@@ -1,0 +1,357 @@
+package report
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/perfgo/perfgo/pkg/result"
+)
+
+// CSVOptions selects optional CSV columns.
+type CSVOptions struct {
+	// Verbose adds perf_analyzer's --verbose-csv columns: "Avg latency"
+	// (only when stabilising on the average), "request/response" and
+	// "response wait".
+	Verbose bool
+}
+
+// csvRow holds one level's cell values, computed once; columns only pick
+// and format them. Times are whole µs, truncated as perf_analyzer does.
+type csvRow struct {
+	level result.Level
+
+	send, recv         uint64
+	network            uint64 // Network+Server Send/Recv
+	queue              uint64
+	computeInput       uint64
+	computeInfer       uint64
+	computeOutput      uint64
+	cacheHit           uint64
+	cacheMiss          uint64
+	percentiles        []uint64 // per csvLayout.percentiles
+	avgLatency         uint64
+	requestResponse    uint64 // send + recv
+	responseWait       uint64 // request time − send − recv
+	serviceP50         uint64
+	serviceP99         uint64
+	lagP99             uint64
+	late               uint64
+	sendRate           float64
+	throughput         float64
+	responseThroughput float64
+}
+
+// csvColumn is one CSV column: its header and how a row fills it.
+type csvColumn struct {
+	name string
+	cell func(b []byte, r *csvRow) []byte
+}
+
+func uintCell(f func(r *csvRow) uint64) func([]byte, *csvRow) []byte {
+	return func(b []byte, r *csvRow) []byte { return strconv.AppendUint(b, f(r), 10) }
+}
+
+// csvColumns is the one definition of the CSV layout (§3.1): perf_analyzer's
+// columns in its order, each group present under its condition, then
+// perfgo's open-loop columns after all of them so perf_analyzer's keep
+// their positions.
+func csvColumns(s result.Settings, o CSVOptions) []csvColumn {
+	var cols []csvColumn
+	add := func(name string, cell func([]byte, *csvRow) []byte) {
+		cols = append(cols, csvColumn{name, cell})
+	}
+	if s.Mode == result.Concurrency {
+		add("Concurrency", func(b []byte, r *csvRow) []byte { return append(b, formatCount(r.level.Value)...) })
+	} else {
+		add("Request Rate", func(b []byte, r *csvRow) []byte { return appendDouble(b, r.level.Value) })
+	}
+	add("Inferences/Second", func(b []byte, r *csvRow) []byte { return appendDouble(b, r.throughput) })
+	if s.Decoupled {
+		add("Response Throughput", func(b []byte, r *csvRow) []byte { return appendDouble(b, r.responseThroughput) })
+	}
+	add("Client Send", uintCell(func(r *csvRow) uint64 { return r.send }))
+	if s.ServerStats {
+		add("Network+Server Send/Recv", uintCell(func(r *csvRow) uint64 { return r.network }))
+		add("Server Queue", uintCell(func(r *csvRow) uint64 { return r.queue }))
+		add("Server Compute Input", uintCell(func(r *csvRow) uint64 { return r.computeInput }))
+		add("Server Compute Infer", uintCell(func(r *csvRow) uint64 { return r.computeInfer }))
+		add("Server Compute Output", uintCell(func(r *csvRow) uint64 { return r.computeOutput }))
+		if s.ResponseCache {
+			add("Server Cache Hit", uintCell(func(r *csvRow) uint64 { return r.cacheHit }))
+			add("Server Cache Miss", uintCell(func(r *csvRow) uint64 { return r.cacheMiss }))
+		}
+	}
+	add("Client Recv", uintCell(func(r *csvRow) uint64 { return r.recv }))
+	for i, p := range reportPercentiles(s.Percentile) {
+		add(percentileLabel(p)+" latency", uintCell(func(r *csvRow) uint64 { return r.percentiles[i] }))
+	}
+	if o.Verbose {
+		if s.Percentile == 0 {
+			add("Avg latency", uintCell(func(r *csvRow) uint64 { return r.avgLatency }))
+		}
+		add("request/response", uintCell(func(r *csvRow) uint64 { return r.requestResponse }))
+		add("response wait", uintCell(func(r *csvRow) uint64 { return r.responseWait }))
+	}
+	if s.LatencyOrigin == LatencyOriginIntended {
+		add("Service p50", uintCell(func(r *csvRow) uint64 { return r.serviceP50 }))
+		add("Service p99", uintCell(func(r *csvRow) uint64 { return r.serviceP99 }))
+		add("Schedule Lag p99", uintCell(func(r *csvRow) uint64 { return r.lagP99 }))
+		add("Late Requests", uintCell(func(r *csvRow) uint64 { return r.late }))
+		add("Send Rate", func(b []byte, r *csvRow) []byte { return appendDouble(b, r.sendRate) })
+	}
+	return cols
+}
+
+// avgNs is a cumulative stat's average in ns, 0 without samples.
+func avgNs(st result.Stat) uint64 {
+	if st.Count == 0 {
+		return 0
+	}
+	return st.Ns / st.Count
+}
+
+// computeAvgNs is the average compute time per request: all three compute
+// phases over the compute-input count, as perf_analyzer divides it.
+func computeAvgNs(st *result.ServerStats) uint64 {
+	if st.ComputeInput.Count == 0 {
+		return 0
+	}
+	return (st.ComputeInput.Ns + st.ComputeInfer.Ns + st.ComputeOutput.Ns) / st.ComputeInput.Count
+}
+
+func nonNeg(d time.Duration) uint64 {
+	if d < 0 {
+		return 0
+	}
+	return uint64(d)
+}
+
+// newCSVRow computes one level's cells as perf_analyzer's ReportWriter does:
+// server averages in ns, then truncated to µs.
+func newCSVRow(s result.Settings, l result.Level) (csvRow, error) {
+	c := l.Client
+	r := csvRow{
+		level:              l,
+		send:               usec(c.Send),
+		recv:               usec(c.Recv),
+		avgLatency:         usec(c.Latency.Mean),
+		late:               c.Late,
+		sendRate:           c.SendRate,
+		throughput:         c.Throughput,
+		responseThroughput: c.ResponseThroughput,
+	}
+	q := quantiles{d: &c.Latency}
+	ps, err := q.values(reportPercentiles(s.Percentile))
+	if err != nil {
+		return r, err
+	}
+	r.percentiles = make([]uint64, len(ps))
+	for i, v := range ps {
+		r.percentiles[i] = usec(v)
+	}
+	r.requestResponse = r.send + r.recv
+	r.responseWait = subClamp(usec(c.RequestTime), r.send+r.recv)
+
+	var st result.ServerStats // a level without server data reads as zeros
+	if l.Server != nil {
+		st = *l.Server
+	}
+	queue, compute := avgNs(st.Queue), computeAvgNs(&st)
+	hit, miss := avgNs(st.CacheHit), avgNs(st.CacheMiss)
+	r.queue = queue / 1000
+	r.computeInput = avgNs(st.ComputeInput) / 1000
+	r.computeInfer = avgNs(st.ComputeInfer) / 1000
+	r.computeOutput = avgNs(st.ComputeOutput) / 1000
+	r.cacheHit, r.cacheMiss = hit/1000, miss/1000
+
+	// Network+Server Send/Recv: what the client waited that the server does
+	// not account for. The client side is the latency from the actual send,
+	// so in open loop it is the service time, not the intended-time latency.
+	mean := c.Latency.Mean
+	if s.LatencyOrigin == LatencyOriginIntended && c.ServiceTime != nil {
+		mean = c.ServiceTime.Mean
+	}
+	wait := subClamp(nonNeg(mean), nonNeg(c.Send)+nonNeg(c.Recv))
+	r.network = subClamp(wait, queue+compute+hit+miss) / 1000
+
+	if s.LatencyOrigin == LatencyOriginIntended {
+		if c.ServiceTime != nil {
+			q := quantiles{d: c.ServiceTime}
+			v, err := q.values([]float64{50, 99})
+			if err != nil {
+				return r, fmt.Errorf("service time: %w", err)
+			}
+			r.serviceP50, r.serviceP99 = usec(v[0]), usec(v[1])
+		}
+		if c.ScheduleLag != nil {
+			q := quantiles{d: c.ScheduleLag}
+			v, err := q.values([]float64{99})
+			if err != nil {
+				return r, fmt.Errorf("schedule lag: %w", err)
+			}
+			r.lagP99 = usec(v[0])
+		}
+	}
+	return r, nil
+}
+
+// sortedByThroughput returns the levels ordered by throughput ascending,
+// keeping measurement order among equals, as perf_analyzer's CSV rows are.
+func sortedByThroughput(levels []result.Level) []result.Level {
+	out := slices.Clone(levels)
+	slices.SortStableFunc(out, func(a, b result.Level) int {
+		switch {
+		case a.Client.Throughput < b.Client.Throughput:
+			return -1
+		case a.Client.Throughput > b.Client.Throughput:
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// CSV writes perf_analyzer's CSV report (-f): a header and one row per
+// reported level, rows sorted by Inferences/Second ascending. A run without
+// levels gets the header only.
+func CSV(w io.Writer, r result.Run, o CSVOptions) error {
+	s := r.Settings
+	if err := checkPercentile(s); err != nil {
+		return err
+	}
+	if err := checkMode(s); err != nil {
+		return err
+	}
+	cols := csvColumns(s, o)
+	b := appendHeader(nil, cols)
+	for _, l := range sortedByThroughput(r.Levels) {
+		row, err := newCSVRow(s, l)
+		if err != nil {
+			return fmt.Errorf("report: csv: %s: %w", levelName(s, l), err)
+		}
+		b = appendRow(b, cols, &row)
+	}
+	if _, err := w.Write(b); err != nil {
+		return fmt.Errorf("report: write csv: %w", err)
+	}
+	return nil
+}
+
+// ModelRef names one model version.
+type ModelRef struct {
+	Model, Version string
+}
+
+// ComposingModels lists the composing models of an ensemble run (from its
+// first level's server statistics), ordered by name and version; each gets
+// its own CSV from ComposingCSV.
+func ComposingModels(r result.Run) []ModelRef {
+	for _, l := range r.Levels {
+		if l.Server == nil {
+			continue
+		}
+		var refs []ModelRef
+		for _, m := range sortedComposing(l.Server.Composing) {
+			refs = append(refs, ModelRef{m.Model, m.Version})
+		}
+		return refs
+	}
+	return nil
+}
+
+// ComposingFileName is perf_analyzer's name for a composing model's CSV:
+// "<model>_v<version>." glued to the front of the whole -f argument.
+func ComposingFileName(csvPath string, m ModelRef) string {
+	return m.Model + "_v" + m.Version + "." + csvPath
+}
+
+// composingColumns is the layout of a composing model's CSV: the main
+// layout with server columns, cut after "Client Recv".
+func composingColumns(s result.Settings) []csvColumn {
+	s.ServerStats, s.Decoupled, s.LatencyOrigin = true, false, ""
+	cols := csvColumns(s, CSVOptions{})
+	for i, c := range cols {
+		if c.name == "Client Recv" {
+			return cols[:i+1]
+		}
+	}
+	return cols
+}
+
+// composingRow fills a row for composing model m of level l: the
+// ensemble's throughput scaled by the model's share of successful requests,
+// client columns 0, and "Network+Server Send/Recv" holding the model's
+// server overhead, as perf_analyzer writes them. A level without statistics
+// for the model gets zeros.
+func composingRow(l result.Level, m ModelRef) csvRow {
+	var parent, st result.ServerStats
+	if l.Server != nil {
+		parent = *l.Server
+		for _, c := range l.Server.Composing {
+			if c.Model == m.Model && c.Version == m.Version {
+				st = c
+				break
+			}
+		}
+	}
+	ratio := 0.0
+	if parent.Success.Count > 0 {
+		ratio = float64(st.Success.Count) / float64(parent.Success.Count)
+	}
+	queue, compute := avgNs(st.Queue), computeAvgNs(&st)
+	hit, miss := avgNs(st.CacheHit), avgNs(st.CacheMiss)
+	return csvRow{
+		level:         l,
+		throughput:    ratio * l.Client.Throughput,
+		network:       subClamp(avgNs(st.Success), queue+compute+hit+miss) / 1000,
+		queue:         queue / 1000,
+		computeInput:  avgNs(st.ComputeInput) / 1000,
+		computeInfer:  avgNs(st.ComputeInfer) / 1000,
+		computeOutput: avgNs(st.ComputeOutput) / 1000,
+		cacheHit:      hit / 1000,
+		cacheMiss:     miss / 1000,
+	}
+}
+
+// ComposingCSV writes the CSV perf_analyzer writes for one composing model
+// of an ensemble, rows in the main CSV's order.
+func ComposingCSV(w io.Writer, r result.Run, m ModelRef) error {
+	s := r.Settings
+	if err := checkMode(s); err != nil {
+		return err
+	}
+	cols := composingColumns(s)
+	var b []byte
+	b = appendHeader(b, cols)
+	for _, l := range sortedByThroughput(r.Levels) {
+		row := composingRow(l, m)
+		b = appendRow(b, cols, &row)
+	}
+	if _, err := w.Write(b); err != nil {
+		return fmt.Errorf("report: write composing csv for %s version %s: %w", m.Model, m.Version, err)
+	}
+	return nil
+}
+
+func appendHeader(b []byte, cols []csvColumn) []byte {
+	for i, c := range cols {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, c.name...)
+	}
+	return append(b, '\n')
+}
+
+func appendRow(b []byte, cols []csvColumn, r *csvRow) []byte {
+	for i, c := range cols {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = c.cell(b, r)
+	}
+	return append(b, '\n')
+}

@@ -1,0 +1,368 @@
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"time"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/perfgo/perfgo/pkg/result"
+)
+
+// JSONSchema is the value of the report's "schema" key. It changes only
+// when a key is renamed or removed or its meaning changes; new keys may be
+// added within a version.
+const JSONSchema = "perfgo.report/v1"
+
+// JSON writes perfgo's own report: settings, stop reason and every reported
+// level, indented by two spaces, keys in a fixed order. Unlike the CSV it
+// keeps everything measured, including failures and the full histograms.
+//
+// Units: every latency or time is in microseconds as a number with
+// fractional part (ns / 1000, no truncation), keys ending in "_us";
+// throughputs and rates are per second; settings durations are in ms.
+// A non-finite number (NaN, ±Inf) is written as null.
+//
+//	{
+//	  "schema": "perfgo.report/v1",
+//	  "settings": {
+//	    "model", "version", "protocol" ("http"|"grpc"), "url", "service_kind",
+//	    "batch_size", "mode" ("concurrency"|"request_rate"|"intervals"),
+//	    "warmup_requests", "request_count", "measurement_mode",
+//	    "measurement_interval_ms", "measurement_request_count",
+//	    "stability_percentage", "max_trials",
+//	    "percentile" (0 = stabilised on the average), "latency_threshold_ms" (0 = none),
+//	    "range": {"start", "end", "step"}, "binary_search", "async",
+//	    "distribution", "seed", "latency_origin" ("send"|"intended"),
+//	    "decoupled", "server_stats", "response_cache"
+//	  },
+//	  "stop": {"reason": "completed"|"latency_threshold"|"unstable"|
+//	           "no_valid_requests"|"cancelled"|"error", "message": string},
+//	  "levels": [{
+//	    "mode", "value" (concurrency or requests/s), "windows", "stable",
+//	    "client": {
+//	      "requests", "inferences", "failed", "responses", "issued", "late",
+//	      "out_of_range", "duration_us", "throughput", "response_throughput",
+//	      "send_rate", "request_time_us", "send_us", "recv_us", "wait_us",
+//	      "latency": <distribution>,
+//	      "service_time": <distribution> | null (open loop only),
+//	      "schedule_lag": <distribution> | null (open loop only)
+//	    },
+//	    "server": <server> | null (no statistics),
+//	    "failures": [{"class": "grpc:UNAVAILABLE", "count": 3}, ...] (sorted by class; [] if none)
+//	  }, ...]
+//	}
+//
+//	<distribution> = {"count", "mean_us", "stddev_us", "min_us", "max_us",
+//	  "percentiles": [{"p": 50, "value_us": 812.3}, ...] (ascending: 50, 90,
+//	    95, 99, 99.9, 99.99, the stabilising percentile and any cached one;
+//	    a percentile the data cannot answer is left out),
+//	  "hdr": base64 V2-compressed HDR histogram of the values in ns
+//	    (absent when the result carries no histogram)}
+//	<server> = {"model", "version", "inference_count", "execution_count",
+//	  "success", "fail", "queue", "compute_input", "compute_infer",
+//	  "compute_output", "cache_hit", "cache_miss": each {"count", "total_us", "avg_us"},
+//	  "composing": [<server>, ...] (ensembles, sorted by model and version; [] if none)}
+func JSON(w io.Writer, r result.Run) error {
+	doc, err := newJSONReport(r)
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(doc); err != nil {
+		return fmt.Errorf("report: write json: %w", err)
+	}
+	return nil
+}
+
+// jsonFloat is a float that encodes NaN and ±Inf as null instead of failing
+// the whole report.
+type jsonFloat float64
+
+func (f jsonFloat) MarshalJSON() ([]byte, error) {
+	if math.IsNaN(float64(f)) || math.IsInf(float64(f), 0) {
+		return []byte("null"), nil
+	}
+	return json.Marshal(float64(f))
+}
+
+func us(d time.Duration) jsonFloat { return jsonFloat(float64(d) / 1000) }
+
+type jsonReport struct {
+	Schema   string       `json:"schema"`
+	Settings jsonSettings `json:"settings"`
+	Stop     jsonStop     `json:"stop"`
+	Levels   []jsonLevel  `json:"levels"`
+}
+
+type jsonSettings struct {
+	Model                   string    `json:"model"`
+	Version                 string    `json:"version"`
+	Protocol                string    `json:"protocol"`
+	URL                     string    `json:"url"`
+	ServiceKind             string    `json:"service_kind"`
+	BatchSize               int       `json:"batch_size"`
+	Mode                    string    `json:"mode"`
+	WarmupRequests          int       `json:"warmup_requests"`
+	RequestCount            int       `json:"request_count"`
+	MeasurementMode         string    `json:"measurement_mode"`
+	MeasurementIntervalMs   jsonFloat `json:"measurement_interval_ms"`
+	MeasurementRequestCount int       `json:"measurement_request_count"`
+	StabilityPercentage     jsonFloat `json:"stability_percentage"`
+	MaxTrials               int       `json:"max_trials"`
+	Percentile              jsonFloat `json:"percentile"`
+	LatencyThresholdMs      jsonFloat `json:"latency_threshold_ms"`
+	Range                   jsonRange `json:"range"`
+	BinarySearch            bool      `json:"binary_search"`
+	Async                   bool      `json:"async"`
+	Distribution            string    `json:"distribution"`
+	Seed                    int64     `json:"seed"`
+	LatencyOrigin           string    `json:"latency_origin"`
+	Decoupled               bool      `json:"decoupled"`
+	ServerStats             bool      `json:"server_stats"`
+	ResponseCache           bool      `json:"response_cache"`
+}
+
+type jsonRange struct {
+	Start jsonFloat `json:"start"`
+	End   jsonFloat `json:"end"`
+	Step  jsonFloat `json:"step"`
+}
+
+type jsonStop struct {
+	Reason  string `json:"reason"`
+	Message string `json:"message"`
+}
+
+type jsonLevel struct {
+	Mode     string         `json:"mode"`
+	Value    jsonFloat      `json:"value"`
+	Windows  int            `json:"windows"`
+	Stable   bool           `json:"stable"`
+	Client   jsonClient     `json:"client"`
+	Server   *jsonServer    `json:"server"`
+	Failures []jsonFailures `json:"failures"`
+}
+
+type jsonFailures struct {
+	Class string `json:"class"`
+	Count uint64 `json:"count"`
+}
+
+type jsonClient struct {
+	Requests           uint64    `json:"requests"`
+	Inferences         uint64    `json:"inferences"`
+	Failed             uint64    `json:"failed"`
+	Responses          uint64    `json:"responses"`
+	Issued             uint64    `json:"issued"`
+	Late               uint64    `json:"late"`
+	OutOfRange         uint64    `json:"out_of_range"`
+	DurationUs         jsonFloat `json:"duration_us"`
+	Throughput         jsonFloat `json:"throughput"`
+	ResponseThroughput jsonFloat `json:"response_throughput"`
+	SendRate           jsonFloat `json:"send_rate"`
+	RequestTimeUs      jsonFloat `json:"request_time_us"`
+	SendUs             jsonFloat `json:"send_us"`
+	RecvUs             jsonFloat `json:"recv_us"`
+	WaitUs             jsonFloat `json:"wait_us"`
+	Latency            jsonDist  `json:"latency"`
+	ServiceTime        *jsonDist `json:"service_time"`
+	ScheduleLag        *jsonDist `json:"schedule_lag"`
+}
+
+type jsonDist struct {
+	Count       int64          `json:"count"`
+	MeanUs      jsonFloat      `json:"mean_us"`
+	StdDevUs    jsonFloat      `json:"stddev_us"`
+	MinUs       jsonFloat      `json:"min_us"`
+	MaxUs       jsonFloat      `json:"max_us"`
+	Percentiles []jsonQuantile `json:"percentiles"`
+	HDR         string         `json:"hdr,omitempty"`
+}
+
+type jsonQuantile struct {
+	P       jsonFloat `json:"p"`
+	ValueUs jsonFloat `json:"value_us"`
+}
+
+type jsonServer struct {
+	Model          string       `json:"model"`
+	Version        string       `json:"version"`
+	InferenceCount uint64       `json:"inference_count"`
+	ExecutionCount uint64       `json:"execution_count"`
+	Success        jsonStat     `json:"success"`
+	Fail           jsonStat     `json:"fail"`
+	Queue          jsonStat     `json:"queue"`
+	ComputeInput   jsonStat     `json:"compute_input"`
+	ComputeInfer   jsonStat     `json:"compute_infer"`
+	ComputeOutput  jsonStat     `json:"compute_output"`
+	CacheHit       jsonStat     `json:"cache_hit"`
+	CacheMiss      jsonStat     `json:"cache_miss"`
+	Composing      []jsonServer `json:"composing"`
+}
+
+type jsonStat struct {
+	Count   uint64    `json:"count"`
+	TotalUs jsonFloat `json:"total_us"`
+	AvgUs   jsonFloat `json:"avg_us"`
+}
+
+func ms(d time.Duration) jsonFloat { return jsonFloat(float64(d) / float64(time.Millisecond)) }
+
+func newJSONReport(r result.Run) (jsonReport, error) {
+	s := r.Settings
+	if err := checkPercentile(s); err != nil {
+		return jsonReport{}, err
+	}
+	doc := jsonReport{
+		Schema: JSONSchema,
+		Settings: jsonSettings{
+			Model: s.Model, Version: s.Version, Protocol: s.Protocol, URL: s.URL,
+			ServiceKind: s.ServiceKind, BatchSize: s.BatchSize, Mode: string(s.Mode),
+			WarmupRequests: s.WarmupRequests, RequestCount: s.RequestCount,
+			MeasurementMode:         s.MeasurementMode,
+			MeasurementIntervalMs:   ms(s.MeasurementInterval),
+			MeasurementRequestCount: s.MeasurementRequestCount,
+			StabilityPercentage:     jsonFloat(s.StabilityPercentage),
+			MaxTrials:               s.MaxTrials,
+			Percentile:              jsonFloat(s.Percentile),
+			LatencyThresholdMs:      ms(s.LatencyThreshold),
+			Range:                   jsonRange{jsonFloat(s.RangeStart), jsonFloat(s.RangeEnd), jsonFloat(s.RangeStep)},
+			BinarySearch:            s.BinarySearch, Async: s.Async,
+			Distribution: s.Distribution, Seed: s.Seed, LatencyOrigin: s.LatencyOrigin,
+			Decoupled: s.Decoupled, ServerStats: s.ServerStats, ResponseCache: s.ResponseCache,
+		},
+		Stop:   jsonStop{Reason: r.Stop.String(), Message: r.StopMessage},
+		Levels: make([]jsonLevel, 0, len(r.Levels)),
+	}
+	for _, l := range r.Levels {
+		jl, err := newJSONLevel(s, l)
+		if err != nil {
+			return jsonReport{}, fmt.Errorf("report: json: %s: %w", levelName(s, l), err)
+		}
+		doc.Levels = append(doc.Levels, jl)
+	}
+	return doc, nil
+}
+
+func newJSONLevel(s result.Settings, l result.Level) (jsonLevel, error) {
+	c := l.Client
+	jl := jsonLevel{
+		Mode: string(l.Mode), Value: jsonFloat(l.Value), Windows: l.Windows, Stable: l.Stable,
+		Client: jsonClient{
+			Requests: c.Requests, Inferences: c.Inferences, Failed: c.Failed,
+			Responses: c.Responses, Issued: c.Issued, Late: c.Late, OutOfRange: c.OutOfRange,
+			DurationUs: us(c.Duration), Throughput: jsonFloat(c.Throughput),
+			ResponseThroughput: jsonFloat(c.ResponseThroughput), SendRate: jsonFloat(c.SendRate),
+			RequestTimeUs: us(c.RequestTime), SendUs: us(c.Send), RecvUs: us(c.Recv), WaitUs: us(c.Wait()),
+		},
+		Failures: make([]jsonFailures, 0, len(l.Failures)),
+	}
+	var err error
+	if jl.Client.Latency, err = newJSONDist(s, &c.Latency); err != nil {
+		return jl, fmt.Errorf("latency: %w", err)
+	}
+	if c.ServiceTime != nil {
+		d, err := newJSONDist(s, c.ServiceTime)
+		if err != nil {
+			return jl, fmt.Errorf("service time: %w", err)
+		}
+		jl.Client.ServiceTime = &d
+	}
+	if c.ScheduleLag != nil {
+		d, err := newJSONDist(s, c.ScheduleLag)
+		if err != nil {
+			return jl, fmt.Errorf("schedule lag: %w", err)
+		}
+		jl.Client.ScheduleLag = &d
+	}
+	if l.Server != nil {
+		srv := newJSONServer(l.Server)
+		jl.Server = &srv
+	}
+	for _, f := range l.Failures {
+		jl.Failures = append(jl.Failures, jsonFailures{f.Class, f.Count})
+	}
+	slices.SortStableFunc(jl.Failures, func(a, b jsonFailures) int {
+		switch {
+		case a.Class < b.Class:
+			return -1
+		case a.Class > b.Class:
+			return 1
+		}
+		return 0
+	})
+	return jl, nil
+}
+
+// jsonPercentiles is the "full" set every distribution reports, before the
+// stabilising percentile and cached ones are added.
+func jsonPercentiles(s result.Settings, d *result.Distribution) []float64 {
+	ps := []float64{50, 90, 95, 99, 99.9, 99.99}
+	if s.Percentile != 0 {
+		ps = append(ps, s.Percentile)
+	}
+	for _, q := range d.Quantiles {
+		ps = append(ps, q.Percentile)
+	}
+	slices.Sort(ps)
+	return slices.Compact(ps)
+}
+
+func newJSONDist(s result.Settings, d *result.Distribution) (jsonDist, error) {
+	jd := jsonDist{
+		Count: d.Count, MeanUs: us(d.Mean), StdDevUs: us(d.StdDev), MinUs: us(d.Min), MaxUs: us(d.Max),
+		Percentiles: []jsonQuantile{},
+	}
+	q := quantiles{d: d}
+	for _, p := range jsonPercentiles(s, d) {
+		v, ok, err := q.at(p)
+		if err != nil {
+			return jd, err
+		}
+		if ok {
+			jd.Percentiles = append(jd.Percentiles, jsonQuantile{jsonFloat(p), us(v)})
+		}
+	}
+	h, err := q.hist()
+	if err != nil {
+		return jd, err
+	}
+	if h != nil {
+		enc, err := h.Encode(hdrhistogram.V2CompressedEncodingCookieBase)
+		if err != nil {
+			return jd, fmt.Errorf("encode histogram: %w", err)
+		}
+		jd.HDR = string(enc)
+	}
+	return jd, nil
+}
+
+func newJSONStat(st result.Stat) jsonStat {
+	js := jsonStat{Count: st.Count, TotalUs: jsonFloat(float64(st.Ns) / 1000)}
+	if st.Count > 0 {
+		js.AvgUs = jsonFloat(float64(st.Ns) / float64(st.Count) / 1000)
+	}
+	return js
+}
+
+func newJSONServer(st *result.ServerStats) jsonServer {
+	js := jsonServer{
+		Model: st.Model, Version: st.Version,
+		InferenceCount: st.InferenceCount, ExecutionCount: st.ExecutionCount,
+		Success: newJSONStat(st.Success), Fail: newJSONStat(st.Fail), Queue: newJSONStat(st.Queue),
+		ComputeInput: newJSONStat(st.ComputeInput), ComputeInfer: newJSONStat(st.ComputeInfer),
+		ComputeOutput: newJSONStat(st.ComputeOutput),
+		CacheHit:      newJSONStat(st.CacheHit), CacheMiss: newJSONStat(st.CacheMiss),
+		Composing: []jsonServer{},
+	}
+	for _, m := range sortedComposing(st.Composing) {
+		js.Composing = append(js.Composing, newJSONServer(&m))
+	}
+	return js
+}

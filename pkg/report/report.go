@@ -1,0 +1,221 @@
+// Package report renders perfgo results (pkg/result) as perf_analyzer's
+// stdout report, its CSV file, and perfgo's own JSON report.
+//
+// Every function takes plain data and writes to an io.Writer: no clock, no
+// files, no state between calls. The stdout and CSV text follow Triton
+// perf_analyzer (current main) byte for byte, because tools and users parse
+// them; the places where perfgo deliberately prints more are listed here and
+// never change or move a line a perf_analyzer parser keys on:
+//
+//   - "    Failed requests: <n> (<class> <count>, ...)" after the client
+//     block's last perf_analyzer line, only when requests failed
+//     (perf_analyzer stops at the first failure instead).
+//   - Open loop (Settings.LatencyOrigin == "intended"): a header line saying
+//     latency is measured from the intended send time, and per level the
+//     service time, schedule lag and send rate (with perf_analyzer's
+//     "not able to keep up" warning when more than 1% of requests were late);
+//     in the CSV, extra columns after all of perf_analyzer's.
+//   - Fractional percentiles ("p99.9 latency").
+//
+// Where perf_analyzer's releases differ, the reference's current-main text
+// wins: no blank line after a model's "Avg request latency" line (ensembles
+// keep theirs), "requests per seconds". Known differences, on purpose: after
+// the "delayed requests" warning perf_analyzer leaves std::cout in fixed
+// two-decimal mode, so its later throughputs print as "361.97"; perfgo keeps
+// the default format. perf_analyzer's -v "Avg client overhead" line and its
+// 50% overhead warning are not printed (perfgo measures no per-thread idle
+// time), nor are sequence, GPU-metric and Prometheus lines (no data yet).
+package report
+
+import (
+	"cmp"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"time"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/perfgo/perfgo/pkg/result"
+)
+
+// LatencyOriginIntended is Settings.LatencyOrigin for open-loop runs, whose
+// latency is measured from each request's intended send time.
+const LatencyOriginIntended = "intended"
+
+// lateThresholdPct is perf_analyzer's DELAY_PCT_THRESHOLD: the share of late
+// requests (in percent) above which it warns.
+const lateThresholdPct = 1.0
+
+// reportPercentiles is the stdout/CSV percentile list: perf_analyzer's
+// p50, p90, p95, p99 and the stabilising percentile, ascending, without
+// duplicates.
+func reportPercentiles(p float64) []float64 {
+	ps := []float64{50, 90, 95, 99}
+	if p == 0 || slices.Contains(ps, p) {
+		return ps
+	}
+	ps = append(ps, p)
+	slices.Sort(ps)
+	return ps
+}
+
+// percentileLabel is "p95", "p99.9": perf_analyzer prints "p" << percentile.
+func percentileLabel(p float64) string {
+	return "p" + formatDouble(p)
+}
+
+func checkPercentile(s result.Settings) error {
+	if math.IsNaN(s.Percentile) || s.Percentile < 0 || s.Percentile > 100 {
+		return fmt.Errorf("report: settings percentile %v is outside 0–100; use 0 for the average or a percentile such as 95 or 99.9", s.Percentile)
+	}
+	return nil
+}
+
+func checkMode(s result.Settings) error {
+	switch s.Mode {
+	case result.Concurrency, result.RequestRate, result.Intervals:
+		return nil
+	}
+	return fmt.Errorf("report: settings mode %q is unknown; set it to %q, %q or %q", s.Mode, result.Concurrency, result.RequestRate, result.Intervals)
+}
+
+func checkProtocol(s result.Settings) error {
+	switch s.Protocol {
+	case "http", "grpc":
+		return nil
+	}
+	return fmt.Errorf("report: settings protocol %q is unknown; set it to \"http\" or \"grpc\"", s.Protocol)
+}
+
+// quantiles answers percentiles of one distribution the way
+// result.Distribution.Percentile does (cached quantiles first, then the
+// histogram), but imports the histogram once and validates it first, so a
+// corrupt snapshot is an error instead of a panic.
+type quantiles struct {
+	d    *result.Distribution
+	h    *hdrhistogram.Histogram
+	err  error
+	done bool
+}
+
+// at returns the value at p and whether the distribution can answer it.
+func (q *quantiles) at(p float64) (time.Duration, bool, error) {
+	for _, c := range q.d.Quantiles {
+		if c.Percentile == p {
+			return c.Value, true, nil
+		}
+	}
+	h, err := q.hist()
+	if h == nil || err != nil {
+		return 0, false, err
+	}
+	return time.Duration(h.ValueAtQuantile(p)), true, nil
+}
+
+// hist imports the distribution's histogram on first use; nil without one.
+func (q *quantiles) hist() (*hdrhistogram.Histogram, error) {
+	if q.d.Hist == nil || q.done {
+		return q.h, q.err
+	}
+	q.done = true
+	if err := q.d.Hist.Validate(); err != nil {
+		q.err = fmt.Errorf("histogram snapshot is invalid (%w); export it with hdrhistogram's Histogram.Export", err)
+		return nil, q.err
+	}
+	q.h = hdrhistogram.Import(q.d.Hist)
+	return q.h, nil
+}
+
+// values returns the distribution at each of ps; missing ones read as 0.
+func (q *quantiles) values(ps []float64) ([]time.Duration, error) {
+	out := make([]time.Duration, len(ps))
+	for i, p := range ps {
+		v, _, err := q.at(p)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = v
+	}
+	return out, nil
+}
+
+// stabilizingLatency is the latency the sweep stabilised on and the summary
+// prints: the mean, or the chosen percentile.
+func stabilizingLatency(s result.Settings, d *result.Distribution) (time.Duration, error) {
+	if s.Percentile == 0 {
+		return d.Mean, nil
+	}
+	q := quantiles{d: d}
+	v, _, err := q.at(s.Percentile)
+	return v, err
+}
+
+// lateShare reports the percentage of late requests and whether it is above
+// perf_analyzer's warning threshold. perf_analyzer divides by completed
+// requests; perfgo divides by issued requests when it knows them, since
+// lateness is a property of sending.
+func lateShare(c result.ClientStats) (pct float64, warn bool) {
+	n := c.Issued
+	if n == 0 {
+		n = c.Requests
+	}
+	if n == 0 {
+		return 0, false
+	}
+	pct = float64(c.Late) / float64(n) * 100
+	return pct, pct > lateThresholdPct
+}
+
+// levelName names a level in error messages.
+func levelName(s result.Settings, l result.Level) string {
+	switch s.Mode {
+	case result.Concurrency:
+		return "concurrency " + formatCount(l.Value)
+	default:
+		return "request rate " + formatDouble(l.Value)
+	}
+}
+
+// printer writes lines and keeps the first write error, so templates read
+// as a sequence of lines rather than a ladder of error checks.
+type printer struct {
+	w   io.Writer
+	buf []byte
+	err error
+}
+
+func (p *printer) printf(format string, args ...any) {
+	p.buf = fmt.Appendf(p.buf, format, args...)
+}
+
+func (p *printer) line(s string) {
+	p.buf = append(p.buf, s...)
+	p.buf = append(p.buf, '\n')
+}
+
+// flush writes everything printed so far in one Write, so a failing writer
+// leaves no half block behind a successful one.
+func (p *printer) flush() error {
+	if p.err == nil && len(p.buf) > 0 {
+		if _, err := p.w.Write(p.buf); err != nil {
+			p.err = fmt.Errorf("report: write: %w", err)
+		}
+		p.buf = p.buf[:0]
+	}
+	return p.err
+}
+
+// sortedComposing returns composing models ordered by name then version,
+// the order of perf_analyzer's std::map.
+func sortedComposing(cs []result.ServerStats) []result.ServerStats {
+	out := slices.Clone(cs)
+	slices.SortStableFunc(out, func(a, b result.ServerStats) int {
+		if c := cmp.Compare(a.Model, b.Model); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Version, b.Version)
+	})
+	return out
+}
