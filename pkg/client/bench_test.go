@@ -1,0 +1,196 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"runtime"
+	"strconv"
+	"testing"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/perfgo/perfgo/pkg/inferencepb"
+)
+
+// Benchmarks send Triton's "simple" request (2 × INT32[1,16]) to the
+// reference server over loopback. The server runs in a child process, so
+// B/op and allocs/op are the client's alone.
+
+// largeRequest is 1 MiB of FP32 each way through identity.
+func largeRequest() *InferRequest {
+	return &InferRequest{Model: "identity", Inputs: []Tensor{{Name: "INPUT0", Datatype: TypeFP32, Shape: []int64{1, 1 << 18}, Data: make([]byte, 1<<20)}}}
+}
+
+func benchCall(b *testing.B, opts Options) { benchCallReq(b, opts, simpleRequest()) }
+
+func benchCallReq(b *testing.B, opts Options, req *InferRequest) {
+	httpAddr, grpcAddr := startServerProcess(b)
+	ctx := context.Background()
+	switch opts.Protocol {
+	case GRPC:
+		opts.URL = grpcAddr
+	default:
+		opts.URL = httpAddr
+	}
+	c, err := New(ctx, opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	call, err := c.NewCall(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(2 * len(req.Inputs[0].Data)))
+	if _, err := call.Do(ctx); err != nil { // connect outside the timer
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := call.Do(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// benchParallel runs 8 workers, each with its own Call, over one client:
+// ns/op is the inverse of throughput on this machine (server included).
+func benchParallel(b *testing.B, opts Options) {
+	httpAddr, grpcAddr := startServerProcess(b)
+	opts.URL = httpAddr
+	if opts.Protocol == GRPC {
+		opts.URL = grpcAddr
+	}
+	const workers = 8
+	opts.Workers = workers
+	c, err := New(context.Background(), opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	b.ReportAllocs()
+	b.SetParallelism(workers / runtime.GOMAXPROCS(0))
+	b.RunParallel(func(pb *testing.PB) {
+		call, err := c.NewCall(simpleRequest())
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		for pb.Next() {
+			if _, err := call.Do(context.Background()); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+func BenchmarkGRPCCallParallel(b *testing.B) { benchParallel(b, Options{Protocol: GRPC}) }
+
+func BenchmarkHTTPCallParallel(b *testing.B) {
+	benchParallel(b, Options{Protocol: HTTP, InputTensorFormat: FormatBinary, OutputTensorFormat: FormatBinary})
+}
+
+func BenchmarkGRPCCall(b *testing.B) { benchCall(b, Options{Protocol: GRPC}) }
+
+func BenchmarkGRPCCallGzip(b *testing.B) {
+	benchCall(b, Options{Protocol: GRPC, GRPCCompression: "gzip"})
+}
+
+func BenchmarkHTTPCall(b *testing.B) {
+	benchCall(b, Options{Protocol: HTTP, InputTensorFormat: FormatBinary, OutputTensorFormat: FormatBinary})
+}
+
+func BenchmarkHTTPCallJSON(b *testing.B) {
+	benchCall(b, Options{Protocol: HTTP, InputTensorFormat: FormatJSON, OutputTensorFormat: FormatJSON})
+}
+
+func BenchmarkHTTPCallTimeout(b *testing.B) {
+	benchCall(b, Options{Protocol: HTTP, InputTensorFormat: FormatBinary, OutputTensorFormat: FormatBinary, Timeout: 1 << 40})
+}
+
+func BenchmarkGRPCCallLarge(b *testing.B) { benchCallReq(b, Options{Protocol: GRPC}, largeRequest()) }
+
+func BenchmarkHTTPCallLarge(b *testing.B) {
+	benchCallReq(b, Options{Protocol: HTTP, InputTensorFormat: FormatBinary, OutputTensorFormat: FormatBinary}, largeRequest())
+}
+
+// BenchmarkGRPCStub is the baseline: the generated stub with the request
+// message built once, marshalled and its response unmarshalled every time.
+func BenchmarkGRPCStub(b *testing.B)      { benchStub(b, simpleRequest()) }
+func BenchmarkGRPCStubLarge(b *testing.B) { benchStub(b, largeRequest()) }
+
+func benchStub(b *testing.B, req *InferRequest) {
+	_, grpcAddr := startServerProcess(b)
+	conn, err := grpc.NewClient("passthrough:///"+grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	stub := inferencepb.NewGRPCInferenceServiceClient(conn)
+	checked, err := checkRequest(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pb := checked.toPB(nil)
+	ctx := context.Background()
+	if _, err := stub.ModelInfer(ctx, pb, grpc.MaxCallRecvMsgSize(1<<30)); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(2 * len(req.Inputs[0].Data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := stub.ModelInfer(ctx, pb, grpc.MaxCallRecvMsgSize(1<<30)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkHTTPPost is the baseline: http.Post of the same binary body
+// (encoded once) with a sized transport, reading the response with io.ReadAll.
+func BenchmarkHTTPPost(b *testing.B)      { benchPost(b, simpleRequest()) }
+func BenchmarkHTTPPostLarge(b *testing.B) { benchPost(b, largeRequest()) }
+
+func benchPost(b *testing.B, req *InferRequest) {
+	httpAddr, _ := startServerProcess(b)
+	checked, err := checkRequest(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	body, headerLen, err := encodeHTTPRequest(checked, true, true)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tr := &http.Transport{MaxIdleConnsPerHost: 4}
+	defer tr.CloseIdleConnections()
+	hc := &http.Client{Transport: tr}
+	url := "http://" + httpAddr + "/v2/models/" + req.Model + "/infer"
+	post := func() error {
+		req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", "application/octet-stream")
+		req.Header.Set(headerInferLen, strconv.Itoa(headerLen))
+		resp, err := hc.Do(req)
+		if err != nil {
+			return err
+		}
+		_, err = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return err
+	}
+	if err := post(); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(2 * len(req.Inputs[0].Data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := post(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,349 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/encoding"
+	"google.golang.org/grpc/encoding/gzip"
+	"google.golang.org/grpc/mem"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/perfgo/perfgo/pkg/inferencepb"
+)
+
+const (
+	grpcService  = "/inference.GRPCInferenceService/"
+	methodInfer  = grpcService + "ModelInfer"
+	methodStream = grpcService + "ModelStreamInfer"
+	// grpcWorkersPerConn matches Triton's client default
+	// (TRITON_CLIENT_GRPC_CHANNEL_MAX_SHARE_COUNT).
+	grpcWorkersPerConn = 6
+)
+
+// GRPCClient is a Client over a pool of gRPC connections.
+type GRPCClient struct {
+	conns []*grpc.ClientConn
+	stub  inferencepb.GRPCInferenceServiceClient
+	next  atomic.Uint64
+	// md is sent as metadata on every call; nil when there are no headers.
+	md       metadata.MD
+	timeout  time.Duration
+	callOpts []grpc.CallOption
+}
+
+var _ Client = (*GRPCClient)(nil)
+
+// NewGRPC creates the connection pool. Connections are made lazily, on the
+// first call; an unreachable server shows up there as ErrUnreachable.
+func NewGRPC(_ context.Context, opts Options) (*GRPCClient, error) {
+	if err := checkCommon(&opts); err != nil {
+		return nil, err
+	}
+	target := opts.URL
+	if target == "" {
+		target = "localhost:8001"
+	}
+	if strings.Contains(target, "://") {
+		return nil, fmt.Errorf("gRPC URL %q: give host:port without a scheme (TLS is TLSOptions.GRPCUseSSL)", opts.URL)
+	}
+	host, _, err := net.SplitHostPort(target)
+	if err != nil {
+		return nil, fmt.Errorf("gRPC URL %q: %w; give host:port", opts.URL, err)
+	}
+	tlsCfg, err := grpcTLSConfig(opts.TLS, host)
+	if err != nil {
+		return nil, err
+	}
+	creds := insecure.NewCredentials()
+	if tlsCfg != nil {
+		creds = credentials.NewTLS(tlsCfg)
+	}
+	// Triton's clients lift the message size limits; tensors can be large.
+	defaults := []grpc.CallOption{grpc.MaxCallRecvMsgSize(math.MaxInt32), grpc.MaxCallSendMsgSize(math.MaxInt32)}
+	switch strings.ToLower(opts.GRPCCompression) {
+	case "", "none":
+	case gzip.Name:
+		defaults = append(defaults, grpc.UseCompressor(gzip.Name))
+	default:
+		return nil, fmt.Errorf("gRPC compression %q: use none or gzip", opts.GRPCCompression)
+	}
+	n := opts.Connections
+	if n == 0 {
+		n = max(1, (opts.Workers+grpcWorkersPerConn-1)/grpcWorkersPerConn)
+	}
+	c := &GRPCClient{
+		timeout:  opts.Timeout,
+		callOpts: []grpc.CallOption{grpc.ForceCodecV2(rawCodec{})},
+	}
+	if len(opts.Headers) > 0 {
+		c.md = metadata.MD{}
+		for k, v := range opts.Headers {
+			c.md.Append(strings.ToLower(k), v)
+		}
+	}
+	for range n {
+		// passthrough: dial the address as given, as Triton's client does.
+		conn, err := grpc.NewClient("passthrough:///"+target,
+			grpc.WithTransportCredentials(creds),
+			grpc.WithDefaultCallOptions(defaults...),
+			grpc.WithUserAgent("perfgo"))
+		if err != nil {
+			_ = c.Close()
+			return nil, fmt.Errorf("gRPC client for %s: %w", target, err)
+		}
+		c.conns = append(c.conns, conn)
+	}
+	c.stub = inferencepb.NewGRPCInferenceServiceClient(c.conns[0])
+	return c, nil
+}
+
+// Close closes every connection.
+func (c *GRPCClient) Close() error {
+	var errs []error
+	for _, conn := range c.conns {
+		errs = append(errs, conn.Close())
+	}
+	c.conns = nil
+	return errors.Join(errs...)
+}
+
+// Connections returns the pool size.
+func (c *GRPCClient) Connections() int { return len(c.conns) }
+
+func (c *GRPCClient) outgoing(ctx context.Context) context.Context {
+	if c.md == nil {
+		return ctx
+	}
+	return metadata.NewOutgoingContext(ctx, c.md)
+}
+
+func (c *GRPCClient) ServerLive(ctx context.Context) (bool, error) {
+	r, err := c.stub.ServerLive(c.outgoing(ctx), &inferencepb.ServerLiveRequest{})
+	if err != nil {
+		return false, grpcError(ctx, "ServerLive", err)
+	}
+	return r.GetLive(), nil
+}
+
+func (c *GRPCClient) ServerReady(ctx context.Context) (bool, error) {
+	r, err := c.stub.ServerReady(c.outgoing(ctx), &inferencepb.ServerReadyRequest{})
+	if err != nil {
+		return false, grpcError(ctx, "ServerReady", err)
+	}
+	return r.GetReady(), nil
+}
+
+func (c *GRPCClient) ServerMetadata(ctx context.Context) (*inferencepb.ServerMetadataResponse, error) {
+	r, err := c.stub.ServerMetadata(c.outgoing(ctx), &inferencepb.ServerMetadataRequest{})
+	if err != nil {
+		return nil, grpcError(ctx, "ServerMetadata", err)
+	}
+	return r, nil
+}
+
+// ModelReady reports whether the model can serve. An unknown model is
+// (false, an error that Is ErrModelNotFound).
+func (c *GRPCClient) ModelReady(ctx context.Context, model, version string) (bool, error) {
+	r, err := c.stub.ModelReady(c.outgoing(ctx), &inferencepb.ModelReadyRequest{Name: model, Version: version})
+	if err != nil {
+		e := grpcError(ctx, "ModelReady "+quoteModel(model, version), err)
+		if errors.Is(e, ErrModelNotReady) {
+			return false, nil
+		}
+		return false, e
+	}
+	return r.GetReady(), nil
+}
+
+func (c *GRPCClient) ModelMetadata(ctx context.Context, model, version string) (*inferencepb.ModelMetadataResponse, error) {
+	r, err := c.stub.ModelMetadata(c.outgoing(ctx), &inferencepb.ModelMetadataRequest{Name: model, Version: version})
+	if err != nil {
+		return nil, grpcError(ctx, "ModelMetadata "+quoteModel(model, version), err)
+	}
+	return r, nil
+}
+
+func (c *GRPCClient) ModelConfig(ctx context.Context, model, version string) (*inferencepb.ModelConfig, error) {
+	op := "ModelConfig " + quoteModel(model, version)
+	r, err := c.stub.ModelConfig(c.outgoing(ctx), &inferencepb.ModelConfigRequest{Name: model, Version: version})
+	if err != nil {
+		return nil, grpcError(ctx, op, err)
+	}
+	if r.GetConfig() == nil {
+		return nil, protocolError(op, "response carries no config", nil)
+	}
+	return r.GetConfig(), nil
+}
+
+func (c *GRPCClient) ModelStatistics(ctx context.Context, model, version string) (*inferencepb.ModelStatisticsResponse, error) {
+	r, err := c.stub.ModelStatistics(c.outgoing(ctx), &inferencepb.ModelStatisticsRequest{Name: model, Version: version})
+	if err != nil {
+		return nil, grpcError(ctx, "ModelStatistics "+quoteModel(model, version), err)
+	}
+	return r, nil
+}
+
+func (c *GRPCClient) RepositoryIndex(ctx context.Context, readyOnly bool) (*inferencepb.RepositoryIndexResponse, error) {
+	r, err := c.stub.RepositoryIndex(c.outgoing(ctx), &inferencepb.RepositoryIndexRequest{Ready: readyOnly})
+	if err != nil {
+		return nil, grpcError(ctx, "RepositoryIndex", err)
+	}
+	return r, nil
+}
+
+// pick spreads Calls and Streams over the pool.
+func (c *GRPCClient) pick() *grpc.ClientConn {
+	return c.conns[(c.next.Add(1)-1)%uint64(len(c.conns))]
+}
+
+// NewCall encodes req once and pins the Call to one pooled connection.
+func (c *GRPCClient) NewCall(req *InferRequest) (Call, error) {
+	if len(c.conns) == 0 {
+		return nil, errors.New("client is closed")
+	}
+	checked, err := checkRequest(req)
+	if err != nil {
+		return nil, err
+	}
+	b, err := checked.marshalPB(nil)
+	if err != nil {
+		return nil, err
+	}
+	return &grpcCall{
+		conn:    c.pick(),
+		opts:    c.callOpts,
+		md:      c.md,
+		timeout: c.timeout,
+		op:      "infer " + quoteModel(req.Model, req.Version),
+		req:     encodedMsg{data: mem.BufferSlice{mem.SliceBuffer(b)}},
+	}, nil
+}
+
+type grpcCall struct {
+	conn    *grpc.ClientConn
+	opts    []grpc.CallOption
+	md      metadata.MD
+	timeout time.Duration
+	op      string
+	req     encodedMsg
+	resp    rawMsg
+}
+
+var _ Call = (*grpcCall)(nil)
+
+// Do sends the pre-encoded request. The response bytes land in a buffer
+// the Call reuses; they are checked for framing but not decoded.
+func (c *grpcCall) Do(ctx context.Context) (Timing, error) {
+	if c.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+	}
+	if c.md != nil {
+		ctx = metadata.NewOutgoingContext(ctx, c.md)
+	}
+	c.req.marshal, c.resp.unmarshal = 0, 0
+	start := time.Now()
+	err := c.conn.Invoke(ctx, methodInfer, &c.req, &c.resp, c.opts...)
+	t := Timing{Send: c.req.marshal, Recv: c.resp.unmarshal, Total: time.Since(start)}
+	if err != nil {
+		c.resp.buf = c.resp.buf[:0]
+		return t, grpcError(ctx, c.op, err)
+	}
+	return t, nil
+}
+
+// Response decodes the latest response.
+func (c *grpcCall) Response() (*InferResponse, error) {
+	if len(c.resp.buf) == 0 {
+		return nil, fmt.Errorf("%s: no response: call Do first (or the last Do failed)", c.op)
+	}
+	var pb inferencepb.ModelInferResponse
+	if err := proto.Unmarshal(c.resp.buf, &pb); err != nil {
+		return nil, protocolError(c.op, "cannot decode the response", err)
+	}
+	r, err := fromPBResponse(&pb)
+	if err != nil {
+		return nil, protocolError(c.op, err.Error(), nil)
+	}
+	return r, nil
+}
+
+func quoteModel(model, version string) string {
+	if version == "" {
+		return fmt.Sprintf("%q", model)
+	}
+	return fmt.Sprintf("%q version %q", model, version)
+}
+
+// encodedMsg is a request marshalled once; rawCodec sends its bytes as is.
+type encodedMsg struct {
+	data    mem.BufferSlice
+	marshal time.Duration
+}
+
+// rawMsg receives a response into a reused buffer.
+type rawMsg struct {
+	buf       []byte
+	unmarshal time.Duration
+	// stream selects the ModelStreamInferResponse framing.
+	stream bool
+	// summary, errMsg and inner describe buf after a successful Unmarshal.
+	summary inferSummary
+	errMsg  []byte
+	inner   []byte
+}
+
+// rawCodec passes pre-encoded requests through and copies responses into
+// a per-Call buffer, so the measured path does no protobuf work and no
+// allocation of its own. Other messages go to the standard proto codec.
+type rawCodec struct{}
+
+func (rawCodec) Name() string { return "proto" }
+
+func (rawCodec) Marshal(v any) (mem.BufferSlice, error) {
+	m, ok := v.(*encodedMsg)
+	if !ok {
+		return encoding.GetCodecV2("proto").Marshal(v)
+	}
+	start := time.Now()
+	// The slice and its bytes are never written after NewCall, so handing
+	// the same ones to gRPC on every call is safe; SliceBuffer.Free is a no-op.
+	out := m.data
+	m.marshal += time.Since(start)
+	return out, nil
+}
+
+func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	m, ok := v.(*rawMsg)
+	if !ok {
+		return encoding.GetCodecV2("proto").Unmarshal(data, v)
+	}
+	start := time.Now()
+	defer func() { m.unmarshal += time.Since(start) }()
+	m.buf = m.buf[:0]
+	for _, b := range data {
+		m.buf = append(m.buf, b.ReadOnlyData()...)
+	}
+	var err error
+	if m.stream {
+		m.errMsg, m.inner, err = scanStreamResponse(m.buf)
+		if err == nil {
+			m.summary, err = scanInferResponse(m.inner)
+		}
+	} else {
+		m.summary, err = scanInferResponse(m.buf)
+	}
+	return err
+}

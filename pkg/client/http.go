@@ -1,0 +1,349 @@
+package client
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/perfgo/perfgo/pkg/inferencepb"
+)
+
+// HTTPClient is a Client over HTTP/1.1 keep-alive connections.
+type HTTPClient struct {
+	base    string // scheme://host:port[/prefix], no trailing slash
+	t       httpTransport
+	headers http.Header // user headers, sent on every request
+	timeout time.Duration
+	// binaryIn/binaryOut select the binary tensor data extension.
+	binaryIn, binaryOut bool
+}
+
+var _ Client = (*HTTPClient)(nil)
+
+// NewHTTP builds the client. When a tensor format is left to the server
+// ("") it asks the server for its extensions, so the server must answer.
+func NewHTTP(ctx context.Context, opts Options) (*HTTPClient, error) {
+	if err := checkCommon(&opts); err != nil {
+		return nil, err
+	}
+	base, host, err := parseHTTPURL(opts.URL)
+	if err != nil {
+		return nil, err
+	}
+	var tlsCfg *tls.Config
+	if strings.HasPrefix(base, "https://") {
+		if tlsCfg, err = httpsTLSConfig(opts.TLS, host); err != nil {
+			return nil, err
+		}
+	} else if t := opts.TLS; t.HTTPSCAFile != "" || t.HTTPSClientCert != "" || t.HTTPSClientKey != "" {
+		return nil, fmt.Errorf("HTTPS options given for %s: use an https:// URL", base)
+	}
+	conns := opts.Connections
+	if conns == 0 {
+		conns = opts.Workers // may stay 0: no cap
+	}
+	c := &HTTPClient{base: base, t: newNetHTTP(conns, tlsCfg), timeout: opts.Timeout, headers: http.Header{}}
+	for k, v := range opts.Headers {
+		c.headers.Set(k, v)
+	}
+	in, out := strings.ToLower(opts.InputTensorFormat), strings.ToLower(opts.OutputTensorFormat)
+	for _, f := range []string{in, out} {
+		if f != "" && f != FormatBinary && f != FormatJSON {
+			return nil, fmt.Errorf("tensor format %q: use binary or json", f)
+		}
+	}
+	if in == "" || out == "" {
+		md, err := c.ServerMetadata(ctx)
+		if err != nil {
+			c.Close()
+			return nil, fmt.Errorf("choose the tensor format (set it explicitly to skip this): %w", err)
+		}
+		auto := FormatJSON
+		if slices.Contains(md.GetExtensions(), "binary_tensor_data") {
+			auto = FormatBinary
+		}
+		in, out = cmp.Or(in, auto), cmp.Or(out, auto)
+	}
+	c.binaryIn, c.binaryOut = in == FormatBinary, out == FormatBinary
+	return c, nil
+}
+
+// parseHTTPURL accepts host:port or an http(s) URL with an optional path prefix.
+func parseHTTPURL(raw string) (base, host string, err error) {
+	if raw == "" {
+		raw = "localhost:8000"
+	}
+	s := raw
+	if !strings.Contains(s, "://") {
+		s = "http://" + s
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return "", "", fmt.Errorf("HTTP URL %q: %w; give host:port or http(s)://host:port", raw, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return "", "", fmt.Errorf("HTTP URL %q: scheme %q; use http or https", raw, u.Scheme)
+	}
+	if u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return "", "", fmt.Errorf("HTTP URL %q: give host:port or http(s)://host:port[/prefix]", raw)
+	}
+	host = u.Hostname()
+	if _, _, err := net.SplitHostPort(u.Host); err != nil {
+		// No port: libcurl's defaults.
+		if u.Scheme == "https" {
+			u.Host = net.JoinHostPort(host, "443")
+		} else {
+			u.Host = net.JoinHostPort(host, "80")
+		}
+	}
+	return u.Scheme + "://" + u.Host + strings.TrimSuffix(u.EscapedPath(), "/"), host, nil
+}
+
+// modelPath is /v2/models/{m}[/versions/{v}].
+func modelPath(model, version string) string {
+	p := "/v2/models/" + url.PathEscape(model)
+	if version != "" {
+		p += "/versions/" + url.PathEscape(version)
+	}
+	return p
+}
+
+// Close releases idle connections.
+func (c *HTTPClient) Close() error {
+	c.t.close()
+	return nil
+}
+
+// BinaryTensors reports the tensor formats in use (input, output).
+func (c *HTTPClient) BinaryTensors() (in, out bool) { return c.binaryIn, c.binaryOut }
+
+// roundTrip sends one control request. It returns the response whatever
+// its status; err is a transport failure, already classified.
+func (c *HTTPClient) roundTrip(ctx context.Context, op, method, path string, body []byte) (httpResult, error) {
+	h := c.headers.Clone()
+	if body != nil {
+		h.Set("Content-Type", "application/json")
+	}
+	x, err := c.t.prepare(method, c.base+path, h, body)
+	if err != nil {
+		return httpResult{}, &Error{Op: op, Kind: ErrBadRequest, Class: "client", Message: err.Error(), Err: err}
+	}
+	res, err := x.do(ctx, nil)
+	if err != nil {
+		return res, transportError(ctx, op, err)
+	}
+	return res, nil
+}
+
+// getProto fetches path and decodes its JSON into m, ignoring fields this
+// build does not know (a newer server's additions). wrap, if set, turns the
+// body into the message's JSON (e.g. a bare array into {"models": [...]}).
+func (c *HTTPClient) getProto(ctx context.Context, op, method, path string, body []byte, optional bool, m proto.Message, wrap func([]byte) []byte) error {
+	res, err := c.roundTrip(ctx, op, method, path, body)
+	if err != nil {
+		return err
+	}
+	if res.status != http.StatusOK {
+		return httpStatusError(op, res.status, res.body, optional)
+	}
+	js := res.body
+	if wrap != nil {
+		js = wrap(js)
+	}
+	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(js, m); err != nil {
+		return protocolError(op, "response is not the expected JSON", err)
+	}
+	return nil
+}
+
+// health asks a health endpoint: 200 is true, any other answer false.
+func (c *HTTPClient) health(ctx context.Context, op, path string) (int, error) {
+	res, err := c.roundTrip(ctx, op, http.MethodGet, path, nil)
+	if err != nil {
+		return 0, err
+	}
+	return res.status, nil
+}
+
+func (c *HTTPClient) ServerLive(ctx context.Context) (bool, error) {
+	st, err := c.health(ctx, "GET /v2/health/live", "/v2/health/live")
+	return st == http.StatusOK, err
+}
+
+func (c *HTTPClient) ServerReady(ctx context.Context) (bool, error) {
+	st, err := c.health(ctx, "GET /v2/health/ready", "/v2/health/ready")
+	return st == http.StatusOK, err
+}
+
+func (c *HTTPClient) ServerMetadata(ctx context.Context) (*inferencepb.ServerMetadataResponse, error) {
+	m := &inferencepb.ServerMetadataResponse{}
+	if err := c.getProto(ctx, "GET /v2", http.MethodGet, "/v2", nil, false, m, nil); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// ModelReady reports whether the model can serve. A server that says the
+// model does not exist gives (false, an error that Is ErrModelNotFound).
+func (c *HTTPClient) ModelReady(ctx context.Context, model, version string) (bool, error) {
+	path := modelPath(model, version) + "/ready"
+	op := "GET " + path
+	res, err := c.roundTrip(ctx, op, http.MethodGet, path, nil)
+	if err != nil {
+		return false, err
+	}
+	if res.status == http.StatusOK {
+		return true, nil
+	}
+	// Only a v2 error body can say the model does not exist; a bare status
+	// is just "not ready".
+	if _, isV2 := v2ErrorMessage(res.body); isV2 {
+		if e := httpStatusError(op, res.status, res.body, false); errors.Is(e, ErrModelNotFound) {
+			return false, e
+		}
+	}
+	return false, nil
+}
+
+func (c *HTTPClient) ModelMetadata(ctx context.Context, model, version string) (*inferencepb.ModelMetadataResponse, error) {
+	path := modelPath(model, version)
+	m := &inferencepb.ModelMetadataResponse{}
+	if err := c.getProto(ctx, "GET "+path, http.MethodGet, path, nil, false, m, nil); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func (c *HTTPClient) ModelConfig(ctx context.Context, model, version string) (*inferencepb.ModelConfig, error) {
+	path := modelPath(model, version) + "/config"
+	m := &inferencepb.ModelConfig{}
+	if err := c.getProto(ctx, "GET "+path, http.MethodGet, path, nil, true, m, nil); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func (c *HTTPClient) ModelStatistics(ctx context.Context, model, version string) (*inferencepb.ModelStatisticsResponse, error) {
+	path := "/v2/models/stats"
+	if model != "" {
+		path = modelPath(model, version) + "/stats"
+	}
+	m := &inferencepb.ModelStatisticsResponse{}
+	if err := c.getProto(ctx, "GET "+path, http.MethodGet, path, nil, true, m, nil); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func (c *HTTPClient) RepositoryIndex(ctx context.Context, readyOnly bool) (*inferencepb.RepositoryIndexResponse, error) {
+	body, _ := json.Marshal(map[string]bool{"ready": readyOnly})
+	m := &inferencepb.RepositoryIndexResponse{}
+	// The HTTP answer is a bare array of the gRPC message's "models".
+	wrap := func(b []byte) []byte {
+		return append(append([]byte(`{"models":`), b...), '}')
+	}
+	if err := c.getProto(ctx, "POST /v2/repository/index", http.MethodPost, "/v2/repository/index", body, true, m, wrap); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// NewCall encodes req once: the body, its headers and the URL are reused
+// by every Do.
+func (c *HTTPClient) NewCall(req *InferRequest) (Call, error) {
+	checked, err := checkRequest(req)
+	if err != nil {
+		return nil, err
+	}
+	body, headerLen, err := encodeHTTPRequest(checked, c.binaryIn, c.binaryOut)
+	if err != nil {
+		return nil, err
+	}
+	h := c.headers.Clone()
+	if headerLen >= 0 {
+		h.Set("Content-Type", "application/octet-stream")
+		h.Set(headerInferLen, strconv.Itoa(headerLen))
+	} else {
+		h.Set("Content-Type", "application/json")
+	}
+	path := modelPath(req.Model, req.Version) + "/infer"
+	x, err := c.t.prepare(http.MethodPost, c.base+path, h, body)
+	if err != nil {
+		return nil, fmt.Errorf("prepare request for model %q: %w", req.Model, err)
+	}
+	return &httpCall{x: x, op: "infer " + quoteModel(req.Model, req.Version), timeout: c.timeout}, nil
+}
+
+type httpCall struct {
+	x       httpExchange
+	op      string
+	timeout time.Duration
+	// buf is the response read buffer, reused; last is the latest
+	// successful response (within buf), nil after a failure.
+	buf       []byte
+	last      []byte
+	headerLen int
+}
+
+var _ Call = (*httpCall)(nil)
+
+// Do sends the prepared body and reads the whole response into a reused
+// buffer. The response is checked (status, framing) but not decoded.
+func (c *httpCall) Do(ctx context.Context) (Timing, error) {
+	if c.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+	}
+	c.last = nil
+	start := time.Now()
+	res, err := c.x.do(ctx, c.buf)
+	total := time.Since(start)
+	if res.body != nil {
+		c.buf = res.body[:0]
+	}
+	t := Timing{Total: total}
+	if err != nil {
+		return t, transportError(ctx, c.op, err)
+	}
+	t.Send = res.sent
+	if t.Send == 0 || t.Send > res.headers {
+		t.Send = res.headers
+	}
+	t.Recv = total - res.headers
+	if res.status != http.StatusOK {
+		return t, httpStatusError(c.op, res.status, res.body, false)
+	}
+	if _, _, err := splitInferBody(res.body, res.headerLen); err != nil {
+		return t, protocolError(c.op, err.Error(), nil)
+	}
+	c.last, c.headerLen = res.body, res.headerLen
+	return t, nil
+}
+
+// Response decodes the latest response.
+func (c *httpCall) Response() (*InferResponse, error) {
+	if c.last == nil {
+		return nil, fmt.Errorf("%s: no response: call Do first (or the last Do failed)", c.op)
+	}
+	// Copy: the next Do reuses the buffer the tensors would point into.
+	r, err := decodeHTTPResponse(bytes.Clone(c.last), c.headerLen)
+	if err != nil {
+		return nil, protocolError(c.op, err.Error(), nil)
+	}
+	return r, nil
+}

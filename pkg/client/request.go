@@ -1,0 +1,108 @@
+package client
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/perfgo/perfgo/pkg/inferencepb"
+	"google.golang.org/protobuf/proto"
+)
+
+// checkedRequest is an InferRequest that passed validation, with its
+// parameters in canonical form. Both transports encode from it.
+type checkedRequest struct {
+	*InferRequest
+	params      map[string]any
+	inputParams []map[string]any
+}
+
+// checkRequest validates req before it is encoded.
+func checkRequest(req *InferRequest) (*checkedRequest, error) {
+	if req == nil {
+		return nil, errors.New("nil request")
+	}
+	if req.Model == "" {
+		return nil, errors.New("request has no model name")
+	}
+	c := &checkedRequest{InferRequest: req}
+	var err error
+	if c.params, err = normParams(req.Parameters); err != nil {
+		return nil, fmt.Errorf("request parameters: %w", err)
+	}
+	seen := make(map[string]bool, len(req.Inputs))
+	for i := range req.Inputs {
+		t := &req.Inputs[i]
+		if seen[t.Name] {
+			return nil, fmt.Errorf("input %q appears twice", t.Name)
+		}
+		seen[t.Name] = true
+		if err := CheckTensor(t); err != nil {
+			return nil, fmt.Errorf("input %d: %w", i, err)
+		}
+		p, err := normParams(t.Parameters)
+		if err != nil {
+			return nil, fmt.Errorf("input %q: %w", t.Name, err)
+		}
+		c.inputParams = append(c.inputParams, p)
+	}
+	clear(seen)
+	for _, o := range req.Outputs {
+		if o == "" {
+			return nil, errors.New("requested output has an empty name")
+		}
+		if seen[o] {
+			return nil, fmt.Errorf("output %q requested twice", o)
+		}
+		seen[o] = true
+	}
+	return c, nil
+}
+
+// toPB builds the protobuf request with tensor data in raw_input_contents;
+// extra parameters are added to the request-level ones.
+func (c *checkedRequest) toPB(extra map[string]any) *inferencepb.ModelInferRequest {
+	params := c.params
+	if len(extra) > 0 {
+		params = make(map[string]any, len(c.params)+len(extra))
+		for k, v := range c.params {
+			params[k] = v
+		}
+		for k, v := range extra {
+			if _, ok := params[k]; !ok {
+				params[k] = v
+			}
+		}
+	}
+	pb := &inferencepb.ModelInferRequest{
+		ModelName:    c.Model,
+		ModelVersion: c.Version,
+		Id:           c.ID,
+		Parameters:   toPBParams(params),
+	}
+	for i, t := range c.Inputs {
+		pb.Inputs = append(pb.Inputs, &inferencepb.ModelInferRequest_InferInputTensor{
+			Name:       t.Name,
+			Datatype:   t.Datatype,
+			Shape:      t.Shape,
+			Parameters: toPBParams(c.inputParams[i]),
+		})
+		data := t.Data
+		if data == nil {
+			data = []byte{} // keep one raw entry per input
+		}
+		pb.RawInputContents = append(pb.RawInputContents, data)
+	}
+	for _, o := range c.Outputs {
+		pb.Outputs = append(pb.Outputs, &inferencepb.ModelInferRequest_InferRequestedOutputTensor{Name: o})
+	}
+	return pb
+}
+
+// marshalPB encodes the request once, deterministically.
+func (c *checkedRequest) marshalPB(extra map[string]any) ([]byte, error) {
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(c.toPB(extra))
+	if err != nil {
+		return nil, fmt.Errorf("encode request for model %q: %w", c.Model, err)
+	}
+	return b, nil
+}

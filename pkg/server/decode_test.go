@@ -1,0 +1,439 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/perfgo/perfgo/pkg/inferencepb"
+)
+
+func TestSplitBinary(t *testing.T) {
+	body := []byte(`{"a":1}BINARY`)
+	tests := []struct {
+		name, header     string
+		wantHdr, wantBin string
+		wantErr          string
+	}{
+		{"no header: all JSON", "", `{"a":1}BINARY`, "", ""},
+		{"split", "7", `{"a":1}`, "BINARY", ""},
+		{"spaces allowed", " 7 ", `{"a":1}`, "BINARY", ""},
+		{"all header", "13", `{"a":1}BINARY`, "", ""},
+		{"zero", "0", "", `{"a":1}BINARY`, ""},
+		{"past the end", "14", "", "", "only 13 bytes"},
+		{"negative", "-1", "", "", "not a byte count"},
+		{"not a number", "x", "", "", "not a byte count"},
+		{"huge", "99999999999999999999999", "", "", "not a byte count"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			hdr, bin, err := splitBinary(body, tt.header)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || kindOf(err) != kindInvalid {
+					t.Fatalf("err = %v, want an invalid-request error containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || string(hdr) != tt.wantHdr || string(bin) != tt.wantBin {
+				t.Fatalf("got %q %q %v, want %q %q", hdr, bin, err, tt.wantHdr, tt.wantBin)
+			}
+		})
+	}
+}
+
+func TestParseJSONData(t *testing.T) {
+	le := binary.LittleEndian
+	tests := []struct {
+		name    string
+		raw     string
+		dt      dtype
+		n       int64
+		want    []byte
+		wantErr string
+	}{
+		{"flat int32", `[1,-2,3]`, dtInt32, 3, le.AppendUint32(le.AppendUint32(le.AppendUint32(nil, 1), 0xfffffffe), 3), ""},
+		{"nested", `[[1,2],[3,4]]`, dtUint8, 4, []byte{1, 2, 3, 4}, ""},
+		{"whitespace", " [ 1 ,\n 2 ] ", dtInt8, 2, []byte{1, 2}, ""},
+		{"empty", `[]`, dtFP32, 0, []byte{}, ""},
+		{"bool", `[true,false]`, dtBool, 2, []byte{1, 0}, ""},
+		{"bytes with escapes", `["a\"b","\u00e9"]`, dtBytes, 2, append(appendBytesElement(nil, []byte(`a"b`)), appendBytesElement(nil, []byte("é"))...), ""},
+		{"fp32 exponent", `[1e2]`, dtFP32, 1, le.AppendUint32(nil, math.Float32bits(100)), ""},
+		{"fp32 overflow is Inf", `[1e40]`, dtFP32, 1, le.AppendUint32(nil, math.Float32bits(float32(math.Inf(1)))), ""},
+		{"too few", `[1]`, dtInt32, 2, nil, "1 elements but the shape needs 2"},
+		{"too many", `[1,2,3]`, dtInt32, 2, nil, "more than the 2"},
+		{"not an array", `5`, dtInt32, 1, nil, "must be a JSON array"},
+		{"null", `null`, dtInt32, 1, nil, "no data"},
+		{"missing", ``, dtInt32, 1, nil, "no data"},
+		{"float for int", `[1.5]`, dtInt32, 1, nil, "not an INT32"},
+		{"negative for uint", `[-1]`, dtUint16, 1, nil, "not a UINT16"},
+		{"uint8 overflow", `[256]`, dtUint8, 1, nil, "not a UINT8"},
+		{"string for number", `["1"]`, dtFP64, 1, nil, "not a number"},
+		{"number for bytes", `[1]`, dtBytes, 1, nil, "must be JSON strings"},
+		{"number for bool", `[1]`, dtBool, 1, nil, "true or false"},
+		{"unbalanced", `[1]]`, dtInt32, 1, nil, "unbalanced"},
+		{"unclosed", `[[1]`, dtInt32, 1, nil, "unclosed"},
+		{"trailing", `[1] 2`, dtInt32, 1, nil, "after its closing"},
+		{"unterminated string", `["abc`, dtBytes, 1, nil, "unterminated"},
+		{"shape larger than data could be", `[1]`, dtInt32, 1 << 30, nil, "cannot hold"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseJSONData([]byte(tt.raw), tt.dt, tt.n)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || !bytes.Equal(got, tt.want) {
+				t.Fatalf("got %x, %v; want %x", got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestDecodeJSONRequestParameters(t *testing.T) {
+	in := `"inputs":[{"name":"I","shape":[1],"datatype":"INT32","data":[1]}]`
+	tests := []struct {
+		name    string
+		body    string
+		check   func(*request) bool
+		wantErr string
+	}{
+		{"numeric sequence id", `{"parameters":{"sequence_id":18446744073709551615,"sequence_start":true,"sequence_end":false},` + in + `}`,
+			func(r *request) bool { return r.seqID.num == math.MaxUint64 && r.seqStart && !r.seqEnd }, ""},
+		{"string sequence id", `{"parameters":{"sequence_id":"s-1","sequence_end":true},` + in + `}`,
+			func(r *request) bool { return r.seqID.str == "s-1" && r.seqEnd }, ""},
+		{"unknown parameters ignored", `{"id":"x","parameters":{"priority":3,"custom":"v"},` + in + `}`,
+			func(r *request) bool { return r.id == "x" }, ""},
+		{"request-level binary output", `{"parameters":{"binary_data_output":true},` + in + `,"outputs":[{"name":"O"},{"name":"P","parameters":{"binary_data":false}}]}`,
+			func(r *request) bool {
+				return r.binaryOutputs && r.outputs[0].binary == -1 && r.outputs[1].binary == 0
+			}, ""},
+		{"negative sequence id", `{"parameters":{"sequence_id":-4},` + in + `}`, nil, "non-negative integer"},
+		{"empty string sequence id", `{"parameters":{"sequence_id":""},` + in + `}`, nil, "empty string"},
+		{"sequence_start not bool", `{"parameters":{"sequence_start":1},` + in + `}`, nil, "true or false"},
+		{"id not a string", `{"id":5,` + in + `}`, nil, "malformed JSON"},
+		{"input without name", `{"inputs":[{"shape":[1],"datatype":"INT32","data":[1]}]}`, nil, "no name"},
+		{"input without shape", `{"inputs":[{"name":"I","datatype":"INT32","data":[1]}]}`, nil, "no shape"},
+		{"output without name", `{` + in + `,"outputs":[{}]}`, nil, "no name"},
+		{"data and binary size", `{"inputs":[{"name":"I","shape":[1],"datatype":"INT32","data":[1],"parameters":{"binary_data_size":4}}]}`, nil, "both"},
+		{"binary size not a number", `{"inputs":[{"name":"I","shape":[1],"datatype":"INT32","parameters":{"binary_data_size":"4"}}]}`, nil, "non-negative integer"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var r request
+			err := decodeJSONRequest([]byte(tt.body), nil, &r)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || !tt.check(&r) {
+				t.Fatalf("err %v, request %+v", err, r)
+			}
+		})
+	}
+}
+
+func TestCheckBytesElements(t *testing.T) {
+	two := append(appendBytesElement(nil, []byte("ab")), appendBytesElement(nil, nil)...)
+	tests := []struct {
+		name    string
+		data    []byte
+		n       int64
+		wantErr string
+	}{
+		{"two", two, 2, ""},
+		{"none", nil, 0, ""},
+		{"count mismatch", two, 3, "holds 2 elements"},
+		{"short prefix", []byte{1, 0}, 1, "truncated"},
+		{"length past end", []byte{5, 0, 0, 0, 'a'}, 1, "declares 5"},
+		{"huge length", []byte{0xff, 0xff, 0xff, 0xff}, 1, "declares 4294967295"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := checkBytesElements(tt.data, tt.n)
+			if (err == nil) != (tt.wantErr == "") || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Fatalf("err = %v, want %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestElementCount(t *testing.T) {
+	tests := []struct {
+		shape []int64
+		want  int64
+		err   bool
+	}{
+		{nil, 1, false},
+		{[]int64{2, 3}, 6, false},
+		{[]int64{0, 1 << 62}, 0, false},
+		{[]int64{1 << 21, 1 << 21}, 0, true},
+		{[]int64{-1}, 0, true},
+	}
+	for _, tt := range tests {
+		got, err := elementCount(tt.shape)
+		if (err != nil) != tt.err || got != tt.want {
+			t.Errorf("elementCount(%v) = %d, %v; want %d, err %v", tt.shape, got, err, tt.want, tt.err)
+		}
+	}
+}
+
+func TestHalfFloats(t *testing.T) {
+	tests := []struct {
+		f          float32
+		fp16, bf16 uint16
+	}{
+		{0, 0, 0},
+		{1, 0x3c00, 0x3f80},
+		{-2, 0xc000, 0xc000},
+		{65504, 0x7bff, 0x4780},
+		{float32(math.Inf(1)), 0x7c00, 0x7f80},
+		{5.960464477539063e-08, 0x0001, 0x3380}, // smallest FP16 subnormal
+		{1e10, 0x7c00, 0x5015},                  // overflows FP16
+	}
+	for _, tt := range tests {
+		if got := float32ToFP16(tt.f); got != tt.fp16 {
+			t.Errorf("float32ToFP16(%v) = %#04x, want %#04x", tt.f, got, tt.fp16)
+		}
+		if got := float32ToBF16(tt.f); got != tt.bf16 {
+			t.Errorf("float32ToBF16(%v) = %#04x, want %#04x", tt.f, got, tt.bf16)
+		}
+	}
+	// Every finite FP16 value survives a round trip through float32.
+	for h := range uint32(1 << 16) {
+		f := fp16ToFloat32(uint16(h))
+		if math.IsNaN(float64(f)) {
+			continue
+		}
+		if back := float32ToFP16(f); back != uint16(h) {
+			t.Fatalf("fp16 %#04x -> %v -> %#04x", h, f, back)
+		}
+	}
+	if !math.IsNaN(float64(bf16ToFloat32(float32ToBF16(float32(math.NaN()))))) {
+		t.Error("bf16 NaN did not stay NaN")
+	}
+}
+
+func TestServiceTimesMean(t *testing.T) {
+	const mean = time.Millisecond
+	for _, dist := range []string{"fixed", "exponential", "uniform", "lognormal"} {
+		st, err := newServiceTimes(dist, mean, 42)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sum time.Duration
+		lo, hi := time.Duration(math.MaxInt64), time.Duration(0)
+		const n = 20000
+		for range n {
+			d := st.next()
+			sum += d
+			lo, hi = min(lo, d), max(hi, d)
+		}
+		avg := sum / n
+		if avg < mean*95/100 || avg > mean*105/100 {
+			t.Errorf("%s: mean of %d draws %v, want %v ±5%%", dist, n, avg, mean)
+		}
+		if dist == "uniform" && (lo < mean/2 || hi > mean*3/2) {
+			t.Errorf("uniform: draws in [%v, %v], want within [%v, %v]", lo, hi, mean/2, mean*3/2)
+		}
+		if dist == "fixed" && (lo != mean || hi != mean) {
+			t.Errorf("fixed: draws in [%v, %v], want exactly %v", lo, hi, mean)
+		}
+	}
+	if _, err := newServiceTimes("gaussian", mean, 1); err == nil || !strings.Contains(err.Error(), "fixed, exponential") {
+		t.Errorf("unknown distribution: err = %v", err)
+	}
+}
+
+func TestOptionsValidation(t *testing.T) {
+	tests := []struct {
+		name    string
+		mod     func(*Options)
+		wantErr string
+	}{
+		{"defaults", func(*Options) {}, ""},
+		{"bad distribution", func(o *Options) { o.Delay.Distribution = "normal" }, "normal"},
+		{"negative service time", func(o *Options) { o.Delay.ServiceTime = -1 }, "service time"},
+		{"too many instances", func(o *Options) { o.Delay.Instances = 5000 }, "instances"},
+		{"negative batch", func(o *Options) { o.Delay.MaxBatchSize = -1 }, "max batch"},
+		{"negative queue delay", func(o *Options) { o.Delay.MaxQueueDelay = -1 }, "queue delay"},
+		{"negative body limit", func(o *Options) { o.MaxRequestBytes = -1 }, "max request bytes"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := Options{}
+			tt.mod(&o)
+			_, err := New(o)
+			if (err == nil) != (tt.wantErr == "") || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Fatalf("New: %v, want %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestAppendJSONString(t *testing.T) {
+	for _, s := range []string{"", "plain", `q"b\s`, "\x00\x1f\n\r\t", "héllo ☃", "bad \xff utf8", "<&>"} {
+		out := appendJSONString(nil, s)
+		var back string
+		if err := json.Unmarshal(out, &back); err != nil {
+			t.Fatalf("%q encodes to invalid JSON %s: %v", s, out, err)
+		}
+		if want := strings.ToValidUTF8(s, "\uFFFD"); back != want {
+			t.Errorf("%q round-trips to %q, want %q", s, back, want)
+		}
+	}
+}
+
+// fuzzCore is a core with every model, ready, for fuzzing the whole path.
+func fuzzCore() *core {
+	d := newDelayBackend(DelayOptions{ServiceTime: time.Microsecond, Distribution: "fixed", Instances: 1, MaxBatchSize: 8})
+	models := append(identityModels(), simpleModel(), sequenceModel(16, time.Second), repeatModel(), d.model())
+	c := newCore(models)
+	c.ready.Store(true)
+	return c
+}
+
+// FuzzHTTPInferBody drives the HTTP body path (split, JSON decode,
+// validation, inline models, response encoding) with arbitrary bodies. It
+// must never panic, and every successful response must be valid JSON.
+func FuzzHTTPInferBody(f *testing.F) {
+	f.Add("identity", "", []byte(`{"inputs":[{"name":"INPUT0","shape":[1,2],"datatype":"FP32","data":[1,2]}]}`))
+	f.Add("identity_bytes", "", []byte(`{"inputs":[{"name":"INPUT0","shape":[1,2],"datatype":"BYTES","data":["a","\u00ff"]}]}`))
+	f.Add("identity_bool", "", []byte(`{"inputs":[{"name":"INPUT0","shape":[1,1],"datatype":"BOOL","data":[[true]]}],"outputs":[{"name":"OUTPUT0"}]}`))
+	f.Add("simple", "", []byte(`{"inputs":[{"name":"INPUT0","shape":[1,16],"datatype":"INT32","data":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16]},{"name":"INPUT1","shape":[1,16],"datatype":"INT32","data":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16]}]}`))
+	hdr := `{"inputs":[{"name":"INPUT0","shape":[1,2],"datatype":"FP16","parameters":{"binary_data_size":4}}],"parameters":{"binary_data_output":true}}`
+	f.Add("identity_fp16", itoaTest(len(hdr)), append([]byte(hdr), 0, 0x3c, 0, 0x7e))
+	hdr = `{"inputs":[{"name":"INPUT0","shape":[1,1],"datatype":"BYTES","parameters":{"binary_data_size":7}}]}`
+	f.Add("identity_bytes", itoaTest(len(hdr)), append([]byte(hdr), 3, 0, 0, 0, 'a', 0xff, 'c'))
+	f.Add("sequence", "", []byte(`{"parameters":{"sequence_id":"x","sequence_start":true},"inputs":[{"name":"INPUT","shape":[1],"datatype":"INT32","data":[1]}]}`))
+	f.Add("identity", "5", []byte(`{"inp`))
+	c := fuzzCore()
+	h := newHTTPFrontend(c, &serverMeta{}, 1<<20)
+	f.Fuzz(func(t *testing.T, model, headerLen string, body []byte) {
+		m, err := c.lookup(model, "")
+		if err != nil || m.name == "delay" { // the delay model needs running instances
+			return
+		}
+		req := request{modelName: model, received: time.Now()}
+		if err := h.decodeBody(headerLen, body, &req); err != nil {
+			if kindOf(err) == kindInternal {
+				t.Fatalf("decode error without a kind: %v", err)
+			}
+			return
+		}
+		// A second decode of the same body may come from the header
+		// cache; it must produce the same request.
+		again := request{modelName: model, received: req.received}
+		if err := h.decodeBody(headerLen, body, &again); err != nil {
+			t.Fatalf("second decode failed: %v", err)
+		}
+		if a, b := fmt.Sprintf("%+v", req), fmt.Sprintf("%+v", again); a != b {
+			t.Fatalf("decodes differ:\n%s\n%s", a, b)
+		}
+		var res response
+		if err := c.infer(context.Background(), &req, &res); err != nil {
+			if kindOf(err) == kindInternal {
+				t.Fatalf("infer error without a kind: %v", err)
+			}
+			return
+		}
+		w := httptest.NewRecorder()
+		out := h.writeResponse(w, &req, &res, nil)
+		if !json.Valid(out) {
+			t.Fatalf("response header is not valid JSON: %s", out)
+		}
+	})
+}
+
+func itoaTest(n int) string {
+	b, _ := json.Marshal(n)
+	return string(b)
+}
+
+// FuzzParseJSONData fuzzes the data-array scanner directly, including input
+// that is not valid JSON (the request decoder never passes such input, but
+// the scanner must not depend on that).
+func FuzzParseJSONData(f *testing.F) {
+	f.Add([]byte(`[1,2,[3]]`), uint8(dtInt32), int64(3))
+	f.Add([]byte(`["a\"",""]`), uint8(dtBytes), int64(2))
+	f.Add([]byte(`[true]`), uint8(dtBool), int64(1))
+	f.Add([]byte(`[1e400]`), uint8(dtFP16), int64(1))
+	f.Add([]byte(`[`), uint8(dtFP64), int64(0))
+	f.Fuzz(func(t *testing.T, raw []byte, dt uint8, n int64) {
+		d := dtype(dt % uint8(dtCount))
+		if d == dtInvalid || n < 0 {
+			return
+		}
+		out, err := parseJSONData(raw, d, n)
+		if err != nil {
+			return
+		}
+		tt := tensor{dt: d, shape: []int64{n}, data: out}
+		if err := checkTensorData(&tt); err != nil {
+			t.Fatalf("parsed %q as %s[%d] but the result is inconsistent: %v", raw, d, n, err)
+		}
+	})
+}
+
+// FuzzGRPCInfer drives the gRPC decode path with arbitrary protobuf bytes.
+func FuzzGRPCInfer(f *testing.F) {
+	seed := &inferencepb.ModelInferRequest{ModelName: "simple", Inputs: []*inferencepb.ModelInferRequest_InferInputTensor{
+		{Name: "INPUT0", Datatype: "INT32", Shape: []int64{1, 16}, Contents: &inferencepb.InferTensorContents{IntContents: make([]int32, 16)}},
+		{Name: "INPUT1", Datatype: "INT32", Shape: []int64{1, 16}, Contents: &inferencepb.InferTensorContents{IntContents: make([]int32, 16)}},
+	}}
+	b, _ := proto.Marshal(seed)
+	f.Add(b)
+	seed = &inferencepb.ModelInferRequest{ModelName: "identity_bytes", Inputs: []*inferencepb.ModelInferRequest_InferInputTensor{
+		{Name: "INPUT0", Datatype: "BYTES", Shape: []int64{1, 1}}}, RawInputContents: [][]byte{{1, 0, 0, 0, 'x'}}}
+	b, _ = proto.Marshal(seed)
+	f.Add(b)
+	c := fuzzCore()
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var in inferencepb.ModelInferRequest
+		if proto.Unmarshal(b, &in) != nil || in.ModelName == "delay" || in.ModelName == "repeat" {
+			return
+		}
+		req := request{received: time.Now()}
+		if err := decodeGRPCRequest(&in, &req); err != nil {
+			return
+		}
+		var res response
+		if err := c.infer(context.Background(), &req, &res); err == nil {
+			_ = encodeGRPCResponse(&req, &res)
+		}
+	})
+}
+
+// FuzzAppendJSONString checks the hand-written string encoder against
+// encoding/json.
+func FuzzAppendJSONString(f *testing.F) {
+	f.Add("héllo \"q\" \x00 \xff")
+	f.Fuzz(func(t *testing.T, s string) {
+		out := appendJSONString(nil, []byte(s))
+		var back string
+		if err := json.Unmarshal(out, &back); err != nil {
+			t.Fatalf("invalid JSON %s: %v", out, err)
+		}
+		ref, _ := json.Marshal(s)
+		var want string
+		if err := json.Unmarshal(ref, &want); err != nil {
+			t.Fatal(err)
+		}
+		if back != want {
+			t.Fatalf("%q round-trips to %q, encoding/json gives %q", s, back, want)
+		}
+	})
+}

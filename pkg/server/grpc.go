@@ -1,0 +1,458 @@
+package server
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/perfgo/perfgo/pkg/inferencepb"
+)
+
+// grpcFrontend serves inference.GRPCInferenceService over the core.
+type grpcFrontend struct {
+	inferencepb.UnimplementedGRPCInferenceServiceServer
+	core *core
+	meta *serverMeta
+	// streamInFlight bounds the requests one ModelStreamInfer stream runs
+	// at once; past it the stream stops reading until one finishes.
+	streamInFlight int
+}
+
+var _ inferencepb.GRPCInferenceServiceServer = (*grpcFrontend)(nil)
+
+func grpcError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var c codes.Code
+	switch kindOf(err) {
+	case kindInvalid:
+		c = codes.InvalidArgument
+	case kindNotFound:
+		c = codes.NotFound
+	case kindUnavailable:
+		c = codes.Unavailable
+	case kindUnsupported:
+		c = codes.Unimplemented
+	default:
+		c = codes.Internal
+	}
+	return status.Error(c, err.Error())
+}
+
+func (g *grpcFrontend) ServerLive(context.Context, *inferencepb.ServerLiveRequest) (*inferencepb.ServerLiveResponse, error) {
+	return &inferencepb.ServerLiveResponse{Live: true}, nil
+}
+
+func (g *grpcFrontend) ServerReady(context.Context, *inferencepb.ServerReadyRequest) (*inferencepb.ServerReadyResponse, error) {
+	return &inferencepb.ServerReadyResponse{Ready: g.core.ready.Load()}, nil
+}
+
+func (g *grpcFrontend) ModelReady(_ context.Context, in *inferencepb.ModelReadyRequest) (*inferencepb.ModelReadyResponse, error) {
+	ok, err := g.core.modelReady(in.GetName(), in.GetVersion())
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	return &inferencepb.ModelReadyResponse{Ready: ok}, nil
+}
+
+func (g *grpcFrontend) ServerMetadata(context.Context, *inferencepb.ServerMetadataRequest) (*inferencepb.ServerMetadataResponse, error) {
+	return g.meta.proto(), nil
+}
+
+func (g *grpcFrontend) ModelMetadata(_ context.Context, in *inferencepb.ModelMetadataRequest) (*inferencepb.ModelMetadataResponse, error) {
+	m, err := g.core.lookup(in.GetName(), in.GetVersion())
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	return m.metadata, nil
+}
+
+func (g *grpcFrontend) ModelConfig(_ context.Context, in *inferencepb.ModelConfigRequest) (*inferencepb.ModelConfigResponse, error) {
+	m, err := g.core.lookup(in.GetName(), in.GetVersion())
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	return &inferencepb.ModelConfigResponse{Config: m.config}, nil
+}
+
+func (g *grpcFrontend) ModelStatistics(_ context.Context, in *inferencepb.ModelStatisticsRequest) (*inferencepb.ModelStatisticsResponse, error) {
+	st, err := g.core.statistics(in.GetName(), in.GetVersion())
+	return st, grpcError(err)
+}
+
+func (g *grpcFrontend) RepositoryIndex(context.Context, *inferencepb.RepositoryIndexRequest) (*inferencepb.RepositoryIndexResponse, error) {
+	return g.core.repositoryIndex(), nil
+}
+
+func (g *grpcFrontend) ModelInfer(ctx context.Context, in *inferencepb.ModelInferRequest) (*inferencepb.ModelInferResponse, error) {
+	req := request{received: time.Now()}
+	// An unknown model is reported before anything wrong with the request.
+	if _, err := g.core.lookup(in.GetModelName(), in.GetModelVersion()); err != nil {
+		return nil, grpcError(err)
+	}
+	if err := decodeGRPCRequest(in, &req); err != nil {
+		g.countDecodeFailure(&req, err)
+		return nil, grpcError(err)
+	}
+	var res response
+	if err := g.core.infer(ctx, &req, &res); err != nil {
+		return nil, grpcError(err)
+	}
+	return encodeGRPCResponse(&req, &res), nil
+}
+
+// countDecodeFailure counts a request that could not be decoded against the
+// model it names, if that model exists.
+func (g *grpcFrontend) countDecodeFailure(req *request, err error) {
+	if m, lerr := g.core.lookup(req.modelName, req.version); lerr == nil {
+		g.core.fail(m, req, err)
+	}
+}
+
+// ModelStreamInfer runs each request of the stream as it arrives (up to
+// streamInFlight at once), so responses may come back out of order, as with
+// Triton. Errors of one request go back as error_message; the stream lives on.
+func (g *grpcFrontend) ModelStreamInfer(stream grpc.BidiStreamingServer[inferencepb.ModelInferRequest, inferencepb.ModelStreamInferResponse]) error {
+	ctx := stream.Context()
+	var mu sync.Mutex // stream.Send is not safe for concurrent use
+	send := func(r *inferencepb.ModelStreamInferResponse) error {
+		mu.Lock()
+		defer mu.Unlock()
+		return stream.Send(r)
+	}
+	var eg errgroup.Group
+	eg.SetLimit(g.streamInFlight)
+	var recvErr error
+	for {
+		in, err := stream.Recv()
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				recvErr = err
+			}
+			break
+		}
+		eg.Go(func() error {
+			g.streamOne(ctx, in, send)
+			return nil
+		})
+	}
+	_ = eg.Wait()
+	return recvErr
+}
+
+func (g *grpcFrontend) streamOne(ctx context.Context, in *inferencepb.ModelInferRequest, send func(*inferencepb.ModelStreamInferResponse) error) {
+	req := request{received: time.Now()}
+	_, err := g.core.lookup(in.GetModelName(), in.GetModelVersion())
+	if err == nil {
+		if err = decodeGRPCRequest(in, &req); err != nil {
+			g.countDecodeFailure(&req, err)
+		}
+	}
+	if err == nil {
+		err = g.core.stream(ctx, &req, func(res *response) error {
+			if req.enableEmptyFinal && !res.hasFinal { // a non-decoupled model's only response
+				res.hasFinal, res.final = true, true
+			}
+			return send(&inferencepb.ModelStreamInferResponse{InferResponse: encodeGRPCResponse(&req, res)})
+		})
+	}
+	if err != nil && ctx.Err() == nil {
+		_ = send(&inferencepb.ModelStreamInferResponse{
+			ErrorMessage:  err.Error(),
+			InferResponse: &inferencepb.ModelInferResponse{ModelName: in.GetModelName(), ModelVersion: in.GetModelVersion(), Id: in.GetId()},
+		})
+	}
+}
+
+func (g *grpcFrontend) RepositoryModelLoad(context.Context, *inferencepb.RepositoryModelLoadRequest) (*inferencepb.RepositoryModelLoadResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "perfgo serve's models are built in and always loaded; RepositoryModelLoad is not supported")
+}
+
+func (g *grpcFrontend) RepositoryModelUnload(context.Context, *inferencepb.RepositoryModelUnloadRequest) (*inferencepb.RepositoryModelUnloadResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "perfgo serve's models are built in and always loaded; RepositoryModelUnload is not supported")
+}
+
+const noSharedMemory = "perfgo serve does not implement %s shared memory; send tensors in the request"
+
+func (g *grpcFrontend) SystemSharedMemoryStatus(context.Context, *inferencepb.SystemSharedMemoryStatusRequest) (*inferencepb.SystemSharedMemoryStatusResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, noSharedMemory, "system")
+}
+
+func (g *grpcFrontend) SystemSharedMemoryRegister(context.Context, *inferencepb.SystemSharedMemoryRegisterRequest) (*inferencepb.SystemSharedMemoryRegisterResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, noSharedMemory, "system")
+}
+
+func (g *grpcFrontend) SystemSharedMemoryUnregister(context.Context, *inferencepb.SystemSharedMemoryUnregisterRequest) (*inferencepb.SystemSharedMemoryUnregisterResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, noSharedMemory, "system")
+}
+
+func (g *grpcFrontend) CudaSharedMemoryStatus(context.Context, *inferencepb.CudaSharedMemoryStatusRequest) (*inferencepb.CudaSharedMemoryStatusResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, noSharedMemory, "CUDA")
+}
+
+func (g *grpcFrontend) CudaSharedMemoryRegister(context.Context, *inferencepb.CudaSharedMemoryRegisterRequest) (*inferencepb.CudaSharedMemoryRegisterResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, noSharedMemory, "CUDA")
+}
+
+func (g *grpcFrontend) CudaSharedMemoryUnregister(context.Context, *inferencepb.CudaSharedMemoryUnregisterRequest) (*inferencepb.CudaSharedMemoryUnregisterResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, noSharedMemory, "CUDA")
+}
+
+func (g *grpcFrontend) TraceSetting(context.Context, *inferencepb.TraceSettingRequest) (*inferencepb.TraceSettingResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "perfgo serve does not implement tracing; TraceSetting is not supported")
+}
+
+func (g *grpcFrontend) LogSettings(context.Context, *inferencepb.LogSettingsRequest) (*inferencepb.LogSettingsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "perfgo serve does not implement the logging extension; LogSettings is not supported")
+}
+
+// decodeGRPCRequest turns a ModelInferRequest into r. Tensor data comes from
+// raw_input_contents (aliased, not copied) or from the typed contents.
+func decodeGRPCRequest(in *inferencepb.ModelInferRequest, r *request) error {
+	r.modelName, r.version, r.id = in.GetModelName(), in.GetModelVersion(), in.GetId()
+	for k, p := range in.GetParameters() {
+		if err := grpcRequestParam(k, p, r); err != nil {
+			return err
+		}
+	}
+	inputs := in.GetInputs()
+	if len(inputs) == 0 {
+		return errorf(kindInvalid, "the request has no inputs; add inputs and their data")
+	}
+	raw := in.GetRawInputContents()
+	if len(raw) > 0 && len(raw) != len(inputs) {
+		return errorf(kindInvalid, "raw_input_contents has %d entries but the request has %d inputs; give one per input, in order", len(raw), len(inputs))
+	}
+	r.inputs = resizeTensors(r.inputs, len(inputs))
+	for i, it := range inputs {
+		t := &r.inputs[i]
+		t.name, t.shape = it.GetName(), it.GetShape()
+		if t.name == "" {
+			return errorf(kindInvalid, "input %d has no name", i)
+		}
+		dt, ok := parseDtype(it.GetDatatype())
+		if !ok {
+			return errorf(kindInvalid, "input %q has unknown datatype %q; use one of BOOL, UINT8..UINT64, INT8..INT64, FP16, BF16, FP32, FP64, BYTES", t.name, it.GetDatatype())
+		}
+		t.dt = dt
+		for k := range it.GetParameters() {
+			switch k {
+			case "shared_memory_region", "shared_memory_offset", "shared_memory_byte_size":
+				return errorf(kindUnsupported, "input %q uses shared memory, which perfgo serve does not implement; send the data in the request", t.name)
+			}
+		}
+		switch {
+		case len(raw) > 0:
+			if it.GetContents() != nil {
+				return errorf(kindInvalid, "input %q has contents but the request also has raw_input_contents; use one or the other", t.name)
+			}
+			t.data = raw[i]
+		case it.GetContents() != nil:
+			n, err := elementCount(t.shape)
+			if err != nil {
+				return errorf(kindInvalid, "input %q: %v", t.name, err)
+			}
+			if t.data, err = contentsToRaw(it.GetContents(), dt, n); err != nil {
+				return errorf(kindInvalid, "input %q: %v", t.name, err)
+			}
+		default:
+			return errorf(kindInvalid, "input %q has no data; set raw_input_contents or the input's contents", t.name)
+		}
+	}
+	if outs := in.GetOutputs(); len(outs) > 0 {
+		r.outputs = make([]outputRequest, len(outs))
+		for i, o := range outs {
+			if o.GetName() == "" {
+				return errorf(kindInvalid, "output %d has no name", i)
+			}
+			r.outputs[i] = outputRequest{name: o.GetName(), binary: -1}
+			for k := range o.GetParameters() {
+				switch k {
+				case "classification":
+					return errorf(kindUnsupported, "output %q asks for classification, which perfgo serve does not implement; request the raw output", o.GetName())
+				case "shared_memory_region", "shared_memory_offset", "shared_memory_byte_size":
+					return errorf(kindUnsupported, "output %q uses shared memory, which perfgo serve does not implement; receive outputs in the response", o.GetName())
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func grpcRequestParam(k string, p *inferencepb.InferParameter, r *request) error {
+	boolParam := func(dst *bool) error {
+		v, ok := p.GetParameterChoice().(*inferencepb.InferParameter_BoolParam)
+		if !ok {
+			return errorf(kindInvalid, "parameter %s must be a bool_param", k)
+		}
+		*dst = v.BoolParam
+		return nil
+	}
+	switch k {
+	case "sequence_id":
+		switch v := p.GetParameterChoice().(type) {
+		case *inferencepb.InferParameter_Uint64Param:
+			r.seqID.num = v.Uint64Param
+		case *inferencepb.InferParameter_Int64Param:
+			if v.Int64Param < 0 {
+				return errorf(kindInvalid, "parameter sequence_id is %d; it must be a positive integer or a string", v.Int64Param)
+			}
+			r.seqID.num = uint64(v.Int64Param)
+		case *inferencepb.InferParameter_StringParam:
+			if v.StringParam == "" {
+				return errorf(kindInvalid, "parameter sequence_id is an empty string; use a non-empty string or a positive integer")
+			}
+			r.seqID.str = v.StringParam
+		default:
+			return errorf(kindInvalid, "parameter sequence_id must be an int64_param, uint64_param or string_param")
+		}
+	case "sequence_start":
+		return boolParam(&r.seqStart)
+	case "sequence_end":
+		return boolParam(&r.seqEnd)
+	case "triton_enable_empty_final_response":
+		return boolParam(&r.enableEmptyFinal)
+	}
+	return nil
+}
+
+// contentsToRaw converts typed contents to raw little-endian bytes.
+func contentsToRaw(c *inferencepb.InferTensorContents, dt dtype, n int64) ([]byte, error) {
+	le := binary.LittleEndian
+	mismatch := func(field string, got int) error {
+		return fmt.Errorf("contents.%s has %d elements but the shape needs %d", field, got, n)
+	}
+	switch dt {
+	case dtBool:
+		v := c.GetBoolContents()
+		if int64(len(v)) != n {
+			return nil, mismatch("bool_contents", len(v))
+		}
+		out := make([]byte, n)
+		for i, b := range v {
+			if b {
+				out[i] = 1
+			}
+		}
+		return out, nil
+	case dtInt8, dtInt16, dtInt32:
+		v := c.GetIntContents()
+		if int64(len(v)) != n {
+			return nil, mismatch("int_contents", len(v))
+		}
+		out := make([]byte, 0, int(n)*dt.size())
+		for _, x := range v {
+			switch dt {
+			case dtInt8:
+				out = append(out, byte(int8(x)))
+			case dtInt16:
+				out = le.AppendUint16(out, uint16(int16(x)))
+			default:
+				out = le.AppendUint32(out, uint32(x))
+			}
+		}
+		return out, nil
+	case dtInt64:
+		v := c.GetInt64Contents()
+		if int64(len(v)) != n {
+			return nil, mismatch("int64_contents", len(v))
+		}
+		out := make([]byte, 0, 8*n)
+		for _, x := range v {
+			out = le.AppendUint64(out, uint64(x))
+		}
+		return out, nil
+	case dtUint8, dtUint16, dtUint32:
+		v := c.GetUintContents()
+		if int64(len(v)) != n {
+			return nil, mismatch("uint_contents", len(v))
+		}
+		out := make([]byte, 0, int(n)*dt.size())
+		for _, x := range v {
+			switch dt {
+			case dtUint8:
+				out = append(out, byte(x))
+			case dtUint16:
+				out = le.AppendUint16(out, uint16(x))
+			default:
+				out = le.AppendUint32(out, x)
+			}
+		}
+		return out, nil
+	case dtUint64:
+		v := c.GetUint64Contents()
+		if int64(len(v)) != n {
+			return nil, mismatch("uint64_contents", len(v))
+		}
+		out := make([]byte, 0, 8*n)
+		for _, x := range v {
+			out = le.AppendUint64(out, x)
+		}
+		return out, nil
+	case dtFP32:
+		v := c.GetFp32Contents()
+		if int64(len(v)) != n {
+			return nil, mismatch("fp32_contents", len(v))
+		}
+		out := make([]byte, 0, 4*n)
+		for _, x := range v {
+			out = le.AppendUint32(out, math.Float32bits(x))
+		}
+		return out, nil
+	case dtFP64:
+		v := c.GetFp64Contents()
+		if int64(len(v)) != n {
+			return nil, mismatch("fp64_contents", len(v))
+		}
+		out := make([]byte, 0, 8*n)
+		for _, x := range v {
+			out = le.AppendUint64(out, math.Float64bits(x))
+		}
+		return out, nil
+	case dtBytes:
+		v := c.GetBytesContents()
+		if int64(len(v)) != n {
+			return nil, mismatch("bytes_contents", len(v))
+		}
+		var out []byte
+		for _, b := range v {
+			out = appendBytesElement(out, b)
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("%s has no typed contents field; send it in raw_input_contents", dt)
+}
+
+// encodeGRPCResponse builds the response with raw_output_contents, as Triton
+// does. Output bytes are shared, not copied.
+func encodeGRPCResponse(req *request, res *response) *inferencepb.ModelInferResponse {
+	out := &inferencepb.ModelInferResponse{ModelName: req.modelName, ModelVersion: modelVersion, Id: req.id}
+	if n := len(res.outputs); n > 0 {
+		ts := make([]inferencepb.ModelInferResponse_InferOutputTensor, n)
+		out.Outputs = make([]*inferencepb.ModelInferResponse_InferOutputTensor, n)
+		out.RawOutputContents = make([][]byte, n)
+		for i := range res.outputs {
+			t := &res.outputs[i]
+			ts[i].Name, ts[i].Datatype, ts[i].Shape = t.name, t.dt.String(), t.shape
+			out.Outputs[i] = &ts[i]
+			out.RawOutputContents[i] = t.data
+		}
+	}
+	if res.hasFinal {
+		out.Parameters = map[string]*inferencepb.InferParameter{
+			"triton_final_response": {ParameterChoice: &inferencepb.InferParameter_BoolParam{BoolParam: res.final}},
+		}
+	}
+	return out
+}

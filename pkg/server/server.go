@@ -1,0 +1,391 @@
+// Package server is perfgo's reference KServe v2 / Open Inference Protocol
+// server: HTTP/REST (with Triton's binary tensor extension), gRPC
+// (inference.GRPCInferenceService) and Prometheus metrics over one core that
+// runs a handful of built-in models and keeps Triton-style statistics.
+//
+// Models (all version "1", platform and backend "perfgo"):
+//   - identity: FP32 INPUT0 [-1] -> OUTPUT0, batching up to 8, inline.
+//   - identity_<type> for every datatype (identity_bool ... identity_bytes).
+//   - simple: Triton's example; INT32 INPUT0, INPUT1 [16] -> OUTPUT0 = sum,
+//     OUTPUT1 = difference, batching up to 8, inline.
+//   - delay: FP32 INPUT0 [-1] -> OUTPUT0 after a configured service time, on
+//     a fixed number of instances behind a real queue, optionally with
+//     dynamic batching (see DelayOptions).
+//   - sequence: stateful; INT32 INPUT [1] -> OUTPUT, the running sum of the
+//     sequence named by the sequence_id parameter.
+//   - repeat: decoupled; INT32 IN [-1] -> one response per value (OUT,
+//     IDX) over gRPC ModelStreamInfer only.
+//
+// "Inline" models run in the request's goroutine: no queue, no instance
+// limit, so they measure the transport rather than a scheduler.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+	_ "google.golang.org/grpc/encoding/gzip" // accept gzip-compressed gRPC requests, as Triton does
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/perfgo/perfgo/pkg/inferencepb"
+)
+
+// Default listen addresses: Triton's ports, on loopback only.
+const (
+	DefaultHTTPAddr    = "127.0.0.1:8000"
+	DefaultGRPCAddr    = "127.0.0.1:8001"
+	DefaultMetricsAddr = "127.0.0.1:8002"
+)
+
+// Options configure a Server. The zero value is not useful for addresses:
+// use DefaultOptions and change what differs.
+type Options struct {
+	// HTTPAddr, GRPCAddr and MetricsAddr are listen addresses; "" disables
+	// that listener and a port of 0 picks a free one (see HTTPAddr()).
+	HTTPAddr, GRPCAddr, MetricsAddr string
+	// Delay configures the delay model.
+	Delay DelayOptions
+	// Name and Version are reported by server metadata; defaults "perfgo"
+	// and "dev".
+	Name, Version string
+	// MaxRequestBytes bounds one request body or gRPC message; default 64 MiB.
+	MaxRequestBytes int
+	// StreamInFlight bounds how many requests of one gRPC stream run at once;
+	// default 256.
+	StreamInFlight int
+	// MaxSequences bounds live sequences of the sequence model; default 4096.
+	MaxSequences int
+	// SequenceIdle frees a sequence unused for this long when room is needed;
+	// default 5s (the model's max_sequence_idle_microseconds).
+	SequenceIdle time.Duration
+	// Logger receives lifecycle messages; nil means discard.
+	Logger *slog.Logger
+}
+
+// DelayOptions configure the delay model.
+type DelayOptions struct {
+	// ServiceTime is the mean compute time of one execution; default 2ms.
+	// An execution costs the same whatever its batch size, as on a GPU with
+	// room to spare, so batching raises throughput.
+	ServiceTime time.Duration
+	// Distribution of service times: "fixed" (default), "exponential",
+	// "uniform" (mean ±50%) or "lognormal" (sigma 0.5). Each instance has
+	// its own seeded generator.
+	Distribution string
+	// Seed seeds the instances' generators (instance i uses Seed+i).
+	Seed uint64
+	// Instances is the number of model instances executing in parallel;
+	// default 1.
+	Instances int
+	// MaxBatchSize is the model's max_batch_size; default 8.
+	MaxBatchSize int
+	// DynamicBatching lets an instance take queued requests up to
+	// MaxBatchSize batch elements per execution.
+	DynamicBatching bool
+	// MaxQueueDelay is how long an instance holding a partial batch waits
+	// for more requests (dynamic batching only); default 0: take what is
+	// queued and go.
+	MaxQueueDelay time.Duration
+}
+
+// DefaultOptions returns options with Triton's loopback ports and the
+// defaults documented on each field.
+func DefaultOptions() Options {
+	return Options{HTTPAddr: DefaultHTTPAddr, GRPCAddr: DefaultGRPCAddr, MetricsAddr: DefaultMetricsAddr}
+}
+
+// withDefaults fills zero fields and checks the rest.
+func (o Options) withDefaults() (Options, error) {
+	if o.Name == "" {
+		o.Name = "perfgo"
+	}
+	if o.Version == "" {
+		o.Version = "dev"
+	}
+	if o.MaxRequestBytes == 0 {
+		o.MaxRequestBytes = 64 << 20
+	}
+	if o.StreamInFlight == 0 {
+		o.StreamInFlight = 256
+	}
+	if o.MaxSequences == 0 {
+		o.MaxSequences = 4096
+	}
+	if o.SequenceIdle == 0 {
+		o.SequenceIdle = 5 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	switch {
+	case o.MaxRequestBytes < 0:
+		return o, fmt.Errorf("max request bytes is %d; it must be positive", o.MaxRequestBytes)
+	case o.StreamInFlight < 0:
+		return o, fmt.Errorf("stream in-flight limit is %d; it must be positive", o.StreamInFlight)
+	case o.MaxSequences < 0:
+		return o, fmt.Errorf("max sequences is %d; it must be positive", o.MaxSequences)
+	case o.SequenceIdle < 0:
+		return o, fmt.Errorf("sequence idle timeout is %v; it must be positive", o.SequenceIdle)
+	}
+	d, err := o.Delay.withDefaults()
+	o.Delay = d
+	return o, err
+}
+
+func (d DelayOptions) withDefaults() (DelayOptions, error) {
+	if d.ServiceTime == 0 {
+		d.ServiceTime = 2 * time.Millisecond
+	}
+	if d.Distribution == "" {
+		d.Distribution = "fixed"
+	}
+	if d.Instances == 0 {
+		d.Instances = 1
+	}
+	if d.MaxBatchSize == 0 {
+		d.MaxBatchSize = 8
+	}
+	switch {
+	case d.ServiceTime < 0:
+		return d, fmt.Errorf("delay service time is %v; it must be positive", d.ServiceTime)
+	case d.Instances < 0 || d.Instances > 1024:
+		return d, fmt.Errorf("delay instances is %d; use 1 to 1024", d.Instances)
+	case d.MaxBatchSize < 0 || d.MaxBatchSize > 1<<16:
+		return d, fmt.Errorf("delay max batch size is %d; use 1 to 65536", d.MaxBatchSize)
+	case d.MaxQueueDelay < 0:
+		return d, fmt.Errorf("delay max queue delay is %v; it must be 0 or positive", d.MaxQueueDelay)
+	}
+	if _, err := newServiceTimes(d.Distribution, d.ServiceTime, 0); err != nil {
+		return d, err
+	}
+	return d, nil
+}
+
+// serverMeta is the server metadata response.
+type serverMeta struct {
+	name, version string
+	extensions    []string
+}
+
+func (m *serverMeta) proto() *inferencepb.ServerMetadataResponse {
+	return &inferencepb.ServerMetadataResponse{Name: m.name, Version: m.version, Extensions: m.extensions}
+}
+
+// Server is the reference v2 server. Create it with New, then Start it and
+// finally Shutdown.
+type Server struct {
+	opts  Options
+	core  *core
+	meta  *serverMeta
+	delay *delayBackend
+
+	httpSrv, metricsSrv *http.Server
+	grpcSrv             *grpc.Server
+	health              *health.Server
+	httpLn, grpcLn      net.Listener
+	metricsLn           net.Listener
+
+	// coreCancel stops the model instances; group owns every goroutine.
+	coreCancel context.CancelFunc
+	group      *errgroup.Group
+	started    bool
+}
+
+// New builds a server and its models; nothing listens until Start.
+func New(opts Options) (*Server, error) {
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, fmt.Errorf("server options: %w", err)
+	}
+	delay := newDelayBackend(opts.Delay)
+	models := identityModels()
+	models = append(models, simpleModel(), delay.model(), sequenceModel(opts.MaxSequences, opts.SequenceIdle), repeatModel())
+	s := &Server{
+		opts:  opts,
+		core:  newCore(models),
+		delay: delay,
+		meta: &serverMeta{name: opts.Name, version: opts.Version, extensions: []string{
+			"binary_tensor_data", "statistics", "model_configuration", "sequence",
+		}},
+	}
+	return s, nil
+}
+
+// Start binds every configured listener (so the addresses are known when it
+// returns) and serves in goroutines the server owns until Shutdown. ctx
+// bounds only the start itself.
+func (s *Server) Start(ctx context.Context) error {
+	if s.started {
+		return errors.New("server already started; create a new one with New")
+	}
+	var lc net.ListenConfig
+	listen := func(what, addr string) (net.Listener, error) {
+		if addr == "" {
+			return nil, nil
+		}
+		ln, err := lc.Listen(ctx, "tcp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("listen for %s on %s: %w (is another server using the port? pick another address)", what, addr, err)
+		}
+		return ln, nil
+	}
+	var err error
+	closeAll := func() {
+		for _, ln := range []net.Listener{s.httpLn, s.grpcLn, s.metricsLn} {
+			if ln != nil {
+				_ = ln.Close()
+			}
+		}
+	}
+	if s.httpLn, err = listen("HTTP", s.opts.HTTPAddr); err != nil {
+		return err
+	}
+	if s.grpcLn, err = listen("gRPC", s.opts.GRPCAddr); err != nil {
+		closeAll()
+		return err
+	}
+	if s.metricsLn, err = listen("metrics", s.opts.MetricsAddr); err != nil {
+		closeAll()
+		return err
+	}
+	s.started = true
+
+	coreCtx, cancel := context.WithCancel(context.Background())
+	s.coreCancel = cancel
+	s.group = &errgroup.Group{}
+	s.delay.start(coreCtx, s.group)
+
+	if s.httpLn != nil {
+		s.httpSrv = &http.Server{
+			Handler:           newHTTPFrontend(s.core, s.meta, int64(s.opts.MaxRequestBytes)),
+			ReadHeaderTimeout: 30 * time.Second,
+			IdleTimeout:       5 * time.Minute,
+		}
+		s.serve("HTTP", func() error { return s.httpSrv.Serve(s.httpLn) })
+	}
+	if s.grpcLn != nil {
+		s.grpcSrv = grpc.NewServer(
+			grpc.MaxRecvMsgSize(s.opts.MaxRequestBytes),
+			grpc.MaxSendMsgSize(s.opts.MaxRequestBytes),
+		)
+		inferencepb.RegisterGRPCInferenceServiceServer(s.grpcSrv, &grpcFrontend{core: s.core, meta: s.meta, streamInFlight: s.opts.StreamInFlight})
+		s.health = health.NewServer()
+		healthpb.RegisterHealthServer(s.grpcSrv, s.health)
+		s.serve("gRPC", func() error { return s.grpcSrv.Serve(s.grpcLn) })
+	}
+	if s.metricsLn != nil {
+		reg := prometheus.NewRegistry()
+		if err := reg.Register(newMetricsCollector(s.core)); err != nil {
+			return fmt.Errorf("register metrics: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		s.metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 30 * time.Second}
+		s.serve("metrics", func() error { return s.metricsSrv.Serve(s.metricsLn) })
+	}
+	s.core.ready.Store(true)
+	s.opts.Logger.Info("perfgo serve started", "http", s.HTTPAddr(), "grpc", s.GRPCAddr(), "metrics", s.MetricsAddr())
+	return nil
+}
+
+// serve runs one listener's loop; a normal close after Shutdown is not an error.
+func (s *Server) serve(what string, run func() error) {
+	s.group.Go(func() error {
+		err := run()
+		if err == nil || errors.Is(err, http.ErrServerClosed) || errors.Is(err, grpc.ErrServerStopped) || errors.Is(err, net.ErrClosed) {
+			return nil
+		}
+		return fmt.Errorf("%s server: %w", what, err)
+	})
+}
+
+// Shutdown stops accepting work, lets in-flight requests finish until ctx is
+// done (then cuts them off), stops the model instances and waits for every
+// goroutine the server started. It returns the first serving error, if any.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if !s.started {
+		return nil
+	}
+	s.core.ready.Store(false)
+	if s.health != nil {
+		s.health.Shutdown()
+	}
+	var errs []error
+	stopHTTP := func(srv *http.Server) {
+		if srv == nil {
+			return
+		}
+		if err := srv.Shutdown(ctx); err != nil {
+			_ = srv.Close()
+			if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+				errs = append(errs, err)
+			}
+		}
+	}
+	stopHTTP(s.httpSrv)
+	stopHTTP(s.metricsSrv)
+	if s.grpcSrv != nil {
+		done := make(chan struct{})
+		go func() { // owned here: we wait on done, or Stop makes it return
+			s.grpcSrv.GracefulStop()
+			close(done)
+		}()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			s.grpcSrv.Stop()
+			<-done
+		}
+	}
+	s.coreCancel()
+	if err := s.group.Wait(); err != nil {
+		errs = append(errs, err)
+	}
+	s.opts.Logger.Info("perfgo serve stopped")
+	return errors.Join(errs...)
+}
+
+// HTTPAddr is the bound HTTP address ("" when disabled).
+func (s *Server) HTTPAddr() string { return addr(s.httpLn) }
+
+// GRPCAddr is the bound gRPC address ("" when disabled).
+func (s *Server) GRPCAddr() string { return addr(s.grpcLn) }
+
+// MetricsAddr is the bound metrics address ("" when disabled).
+func (s *Server) MetricsAddr() string { return addr(s.metricsLn) }
+
+func addr(ln net.Listener) string {
+	if ln == nil {
+		return ""
+	}
+	return ln.Addr().String()
+}
+
+// Statistics returns a model's cumulative statistics, as the statistics
+// extension reports them; "" returns every model's.
+func (s *Server) Statistics(model string) (*inferencepb.ModelStatisticsResponse, error) {
+	return s.core.statistics(model, "")
+}
+
+// Models lists the served model names, sorted.
+func (s *Server) Models() []string { return append([]string(nil), s.core.names...) }
+
+// InFlight is the number of requests for model inside the server now
+// (queued, executing or being answered); unknown models have none.
+func (s *Server) InFlight(model string) int {
+	m, ok := s.core.models[model]
+	if !ok {
+		return 0
+	}
+	return int(m.stats.inflight.Load())
+}
