@@ -1,0 +1,93 @@
+package loadgen
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/perfgo/perfgo/pkg/client"
+	"github.com/perfgo/perfgo/pkg/result"
+)
+
+// latencies is a spread of values like a real run's: 50 µs to 20 ms.
+func latencies() []time.Duration {
+	ls := make([]time.Duration, 1024)
+	x := uint64(1)
+	for i := range ls {
+		x = x*6364136223846793005 + 1442695040888963407
+		ls[i] = 50*time.Microsecond + time.Duration(x>>40)%(20*time.Millisecond)
+	}
+	return ls
+}
+
+// BenchmarkRecord is the per-request recording path: the worker's lock
+// and one tally update. It must not allocate.
+func BenchmarkRecord(b *testing.B) {
+	failure := &client.Error{Op: "infer", Kind: client.ErrServer, Class: "grpc:UNAVAILABLE"}
+	for _, tt := range []struct {
+		name string
+		open bool
+		err  error
+	}{{"closed", false, nil}, {"open", true, nil}, {"failed", false, failure}} {
+		open, err := tt.open, tt.err
+		b.Run(tt.name, func(b *testing.B) {
+			w := &worker{cur: newTally(open)}
+			ls := latencies()
+			timing := client.Timing{Send: time.Microsecond, Recv: time.Microsecond, Total: time.Millisecond}
+			now := time.Now()
+			// Fill the sparse histograms' buckets first: a new bucket costs
+			// an allocation once, steady state costs none.
+			for _, l := range ls {
+				w.cur.add(l, l, l/8, timing, err, now)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; b.Loop(); i++ {
+				l := ls[i&1023]
+				w.mu.Lock()
+				w.cur.add(l, l, l/8, timing, err, now)
+				w.done.Add(1)
+				w.mu.Unlock()
+			}
+		})
+	}
+}
+
+type nopCaller struct{}
+
+func (nopCaller) Do(context.Context) (client.Timing, error) { return client.Timing{}, nil }
+
+// BenchmarkWorkerLoop is a whole run of b.N requests to a Caller that does
+// nothing: the engine's own cost per request (two clock reads, the lock,
+// the record, the control checks), amortising the run's setup.
+func BenchmarkWorkerLoop(b *testing.B) {
+	for _, tt := range []struct {
+		name string
+		mode result.Mode
+		n    float64
+	}{
+		{"closed/1", result.Concurrency, 1},
+		{"closed/2", result.Concurrency, 2},
+		// 1e9/s is due at once: the open loop's claim, schedule and pool cost.
+		{"open/rate", result.RequestRate, 1e9},
+	} {
+		b.Run(tt.name, func(b *testing.B) {
+			b.ReportAllocs()
+			o := Options{
+				Mode: tt.mode, Start: tt.n, End: tt.n,
+				RequestCount: b.N,
+				NewCaller:    func(int) (Caller, error) { return nopCaller{}, nil },
+			}
+			if tt.mode != result.Concurrency {
+				o.MaxInFlight = 2
+			}
+			run, err := Run(context.Background(), o)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if got := run.Levels[0].Client.Requests; got != uint64(o.RequestCount) {
+				b.Fatalf("%d requests; want %d", got, o.RequestCount)
+			}
+		})
+	}
+}

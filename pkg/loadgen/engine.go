@@ -1,0 +1,650 @@
+package loadgen
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/perfgo/perfgo/pkg/client"
+	"github.com/perfgo/perfgo/pkg/loadgen/schedule"
+	"github.com/perfgo/perfgo/pkg/result"
+)
+
+// pollEvery is how often a count window checks its request count: cheap
+// enough to run often, so a window ends within 20 ms of its count (not
+// perf_analyzer's 1 s).
+const pollEvery = 20 * time.Millisecond
+
+// StopError says why a run, or a level, ended early. Msg is one line for
+// the user (perf_analyzer's text where it has one); Err is the cause when
+// there is one (the first failed request's error, the context's cause).
+type StopError struct {
+	Reason result.StopReason
+	Msg    string
+	Err    error
+}
+
+func (e *StopError) Error() string { return e.Msg }
+func (e *StopError) Unwrap() error { return e.Err }
+
+// Run applies the load levels opts describes and returns what it measured.
+//
+// It always returns the levels measured so far, with Stop and StopMessage
+// set, even when it returns an error. The error is nil when the run
+// completed or a latency threshold ended the sweep, else a *StopError:
+// StopUnstable (a level never stabilised; the CLI exits 2 when no level
+// was reported), StopNoValidRequests, StopError (a whole window of failed
+// requests, or a Caller could not be made) or StopCancelled. When ctx is
+// cancelled Run stops issuing, lets requests in flight finish (bounded by
+// the Caller's own timeouts: they do not see the cancellation), and
+// reports the current level's completed windows, unstable, if any.
+// Run returns only after every goroutine it started has exited.
+func Run(ctx context.Context, opts Options) (result.Run, error) {
+	o, err := opts.normalize()
+	run := result.Run{Settings: o.settings()}
+	if err != nil {
+		run.Stop, run.StopMessage = result.StopError, err.Error()
+		return run, &StopError{Reason: result.StopError, Msg: err.Error(), Err: err}
+	}
+	e := newEngine(ctx, o)
+	stop := e.sweep(ctx, &run)
+	e.stopWorkers()
+	_ = e.closed.Wait() // workers return no errors: failures are data
+	if stop == nil {
+		run.Stop = result.StopCompleted
+		return run, nil
+	}
+	run.Stop, run.StopMessage = stop.Reason, stop.Msg
+	if stop.Reason == result.StopLatencyThreshold {
+		return run, nil
+	}
+	return run, stop
+}
+
+// engine runs one Run. Its controller (the goroutine in Run) owns the
+// sweep, the windows and the worker set; workers only send and record.
+type engine struct {
+	o      Options
+	obs    Observer
+	open   bool
+	reqCtx context.Context // requests finish even when the run is cancelled
+	stats  serverStats
+
+	regMu   sync.Mutex
+	workers []*worker // by id; nil where not created yet (open loop)
+	scratch []*worker // controller's copy of workers for a swap
+
+	closed errgroup.Group // closed-loop workers; they outlive levels
+
+	failOnce sync.Once
+	failErr  error         // set once, before failed is closed
+	failed   chan struct{} // closed when a worker cannot be made
+
+	wins    []*window // the level's last (up to 3) windows, oldest first
+	free    []*window // recycled windows: their histograms are 264 KiB each
+	samples []sample  // the level's windows, for the stability test
+}
+
+func newEngine(ctx context.Context, o Options) *engine {
+	e := &engine{
+		o:      o,
+		obs:    o.Observer,
+		open:   o.open(),
+		reqCtx: context.WithoutCancel(ctx),
+		failed: make(chan struct{}),
+	}
+	if e.obs == nil {
+		e.obs = nopObserver{}
+	}
+	e.stats = serverStats{src: o.Stats, model: o.Model, version: o.Version, warn: e.obs.Warn}
+	return e
+}
+
+// fail ends the run from any goroutine: the controller sees failed closed.
+func (e *engine) fail(err error) {
+	e.failOnce.Do(func() {
+		e.failErr = err
+		close(e.failed)
+	})
+}
+
+// worker is one request loop's state. Its mutex guards the current tally
+// and the control fields; only the window swap (and level changes) contend
+// for it, so the per-request path takes no shared lock.
+type worker struct {
+	id     int
+	caller Caller
+	// issued and done count requests sent and completed since the worker
+	// was made; the controller reads them without the lock.
+	issued atomic.Uint64
+	done   atomic.Uint64
+
+	mu      sync.Mutex
+	cur     *tally
+	quit    bool  // closed loop: leave after the current request
+	running bool  // closed loop: a goroutine is (still) issuing for this worker
+	quota   int64 // closed loop: requests left to send; <0: no limit
+
+	// Owned by the controller.
+	spare      *tally
+	issuedSeen uint64
+
+	_ [64]byte // keep the next worker's hot fields off this cache line
+}
+
+// worker returns worker id, making it (and its Caller) on first use.
+func (e *engine) worker(id int) (*worker, error) {
+	e.regMu.Lock()
+	if id < len(e.workers) && e.workers[id] != nil {
+		w := e.workers[id]
+		e.regMu.Unlock()
+		return w, nil
+	}
+	e.regMu.Unlock()
+	c, err := e.o.NewCaller(id)
+	if err == nil && c == nil {
+		err = fmt.Errorf("NewCaller returned no Caller")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cannot make worker %d's request: %w", id, err)
+	}
+	w := &worker{id: id, caller: c, cur: newTally(e.open), spare: newTally(e.open), quota: -1}
+	e.regMu.Lock()
+	for len(e.workers) <= id {
+		e.workers = append(e.workers, nil)
+	}
+	e.workers[id] = w
+	e.regMu.Unlock()
+	return w, nil
+}
+
+// next decides, with w.mu held, whether the worker sends another request.
+func (w *worker) next() bool {
+	if w.quit || w.quota == 0 {
+		w.running = false
+		return false
+	}
+	if w.quota > 0 {
+		w.quota--
+	}
+	return true
+}
+
+// record adds one completed request to the current tally, with w.mu held.
+func (t *tally) add(lat, svc, lag time.Duration, timing client.Timing, err error, end time.Time) {
+	if err != nil {
+		t.failed++
+		t.classes = addClass(t.classes, client.Class(err), 1, err)
+	} else {
+		t.ok++
+		t.lat.record(int64(lat))
+		t.svc.record(int64(svc))
+		t.send += int64(timing.Send)
+		t.recv += int64(timing.Recv)
+		t.total += int64(timing.Total)
+	}
+	t.lag.record(int64(lag))
+	if lag > lateAfter {
+		t.late++
+	}
+	if end.After(t.last) {
+		t.last = end
+	}
+}
+
+// closedLoop keeps one request outstanding until told to quit or its
+// quota is spent. Latency is measured from the actual send.
+func (e *engine) closedLoop(w *worker) error {
+	w.mu.Lock()
+	ok := w.next()
+	w.mu.Unlock()
+	for ok {
+		w.issued.Add(1)
+		start := time.Now()
+		timing, err := w.caller.Do(e.reqCtx)
+		end := time.Now()
+		w.mu.Lock()
+		w.cur.add(end.Sub(start), 0, 0, timing, err, end)
+		w.done.Add(1)
+		ok = w.next()
+		w.mu.Unlock()
+	}
+	return nil
+}
+
+// setWorkers makes n closed-loop workers issue, splitting quota requests
+// among them (quota < 0: no limit), and tells any others to leave after
+// their current request. Requests in flight are never interrupted: a
+// worker kept across levels just carries on.
+func (e *engine) setWorkers(n int, quota int64) error {
+	for i := range n {
+		w, err := e.worker(i)
+		if err != nil {
+			return err
+		}
+		q := int64(-1)
+		if quota >= 0 {
+			q = quota / int64(n)
+			if int64(i) < quota%int64(n) {
+				q++
+			}
+		}
+		w.mu.Lock()
+		w.quit, w.quota = false, q
+		start := !w.running
+		w.running = true
+		w.mu.Unlock()
+		if start {
+			e.closed.Go(func() error { return e.closedLoop(w) })
+		}
+	}
+	e.regMu.Lock()
+	rest := append(e.scratch[:0], e.workers[min(n, len(e.workers)):]...)
+	e.regMu.Unlock()
+	for _, w := range rest {
+		w.mu.Lock()
+		w.quit = true
+		w.mu.Unlock()
+	}
+	return nil
+}
+
+// stopWorkers tells every closed-loop worker to leave after its current request.
+func (e *engine) stopWorkers() {
+	if !e.open {
+		_ = e.setWorkers(0, -1)
+	}
+}
+
+// swap ends the current window for every worker: each worker's tally is
+// exchanged for its spare under the worker's lock, then merged into into
+// (nil: discarded) outside it. It returns the workers' completed count at
+// the swap, the base a count window counts from.
+func (e *engine) swap(into *window) uint64 {
+	e.regMu.Lock()
+	ws := append(e.scratch[:0], e.workers...)
+	e.regMu.Unlock()
+	var done uint64
+	for _, w := range ws {
+		if w == nil {
+			continue
+		}
+		w.mu.Lock()
+		w.cur, w.spare = w.spare, w.cur
+		done += w.done.Load()
+		w.mu.Unlock()
+		issued := w.issued.Load()
+		if into != nil {
+			into.addTally(w.spare)
+			into.issued += issued - w.issuedSeen
+		}
+		w.issuedSeen = issued
+		w.spare.reset()
+	}
+	clear(ws)
+	e.scratch = ws[:0]
+	return done
+}
+
+// completed is the workers' total of completed requests.
+func (e *engine) completed() uint64 {
+	e.regMu.Lock()
+	defer e.regMu.Unlock()
+	var n uint64
+	for _, w := range e.workers {
+		if w != nil {
+			n += w.done.Load()
+		}
+	}
+	return n
+}
+
+// load is a level's worker policy: begin starts the level's requests
+// (quota >= 0: exactly that many) and returns the instant its first window
+// starts and the completed count it counts from; end stops what must stop
+// before the next level.
+type load interface {
+	begin(ctx context.Context, v float64, quota int64) (start time.Time, base uint64, err error)
+	end()
+}
+
+// closedLoad keeps workers across levels: a level change only adds or
+// removes workers, without draining the requests in flight.
+type closedLoad struct{ e *engine }
+
+func (l closedLoad) begin(ctx context.Context, v float64, quota int64) (time.Time, uint64, error) {
+	l.e.stats.begin(ctx)
+	// Completions before the first window belong to no window; requests
+	// sent by the workers started below belong to the first.
+	base := l.e.swap(nil)
+	start := time.Now()
+	return start, base, l.e.setWorkers(int(v), quota)
+}
+
+func (closedLoad) end() {}
+
+// wait blocks until deadline (time windows) or until need requests have
+// completed since base (count windows: need > 0). It returns false when
+// the run must stop: ctx cancelled or a worker could not be made.
+func (e *engine) wait(ctx context.Context, deadline time.Time, need, base uint64) bool {
+	if need == 0 {
+		t := time.NewTimer(time.Until(deadline))
+		defer t.Stop()
+		select {
+		case <-t.C:
+			return true
+		case <-ctx.Done():
+		case <-e.failed:
+		}
+		return false
+	}
+	tick := time.NewTicker(pollEvery)
+	defer tick.Stop()
+	for e.completed()-base < need {
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return false
+		case <-e.failed:
+			return false
+		}
+	}
+	return true
+}
+
+// warmup sends WarmupRequestCount requests; the first level's begin
+// discards them with everything else completed before its first window.
+func (e *engine) warmup(ctx context.Context, ld load, first float64) *StopError {
+	n := e.o.WarmupRequestCount
+	v := first
+	if !e.open {
+		v = float64(min(int(first), n))
+	}
+	_, base, err := ld.begin(ctx, v, int64(n))
+	if err == nil && !e.wait(ctx, time.Time{}, uint64(n), base) {
+		err = e.interruption(ctx)
+	}
+	ld.end()
+	if err != nil {
+		return asStop(err)
+	}
+	return nil
+}
+
+// interruption is why wait returned false.
+func (e *engine) interruption(ctx context.Context) error {
+	if ctx.Err() != nil {
+		return &StopError{Reason: result.StopCancelled, Msg: "run interrupted: reporting the windows measured so far", Err: context.Cause(ctx)}
+	}
+	return e.failErr
+}
+
+func asStop(err error) *StopError {
+	if s, ok := err.(*StopError); ok {
+		return s
+	}
+	return &StopError{Reason: result.StopError, Msg: err.Error(), Err: err}
+}
+
+// sweep measures the levels and fills run.Levels; it returns why it stopped
+// early, nil when every level asked for was measured.
+func (e *engine) sweep(ctx context.Context, run *result.Run) *StopError {
+	var ld load = closedLoad{e}
+	integer := !e.open
+	if e.open {
+		ld = &openLoad{e: e}
+	}
+	sw := newSweep(e.o.Start, e.o.End, e.o.Step, integer, e.o.BinarySearch)
+	if e.o.Mode == result.Intervals {
+		// One level, labelled with the schedule's rate as perf_analyzer does.
+		s, _ := schedule.NewIntervals(e.o.Intervals) // validated by normalize
+		sw = newSweep(s.Rate(), s.Rate(), 1, false, false)
+	}
+	passed := false
+	var over *StopError
+	for first := true; ; first = false {
+		v, ok := sw.next()
+		if !ok {
+			break
+		}
+		if first && e.o.WarmupRequestCount > 0 {
+			if stop := e.warmup(ctx, ld, v); stop != nil {
+				return stop
+			}
+		}
+		lvl, reported, stop := e.level(ctx, ld, v)
+		if reported {
+			run.Levels = append(run.Levels, lvl)
+		}
+		if stop == nil {
+			passed = true
+			sw.report(true)
+			if e.o.Mode == result.Intervals {
+				break // its value may truncate to 0, which a sweep reads as open-ended
+			}
+			continue
+		}
+		if stop.Reason != result.StopLatencyThreshold {
+			return stop
+		}
+		over = stop
+		sw.report(false)
+	}
+	if over != nil && (!e.o.BinarySearch || !passed) {
+		return over
+	}
+	return nil
+}
+
+// level measures one load level. It returns the level (its merged last
+// windows), whether it is reported, and why it failed (nil: it passed).
+func (e *engine) level(ctx context.Context, ld load, v float64) (result.Level, bool, *StopError) {
+	e.obs.LevelStart(e.o.Mode, v)
+	lvl := result.Level{Mode: e.o.Mode, Value: v}
+	e.free = append(e.free, e.wins...)
+	e.wins, e.samples = e.wins[:0], e.samples[:0]
+
+	quota := int64(-1)
+	if e.o.RequestCount > 0 {
+		quota = int64(e.o.RequestCount)
+	}
+	start, base, err := ld.begin(ctx, v, quota)
+	if err != nil {
+		ld.end()
+		stop := asStop(err)
+		e.obs.LevelEnd(lvl, stop)
+		return lvl, false, stop
+	}
+	deadline := start
+	need := uint64(0)
+	switch {
+	case e.o.RequestCount > 0:
+		need = uint64(e.o.RequestCount)
+	case e.o.MeasurementMode == CountWindows:
+		need = uint64(e.o.MeasurementRequestCount)
+	}
+	thresholdHit := false
+	for pass := 1; ; pass++ {
+		deadline = deadline.Add(e.o.MeasurementInterval)
+		if !e.wait(ctx, deadline, need, base) {
+			ld.end()
+			e.stopWorkers() // stop issuing now, not after the report
+			return e.interrupted(ctx, lvl)
+		}
+		w := e.window()
+		w.start, w.end = start, time.Now()
+		base = e.swap(w)
+		if e.o.RequestCount > 0 && w.last.After(w.start) {
+			// The window ends with its last request, not when it was noticed.
+			w.end = w.last
+		}
+		start = w.end
+		w.server = e.stats.next(ctx)
+		w.serverMissing = w.server == nil
+		e.wins = append(e.wins, w)
+		if len(e.wins) > stabilityWindows {
+			e.free = append(e.free, e.wins[0])
+			e.wins = append(e.wins[:0], e.wins[1:]...)
+		}
+		s := sample{throughput: w.throughput(e.o.BatchSize), latency: w.stabilising(e.o.Percentile)}
+		e.samples = append(e.samples, s)
+		e.obs.Window(pass, e.summary(w, s))
+		lvl.Windows = pass
+
+		if w.ok == 0 && w.failed > 0 {
+			ld.end()
+			return e.allFailed(lvl, w)
+		}
+		if e.o.RequestCount > 0 || stable(e.samples, e.o.StabilityPercentage) {
+			lvl.Stable = true
+			break
+		}
+		if overThreshold(e.samples, e.o.LatencyThreshold) {
+			thresholdHit = true
+			break
+		}
+		if pass >= e.o.MaxTrials {
+			break
+		}
+	}
+	ld.end()
+	return e.verdict(lvl, thresholdHit)
+}
+
+func (e *engine) window() *window {
+	if n := len(e.free); n > 0 {
+		w := e.free[n-1]
+		e.free = e.free[:n-1]
+		w.reset()
+		return w
+	}
+	return newWindow(e.open)
+}
+
+func (e *engine) summary(w *window, s sample) WindowSummary {
+	ws := WindowSummary{
+		Duration:   w.duration(),
+		Requests:   w.ok,
+		Failed:     w.failed,
+		Issued:     w.issued,
+		Late:       w.late,
+		Throughput: s.throughput,
+		AvgLatency: time.Duration(w.lat.mean()),
+		StdDev:     time.Duration(w.lat.stdDev()),
+	}
+	if w.ok == 0 {
+		ws.Err = noValidRequests()
+	} else {
+		ws.Latency = time.Duration(s.latency)
+	}
+	return ws
+}
+
+func noValidRequests() *StopError {
+	return &StopError{Reason: result.StopNoValidRequests, Msg: "No valid requests recorded within time interval. Please use a larger time window."}
+}
+
+// merged fills lvl from the level's last windows.
+func (e *engine) merged(lvl result.Level) result.Level {
+	m := newWindow(e.open)
+	for _, w := range e.wins {
+		m.merge(w)
+	}
+	lvl.Client = m.clientStats(e.o.BatchSize, e.o.Percentile, e.open)
+	lvl.Failures = m.failures()
+	if len(e.wins) > 0 && !m.serverMissing {
+		lvl.Server = m.server
+	}
+	return lvl
+}
+
+// verdict decides what a finished level means for the sweep.
+func (e *engine) verdict(lvl result.Level, thresholdHit bool) (result.Level, bool, *StopError) {
+	lvl = e.merged(lvl)
+	for _, s := range e.samples[max(0, len(e.samples)-stabilityWindows):] {
+		if s.throughput == 0 {
+			stop := noValidRequests()
+			e.obs.LevelEnd(lvl, stop)
+			return lvl, false, stop
+		}
+	}
+	if !lvl.Stable && !thresholdHit {
+		switch {
+		case e.open && throughputStable(e.samples, e.o.StabilityPercentage):
+			// perf_analyzer's asynchronous rule: a steady throughput is
+			// accepted even though latency keeps moving.
+			e.obs.Warn("Request latency is not stabilizing. Please try lowering the request rate.")
+			lvl.Stable = true
+		case e.o.MaxTrials < stabilityWindows:
+			// Fewer than 3 windows can never pass the test; report them
+			// rather than fail (perf_analyzer fails every -r 1 run).
+		default:
+			stop := e.unstable(lvl.Value)
+			e.obs.LevelEnd(lvl, stop)
+			return lvl, false, stop
+		}
+	}
+	// A threshold hit while unstable is reported as over the threshold, not
+	// as unstable as perf_analyzer does: the latency did go over the limit.
+	lat := lvl.Client.Latency.Mean
+	if e.o.Percentile > 0 {
+		lat = lvl.Client.Latency.Percentile(e.o.Percentile)
+	}
+	if thresholdHit || (e.o.LatencyThreshold > 0 && lat >= e.o.LatencyThreshold) {
+		ms := strconv.FormatFloat(float64(e.o.LatencyThreshold)/float64(time.Millisecond), 'f', -1, 64)
+		stop := &StopError{Reason: result.StopLatencyThreshold, Msg: "Measured latency went over the set limit of " + ms + " msec. "}
+		e.obs.LevelEnd(lvl, stop)
+		return lvl, false, stop
+	}
+	e.obs.LevelEnd(lvl, nil)
+	return lvl, true, nil
+}
+
+func (e *engine) unstable(v float64) *StopError {
+	msg := "Failed to obtain stable measurement."
+	if !e.open {
+		hint := "--measurement-interval"
+		if e.o.MeasurementMode == CountWindows {
+			hint = "--measurement-request-count"
+		}
+		msg = fmt.Sprintf("Failed to obtain stable measurement within %d measurement windows for concurrency %d. Please try to increase the %s.",
+			e.o.MaxTrials, int(v), hint)
+	}
+	return &StopError{Reason: result.StopUnstable, Msg: msg}
+}
+
+// allFailed ends the run on a window where every request failed, with the
+// most frequent failure's own message.
+func (e *engine) allFailed(lvl result.Level, w *window) (result.Level, bool, *StopError) {
+	lvl = e.merged(lvl)
+	c, _ := w.firstFailure()
+	msg := fmt.Sprintf("all %d requests of a window failed at %s %v (%d %s): %v", w.failed, e.o.Mode, lvl.Value, c.n, c.class, c.first)
+	stop := &StopError{Reason: result.StopError, Msg: msg, Err: c.first}
+	e.obs.LevelEnd(lvl, stop)
+	return lvl, false, stop
+}
+
+// interrupted reports the current level's completed windows, unstable.
+func (e *engine) interrupted(ctx context.Context, lvl result.Level) (result.Level, bool, *StopError) {
+	stop := asStop(e.interruption(ctx))
+	if len(e.wins) == 0 {
+		e.obs.LevelEnd(lvl, stop)
+		return lvl, false, stop
+	}
+	lvl = e.merged(lvl)
+	lvl.Stable = false
+	e.obs.LevelEnd(lvl, stop)
+	return lvl, stop.Reason == result.StopCancelled, stop
+}
+
+type nopObserver struct{}
+
+func (nopObserver) LevelStart(result.Mode, float64) {}
+func (nopObserver) Window(int, WindowSummary)       {}
+func (nopObserver) LevelEnd(result.Level, error)    {}
+func (nopObserver) Warn(string)                     {}

@@ -1,0 +1,161 @@
+// Package loadgen is perfgo's load engine: it applies load levels to a model
+// (closed loop: N requests outstanding; open loop: requests on a schedule),
+// measures each level in back-to-back windows until it is stable, and
+// returns what it measured as result values.
+//
+// It follows perf_analyzer's inference profiler (windows, 3-window stability
+// test, latency threshold, linear and binary search) and measures more
+// truthfully where perf_analyzer does not: time windows last exactly the
+// measurement interval, percentiles come from full HDR histograms,
+// --request-count windows cover exactly the requests sent, and open-loop
+// latency is measured from each request's intended send time.
+//
+// One engine serves every mode: a level is a worker policy (fixed N workers,
+// or an elastic pool) plus a schedule (none, constant, Poisson, intervals).
+// Each worker records into its own recorder behind its own mutex, which only
+// the window swap contends for; the per-request path takes no shared lock,
+// sends on no channel and allocates nothing.
+package loadgen
+
+import (
+	"context"
+	"time"
+
+	"github.com/perfgo/perfgo/pkg/client"
+	"github.com/perfgo/perfgo/pkg/inferencepb"
+	"github.com/perfgo/perfgo/pkg/result"
+)
+
+// Caller sends one prepared request and waits for its response. A failed
+// request is data: it is counted by client.Class, it does not stop the run.
+// client.Call satisfies it. A Caller is used by one goroutine at a time.
+type Caller interface {
+	Do(ctx context.Context) (client.Timing, error)
+}
+
+// StatsSource returns the server's cumulative model statistics.
+// client.Client satisfies it.
+type StatsSource interface {
+	ModelStatistics(ctx context.Context, model, version string) (*inferencepb.ModelStatisticsResponse, error)
+}
+
+// Observer is told about progress as it happens, so that stdout can be
+// streamed as perf_analyzer does. Calls come from the goroutine running Run,
+// one at a time.
+type Observer interface {
+	// LevelStart is called when a load level begins (not for warm-up).
+	LevelStart(mode result.Mode, value float64)
+	// Window is called after each measurement window; pass counts from 1
+	// within a level.
+	Window(pass int, w WindowSummary)
+	// LevelEnd is called with the level's merged windows; err says why the
+	// level is not reported (unstable, over the latency threshold, failed,
+	// cancelled: see StopError), nil when it is.
+	LevelEnd(l result.Level, err error)
+	// Warn reports something the user should know that does not stop the
+	// run (server statistics unavailable, latency accepted as unstable...).
+	Warn(msg string)
+}
+
+// WindowSummary is one measurement window, for perf_analyzer's verbose
+// "Pass [k] throughput: ..." lines.
+type WindowSummary struct {
+	Duration time.Duration
+	// Requests completed successfully in the window; Failed completed with an error.
+	Requests, Failed uint64
+	// Issued requests were sent in the window; Late of them (open loop)
+	// more than 1 ms after their intended time.
+	Issued, Late uint64
+	// Throughput in inferences per second.
+	Throughput float64
+	// AvgLatency and StdDev (sample) of the successful requests; Latency is
+	// the stabilising latency (average or the chosen percentile).
+	AvgLatency, StdDev, Latency time.Duration
+	// Err is set when the window has no valid (successful) request.
+	Err error
+}
+
+// Open-loop request distributions.
+const (
+	Constant = "constant"
+	Poisson  = "poisson"
+)
+
+// Measurement modes.
+const (
+	TimeWindows  = "time_windows"
+	CountWindows = "count_windows"
+)
+
+// Options configure a run. Zero values that perf_analyzer would reject take
+// perf_analyzer's default (noted per field); other zero values are literal.
+type Options struct {
+	// Mode is the kind of load: result.Concurrency (default),
+	// result.RequestRate or result.Intervals.
+	Mode result.Mode
+	// Start, End, Step are the sweep range: concurrency (whole numbers) or
+	// requests per second. Start 0 means 1, Step 0 means 1; End 0 means an
+	// open-ended sweep that only a LatencyThreshold stops. For a single
+	// level set End = Start. Ignored in Intervals mode.
+	Start, End, Step float64
+	// BinarySearch bisects [Start, End] for the highest level under
+	// LatencyThreshold, with Step as the precision.
+	BinarySearch bool
+	// BatchSize is the batch of every request (inferences per request); 0 means 1.
+	BatchSize int
+
+	// MeasurementMode is TimeWindows (default) or CountWindows.
+	MeasurementMode string
+	// MeasurementInterval is a time window's length; 0 means 5 s.
+	MeasurementInterval time.Duration
+	// MeasurementRequestCount is a count window's minimum of completed
+	// requests; 0 means 50.
+	MeasurementRequestCount int
+	// StabilityPercentage is the allowed max/min spread over the last 3
+	// windows, in percent (perf_analyzer's default is 10; 0 demands equality).
+	StabilityPercentage float64
+	// MaxTrials is the most windows per level; 0 means 10. Below 3 the
+	// stability test cannot pass: the merged windows are reported with
+	// Stable=false and the sweep goes on.
+	MaxTrials int
+	// Percentile (0-100, fractions allowed) is the stabilising latency; 0
+	// means the average latency.
+	Percentile float64
+	// LatencyThreshold stops the sweep at the first level whose stabilising
+	// latency reaches it; 0 means no limit.
+	LatencyThreshold time.Duration
+
+	// RequestCount > 0 measures each level as one window of exactly this
+	// many requests, declared stable without a test.
+	RequestCount int
+	// WarmupRequestCount requests are sent and discarded before the first
+	// level (closed loop: at concurrency min(Start, WarmupRequestCount)).
+	WarmupRequestCount int
+
+	// Model and Version select the server statistics; an empty Version
+	// picks the version whose queue count moved.
+	Model, Version string
+	// NewCaller makes worker's Caller; it is called once per worker, as
+	// workers are first needed, and the Caller is reused across levels.
+	NewCaller func(worker int) (Caller, error)
+	// Stats, when set, is asked for statistics at every window boundary.
+	Stats StatsSource
+	// Observer may be nil.
+	Observer Observer
+
+	// Distribution is the open-loop arrival process in RequestRate mode:
+	// Constant (default) or Poisson.
+	Distribution string
+	// Seed seeds the Poisson schedule; 0 picks a random seed, reported in
+	// the result's Settings.Seed so that the run can be reproduced.
+	Seed int64
+	// Intervals are the gaps between requests in Intervals mode, repeated.
+	Intervals []time.Duration
+	// MaxInFlight caps the open-loop worker pool; 0 means 1024. When every
+	// worker is busy a due request waits for one and is counted late.
+	MaxInFlight int
+
+	// coarseTimers waits on Go timers alone: for tests on a fake clock,
+	// where a real nanosleep would only cost time.
+	coarseTimers bool
+}

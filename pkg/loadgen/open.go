@@ -1,0 +1,205 @@
+package loadgen
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/perfgo/perfgo/pkg/loadgen/schedule"
+)
+
+// openLoad runs each level on a schedule with an elastic worker pool, and
+// drains it before the next level so that no level starts with a backlog.
+type openLoad struct {
+	e   *engine
+	cur *openLevel
+}
+
+func (l *openLoad) begin(ctx context.Context, v float64, quota int64) (time.Time, uint64, error) {
+	s, err := l.e.o.schedule(v)
+	if err != nil {
+		return time.Time{}, 0, err
+	}
+	base := l.e.swap(nil) // the previous level is drained: nothing in flight
+	l.e.stats.begin(ctx)
+	lv := &openLevel{e: l.e, sched: s, max: int64(l.e.o.MaxInFlight)}
+	if quota >= 0 {
+		lv.limited = true
+		lv.remaining.Store(quota)
+	}
+	// The level's clock starts with its schedule: request 0 is due now,
+	// so there is no backlog to burst out.
+	lv.start = time.Now()
+	l.cur = lv
+	lv.grow()
+	return lv.start, base, nil
+}
+
+func (l *openLoad) end() {
+	if l.cur == nil {
+		return
+	}
+	l.cur.mu.Lock()
+	l.cur.ended = true
+	for _, stop := range l.cur.stops {
+		close(stop)
+	}
+	l.cur.mu.Unlock()
+	_ = l.cur.group.Wait() // workers return no errors
+	l.cur = nil
+}
+
+// openLevel is one level's schedule and pool. Workers claim requests from
+// the schedule with a compare-and-swap on the cursor, wait for their due
+// time, and send. The pool keeps one idle worker holding the next request:
+// when the last idle worker starts sending it starts another, up to max.
+// At the cap, a due request waits for a worker to free up and is sent late
+// (and counted late); its latency still runs from its intended time.
+type openLevel struct {
+	e     *engine
+	sched schedule.Schedule
+	start time.Time
+	max   int64
+
+	limited bool
+	group   errgroup.Group
+
+	// Each worker goroutine has its own stop channel: a select locks every
+	// channel it waits on, so a shared one would be a shared lock per request.
+	mu    sync.Mutex
+	stops []chan struct{}
+	ended bool
+
+	// Shared by every worker of the level: each on its own cache line, so
+	// that a claim does not also invalidate the pool counters.
+	cursor    atomic.Uint64
+	_         [56]byte
+	remaining atomic.Int64 // requests left to issue when limited
+	_         [56]byte
+	idle      atomic.Int64 // workers not sending: waiting for a due time or about to claim
+	_         [56]byte
+	pool      atomic.Int64 // workers started (their ids are 0..pool-1)
+	_         [56]byte
+}
+
+// grow starts one more worker unless the pool is at its cap or the level
+// has ended.
+func (l *openLevel) grow() {
+	if l.pool.Load() >= l.max { // at the cap: a read, not a write, per request
+		return
+	}
+	n := l.pool.Add(1)
+	if n > l.max {
+		l.pool.Add(-1)
+		return
+	}
+	stop := make(chan struct{})
+	l.mu.Lock()
+	ended := l.ended
+	if !ended {
+		l.stops = append(l.stops, stop)
+	}
+	l.mu.Unlock()
+	if ended {
+		return
+	}
+	l.idle.Add(1)
+	l.group.Go(func() error {
+		defer l.idle.Add(-1)
+		w, err := l.e.worker(int(n - 1))
+		if err != nil {
+			l.e.fail(err)
+			return nil
+		}
+		l.work(w, stop)
+		return nil
+	})
+}
+
+// claim takes the next request off the schedule.
+func (l *openLevel) claim() uint64 {
+	for {
+		c := l.cursor.Load()
+		if l.cursor.CompareAndSwap(c, l.sched.Next(c)) {
+			return c
+		}
+	}
+}
+
+// timerSlack is how early the timer wakes a worker before its due time;
+// the rest is slept precisely.
+const timerSlack = 1500 * time.Microsecond
+
+// waitUntil waits for due on the worker's timer and returns the send time,
+// or false when stop is closed. With precise waits the timer stops
+// timerSlack short and nanosleep does the rest; the loop never sends
+// early, so on a fake clock (where nanosleep moves no time) the timer
+// finishes the wait.
+func (l *openLevel) waitUntil(timer *time.Timer, due time.Time, stop <-chan struct{}) (time.Time, bool) {
+	precise := !l.e.o.coarseTimers
+	for {
+		now := time.Now()
+		d := due.Sub(now)
+		if d <= 0 {
+			return now, !stopped(stop)
+		}
+		if precise && d <= timerSlack {
+			precise = false
+			sleepPrecise(d)
+			continue
+		}
+		if precise {
+			d -= timerSlack
+		}
+		timer.Reset(d)
+		select {
+		case <-timer.C:
+		case <-stop:
+			timer.Stop()
+			return now, false
+		}
+	}
+}
+
+func stopped(stop <-chan struct{}) bool {
+	select {
+	case <-stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// work sends scheduled requests until stop is closed. Every return
+// happens while the worker counts as idle (grow's deferred decrement).
+func (l *openLevel) work(w *worker, stop <-chan struct{}) {
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for {
+		if l.limited && l.remaining.Add(-1) < 0 {
+			return
+		}
+		due := l.start.Add(l.sched.Due(l.claim()))
+		sent, ok := l.waitUntil(timer, due, stop)
+		if !ok {
+			return
+		}
+		if l.idle.Add(-1) == 0 {
+			l.grow()
+		}
+		w.issued.Add(1)
+		timing, err := w.caller.Do(l.e.reqCtx)
+		end := time.Now()
+		w.mu.Lock()
+		w.cur.add(end.Sub(due), end.Sub(sent), sent.Sub(due), timing, err, end)
+		w.done.Add(1)
+		w.mu.Unlock()
+		l.idle.Add(1)
+		if stopped(stop) {
+			return
+		}
+	}
+}

@@ -1,0 +1,391 @@
+package loadgen
+
+import (
+	"cmp"
+	"math"
+	"slices"
+	"time"
+
+	hdr "github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/perfgo/perfgo/pkg/result"
+)
+
+// Histogram geometry of every distribution perfgo records, in nanoseconds.
+// 3 significant figures keep every value within 0.1%. The floor is 1 ns,
+// not 1 µs: with a 1 µs floor the bucket width below 1 ms is 512 ns, so a
+// 20 µs loopback latency reads back as 20.48 µs (2.4% off); with 1 ns it
+// reads 20.02 µs. The ceiling of one hour covers any request timeout and
+// the backlog an overloaded open-loop run builds up. A dense histogram of
+// this geometry is 264 KiB, so only window and level aggregates are dense;
+// workers record into sparse (packed) histograms whose size follows the
+// buckets actually hit (a few KiB), so thousands of workers stay cheap.
+const (
+	histLowest  = 1
+	histHighest = int64(time.Hour)
+	histDigits  = 3
+)
+
+// lateAfter is how far behind its intended time a request may be sent
+// before it counts as late (perf_analyzer's tolerance since PR #312).
+const lateAfter = time.Millisecond
+
+// dist is one worker's distribution of one quantity in one window. Mean,
+// standard deviation, min and max are exact (from sums); percentiles come
+// from the histogram.
+type dist struct {
+	h          *hdr.PackedHistogram // nil: the quantity is not measured
+	n, sum     int64
+	sumSq      float64
+	min, max   int64
+	outOfRange uint64
+}
+
+func newDist() dist { return dist{h: hdr.NewPacked(histLowest, histHighest, histDigits)} }
+
+// record adds v nanoseconds. Values the histogram cannot hold are counted,
+// never dropped silently; checking the range first keeps the histogram's
+// error (which allocates) off the per-request path.
+func (d *dist) record(v int64) {
+	if d.h == nil {
+		return
+	}
+	if v < 0 || v > histHighest || d.h.RecordValue(v) != nil {
+		d.outOfRange++
+		return
+	}
+	if d.n == 0 || v < d.min {
+		d.min = v
+	}
+	if v > d.max {
+		d.max = v
+	}
+	d.n++
+	d.sum += v
+	d.sumSq += float64(v) * float64(v)
+}
+
+func (d *dist) reset() {
+	if d.h != nil {
+		d.h.Reset() // keeps its storage: no allocation in the next window
+	}
+	d.n, d.sum, d.sumSq, d.min, d.max, d.outOfRange = 0, 0, 0, 0, 0, 0
+}
+
+// agg is a dense distribution: a window's or a level's.
+type agg struct {
+	h          *hdr.Histogram // nil: not measured
+	n, sum     int64
+	sumSq      float64
+	min, max   int64
+	outOfRange uint64
+}
+
+func newAgg() agg { return agg{h: hdr.New(histLowest, histHighest, histDigits)} }
+
+func (a *agg) reset() {
+	if a.h != nil {
+		a.h.Reset()
+	}
+	a.n, a.sum, a.sumSq, a.min, a.max, a.outOfRange = 0, 0, 0, 0, 0, 0
+}
+
+func (a *agg) addSums(n, sum int64, sumSq float64, lo, hi int64, oor uint64) {
+	if n > 0 {
+		if a.n == 0 || lo < a.min {
+			a.min = lo
+		}
+		a.max = max(a.max, hi)
+	}
+	a.n += n
+	a.sum += sum
+	a.sumSq += sumSq
+	a.outOfRange += oor
+}
+
+func (a *agg) addDist(d *dist) {
+	if a.h == nil || d.h == nil {
+		return
+	}
+	a.addSums(d.n, d.sum, d.sumSq, d.min, d.max, d.outOfRange)
+	a.outOfRange += uint64(d.h.MergeInto(a.h))
+}
+
+func (a *agg) addAgg(b *agg) {
+	if a.h == nil || b.h == nil {
+		return
+	}
+	a.addSums(b.n, b.sum, b.sumSq, b.min, b.max, b.outOfRange)
+	a.outOfRange += uint64(a.h.Merge(b.h))
+}
+
+func (a *agg) mean() float64 {
+	if a.n == 0 {
+		return 0
+	}
+	return float64(a.sum) / float64(a.n)
+}
+
+// stdDev is the sample standard deviation (n-1), as perf_analyzer reports it.
+func (a *agg) stdDev() float64 {
+	if a.n < 2 {
+		return 0
+	}
+	m := a.mean()
+	v := (a.sumSq - float64(a.n)*m*m) / float64(a.n-1)
+	if v < 0 { // rounding on a near-constant sample
+		return 0
+	}
+	return math.Sqrt(v)
+}
+
+// percentile p (0-100) from the histogram; 0 when empty.
+func (a *agg) percentile(p float64) time.Duration {
+	if a.h == nil {
+		return 0
+	}
+	return time.Duration(a.h.ValueAtPercentile(p))
+}
+
+// reportedPercentiles are perf_analyzer's; the user's is added when set.
+var reportedPercentiles = [...]float64{50, 90, 95, 99}
+
+func (a *agg) distribution(user float64) result.Distribution {
+	d := result.Distribution{
+		Count:  a.n,
+		Mean:   time.Duration(math.Round(a.mean())),
+		StdDev: time.Duration(math.Round(a.stdDev())),
+		Min:    time.Duration(a.min),
+		Max:    time.Duration(a.max),
+	}
+	if a.h != nil {
+		d.Hist = a.h.Export()
+	}
+	ps := reportedPercentiles[:]
+	if user > 0 && !slices.Contains(ps, user) {
+		ps = append(slices.Clone(ps), user)
+		slices.Sort(ps)
+	}
+	for _, p := range ps {
+		d.Quantiles = append(d.Quantiles, result.Quantile{Percentile: p, Value: a.percentile(p)})
+	}
+	return d
+}
+
+// classTally counts failed requests of one class and keeps the first error,
+// whose text is the server's message when a whole level fails.
+type classTally struct {
+	class string
+	n     uint64
+	first error
+}
+
+// addClass counts n failures of class; it allocates only for a new class.
+func addClass(cs []classTally, class string, n uint64, first error) []classTally {
+	for i := range cs {
+		if cs[i].class == class {
+			cs[i].n += n
+			if cs[i].first == nil {
+				cs[i].first = first
+			}
+			return cs
+		}
+	}
+	return append(cs, classTally{class: class, n: n, first: first})
+}
+
+// tally is what one worker recorded in one window. The worker owns the
+// current tally behind its mutex; at a window end the controller swaps it
+// for a spare and reads it outside the lock.
+type tally struct {
+	ok, failed, late uint64
+	// lat is the reported latency: from the actual send (closed loop) or
+	// from the intended send (open loop); svc and lag are open loop only.
+	lat, svc, lag     dist
+	send, recv, total int64 // client library time sums over successful requests, ns
+	classes           []classTally
+	last              time.Time // latest completion
+}
+
+func newTally(open bool) *tally {
+	t := &tally{lat: newDist()}
+	if open {
+		t.svc, t.lag = newDist(), newDist()
+	}
+	return t
+}
+
+func (t *tally) reset() {
+	t.ok, t.failed, t.late = 0, 0, 0
+	t.lat.reset()
+	t.svc.reset()
+	t.lag.reset()
+	t.send, t.recv, t.total = 0, 0, 0
+	// Keep the class slice's storage: classes seen once tend to recur.
+	clear(t.classes)
+	t.classes = t.classes[:0]
+	t.last = time.Time{}
+}
+
+// window aggregates tallies: one measurement window, or a level's merged windows.
+type window struct {
+	start, end        time.Time
+	ok, failed        uint64
+	issued, late      uint64
+	lat, svc, lag     agg
+	send, recv, total int64
+	classes           []classTally
+	last              time.Time // latest completion, for request-count windows
+	server            *result.ServerStats
+	serverMissing     bool // statistics were unavailable for (part of) it
+}
+
+func newWindow(open bool) *window {
+	w := &window{lat: newAgg()}
+	if open {
+		w.svc, w.lag = newAgg(), newAgg()
+	}
+	return w
+}
+
+func (w *window) reset() {
+	w.start, w.end, w.last = time.Time{}, time.Time{}, time.Time{}
+	w.ok, w.failed, w.issued, w.late = 0, 0, 0, 0
+	w.lat.reset()
+	w.svc.reset()
+	w.lag.reset()
+	w.send, w.recv, w.total = 0, 0, 0
+	clear(w.classes)
+	w.classes = w.classes[:0]
+	w.server, w.serverMissing = nil, false
+}
+
+func (w *window) addTally(t *tally) {
+	w.ok += t.ok
+	w.failed += t.failed
+	w.late += t.late
+	w.lat.addDist(&t.lat)
+	w.svc.addDist(&t.svc)
+	w.lag.addDist(&t.lag)
+	w.send += t.send
+	w.recv += t.recv
+	w.total += t.total
+	for _, c := range t.classes {
+		w.classes = addClass(w.classes, c.class, c.n, c.first)
+	}
+	if t.last.After(w.last) {
+		w.last = t.last
+	}
+}
+
+// merge adds window o (a later one) to w.
+func (w *window) merge(o *window) {
+	if w.start.IsZero() || o.start.Before(w.start) {
+		w.start = o.start
+	}
+	if o.end.After(w.end) {
+		w.end = o.end
+	}
+	w.ok += o.ok
+	w.failed += o.failed
+	w.issued += o.issued
+	w.late += o.late
+	w.lat.addAgg(&o.lat)
+	w.svc.addAgg(&o.svc)
+	w.lag.addAgg(&o.lag)
+	w.send += o.send
+	w.recv += o.recv
+	w.total += o.total
+	for _, c := range o.classes {
+		w.classes = addClass(w.classes, c.class, c.n, c.first)
+	}
+	if o.last.After(w.last) {
+		w.last = o.last
+	}
+	if o.server == nil || o.serverMissing {
+		w.serverMissing = true
+	} else {
+		w.server = addServer(w.server, o.server)
+	}
+}
+
+func (w *window) duration() time.Duration { return w.end.Sub(w.start) }
+
+// throughput in inferences per second.
+func (w *window) throughput(batch int) float64 {
+	d := w.duration().Seconds()
+	if d <= 0 {
+		return 0
+	}
+	return float64(w.ok) * float64(batch) / d
+}
+
+// stabilising returns the latency the stability test and the threshold use:
+// the mean, or percentile p when p > 0. A window without a valid request
+// counts as infinitely slow, as in perf_analyzer.
+func (w *window) stabilising(p float64) float64 {
+	if w.ok == 0 || w.lat.n == 0 {
+		return math.Inf(1)
+	}
+	if p > 0 {
+		return float64(w.lat.percentile(p))
+	}
+	return w.lat.mean()
+}
+
+// firstFailure returns the most frequent failure class's first error.
+func (w *window) firstFailure() (classTally, bool) {
+	if len(w.classes) == 0 {
+		return classTally{}, false
+	}
+	best := w.classes[0]
+	for _, c := range w.classes[1:] {
+		if c.n > best.n {
+			best = c
+		}
+	}
+	return best, true
+}
+
+// clientStats turns merged windows into the reported client statistics.
+func (w *window) clientStats(batch int, percentile float64, open bool) result.ClientStats {
+	d := w.duration()
+	cs := result.ClientStats{
+		Requests:   w.ok,
+		Inferences: w.ok * uint64(batch),
+		Failed:     w.failed,
+		Duration:   d,
+		Throughput: w.throughput(batch),
+		Latency:    w.lat.distribution(percentile),
+		Late:       w.late,
+		Issued:     w.issued,
+		OutOfRange: w.lat.outOfRange + w.svc.outOfRange + w.lag.outOfRange,
+	}
+	if d > 0 {
+		cs.SendRate = float64(w.issued) / d.Seconds()
+	}
+	if w.ok > 0 {
+		n := int64(w.ok)
+		cs.RequestTime = time.Duration(w.total / n)
+		cs.Send = time.Duration(w.send / n)
+		cs.Recv = time.Duration(w.recv / n)
+	}
+	if open {
+		svc, lag := w.svc.distribution(percentile), w.lag.distribution(percentile)
+		cs.ServiceTime, cs.ScheduleLag = &svc, &lag
+	}
+	return cs
+}
+
+// failures lists the failure counts sorted by class.
+func (w *window) failures() []result.ClassCount {
+	if len(w.classes) == 0 {
+		return nil
+	}
+	out := make([]result.ClassCount, 0, len(w.classes))
+	for _, c := range w.classes {
+		out = append(out, result.ClassCount{Class: c.class, Count: c.n})
+	}
+	slices.SortFunc(out, func(a, b result.ClassCount) int { return cmp.Compare(a.Class, b.Class) })
+	return out
+}

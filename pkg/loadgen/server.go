@@ -1,0 +1,181 @@
+package loadgen
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/perfgo/perfgo/pkg/inferencepb"
+	"github.com/perfgo/perfgo/pkg/result"
+)
+
+// statsTimeout bounds one statistics call, so that a stalled server cannot
+// hold a window boundary (and the run) hostage.
+const statsTimeout = 10 * time.Second
+
+// serverStats snapshots the server's cumulative statistics at window
+// boundaries and turns consecutive snapshots into per-window deltas.
+type serverStats struct {
+	src            StatsSource // nil: no statistics (never asked, or failed once)
+	model, version string
+	prev           *inferencepb.ModelStatisticsResponse
+	warn           func(string)
+	warnedVersions bool
+}
+
+// begin takes the snapshot a level's first window is measured against.
+func (s *serverStats) begin(ctx context.Context) {
+	s.prev = s.snapshot(ctx)
+}
+
+// next takes a snapshot and returns the delta since the previous one, nil
+// when statistics are unavailable.
+func (s *serverStats) next(ctx context.Context) *result.ServerStats {
+	cur := s.snapshot(ctx)
+	prev := s.prev
+	s.prev = cur
+	if prev == nil || cur == nil {
+		return nil
+	}
+	d, several := statsDelta(prev, cur, s.model, s.version)
+	if several && !s.warnedVersions {
+		s.warnedVersions = true
+		s.warn(fmt.Sprintf("several versions of model %q served requests; reporting version %s: pass a version to choose", s.model, d.Version))
+	}
+	return d
+}
+
+func (s *serverStats) snapshot(ctx context.Context) *inferencepb.ModelStatisticsResponse {
+	if s.src == nil || ctx.Err() != nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, statsTimeout)
+	defer cancel()
+	r, err := s.src.ModelStatistics(ctx, s.model, s.version)
+	if err == nil && findModel(r, s.model) == nil {
+		err = fmt.Errorf("the response has no statistics for model %q", s.model)
+	}
+	if err != nil {
+		// Reported once; the run goes on without server statistics.
+		s.src = nil
+		s.warn(fmt.Sprintf("server statistics unavailable, continuing without them: %v", err))
+		return nil
+	}
+	return r
+}
+
+func findModel(r *inferencepb.ModelStatisticsResponse, model string) *inferencepb.ModelStatistics {
+	for _, m := range r.GetModelStats() {
+		if m.GetName() == model {
+			return m
+		}
+	}
+	return nil
+}
+
+// statsDelta differences two cumulative snapshots for model. With version
+// empty it picks, as perf_analyzer does, the version whose queue count
+// moved (the highest when several did, reporting several=true), else the
+// highest version.
+func statsDelta(prev, cur *inferencepb.ModelStatisticsResponse, model, version string) (d *result.ServerStats, several bool) {
+	var pick *inferencepb.ModelStatistics
+	moved := 0
+	for _, m := range cur.GetModelStats() {
+		if m.GetName() != model || (version != "" && m.GetVersion() != version) {
+			continue
+		}
+		if version == "" {
+			p := versionOf(prev, model, m.GetVersion())
+			if m.GetInferenceStats().GetQueue().GetCount() > p.GetInferenceStats().GetQueue().GetCount() {
+				if moved == 0 || versionLess(pick.GetVersion(), m.GetVersion()) {
+					pick = m
+				}
+				moved++
+				continue
+			}
+			if moved > 0 {
+				continue
+			}
+		}
+		if pick == nil || versionLess(pick.GetVersion(), m.GetVersion()) {
+			pick = m
+		}
+	}
+	if pick == nil {
+		return nil, false
+	}
+	return modelDelta(versionOf(prev, model, pick.GetVersion()), pick), moved > 1
+}
+
+func versionOf(r *inferencepb.ModelStatisticsResponse, model, version string) *inferencepb.ModelStatistics {
+	for _, m := range r.GetModelStats() {
+		if m.GetName() == model && m.GetVersion() == version {
+			return m
+		}
+	}
+	return nil
+}
+
+// versionLess orders versions numerically when both are numbers.
+func versionLess(a, b string) bool {
+	x, errA := strconv.ParseInt(a, 10, 64)
+	y, errB := strconv.ParseInt(b, 10, 64)
+	if errA == nil && errB == nil {
+		return x < y
+	}
+	return cmp.Less(a, b)
+}
+
+// modelDelta is cur - prev; prev may be nil (the version appeared).
+func modelDelta(prev, cur *inferencepb.ModelStatistics) *result.ServerStats {
+	p, c := prev.GetInferenceStats(), cur.GetInferenceStats()
+	return &result.ServerStats{
+		Model:          cur.GetName(),
+		Version:        cur.GetVersion(),
+		InferenceCount: sub(prev.GetInferenceCount(), cur.GetInferenceCount()),
+		ExecutionCount: sub(prev.GetExecutionCount(), cur.GetExecutionCount()),
+		Success:        statDelta(p.GetSuccess(), c.GetSuccess()),
+		Fail:           statDelta(p.GetFail(), c.GetFail()),
+		Queue:          statDelta(p.GetQueue(), c.GetQueue()),
+		ComputeInput:   statDelta(p.GetComputeInput(), c.GetComputeInput()),
+		ComputeInfer:   statDelta(p.GetComputeInfer(), c.GetComputeInfer()),
+		ComputeOutput:  statDelta(p.GetComputeOutput(), c.GetComputeOutput()),
+		CacheHit:       statDelta(p.GetCacheHit(), c.GetCacheHit()),
+		CacheMiss:      statDelta(p.GetCacheMiss(), c.GetCacheMiss()),
+	}
+}
+
+func statDelta(p, c *inferencepb.StatisticDuration) result.Stat {
+	return result.Stat{Count: sub(p.GetCount(), c.GetCount()), Ns: sub(p.GetNs(), c.GetNs())}
+}
+
+// sub is cur - prev for a cumulative counter. A counter that went down means
+// the server restarted: then everything it counted since is the delta.
+func sub(prev, cur uint64) uint64 {
+	if cur < prev {
+		return cur
+	}
+	return cur - prev
+}
+
+// addServer sums server deltas of consecutive windows.
+func addServer(a, b *result.ServerStats) *result.ServerStats {
+	if a == nil {
+		c := *b
+		return &c
+	}
+	s := *a
+	s.InferenceCount += b.InferenceCount
+	s.ExecutionCount += b.ExecutionCount
+	for _, p := range []struct{ dst, src *result.Stat }{
+		{&s.Success, &b.Success}, {&s.Fail, &b.Fail}, {&s.Queue, &b.Queue},
+		{&s.ComputeInput, &b.ComputeInput}, {&s.ComputeInfer, &b.ComputeInfer},
+		{&s.ComputeOutput, &b.ComputeOutput}, {&s.CacheHit, &b.CacheHit}, {&s.CacheMiss, &b.CacheMiss},
+	} {
+		p.dst.Count += p.src.Count
+		p.dst.Ns += p.src.Ns
+	}
+	return &s
+}
