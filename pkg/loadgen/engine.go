@@ -80,6 +80,11 @@ type engine struct {
 	scratch []*worker // controller's copy of workers for a swap
 
 	closed errgroup.Group // closed-loop workers; they outlive levels
+	// levelSeq counts closed-loop levels; each worker notes the level of
+	// the request it has in flight, so that a level's first window can
+	// wait until no request of the previous load is left (it is written
+	// only between levels).
+	levelSeq atomic.Uint64
 
 	failOnce sync.Once
 	failErr  error         // set once, before failed is closed
@@ -123,6 +128,8 @@ type worker struct {
 	// was made; the controller reads them without the lock.
 	issued atomic.Uint64
 	done   atomic.Uint64
+	// level is the engine's levelSeq when the request in flight was sent.
+	level atomic.Uint64
 
 	mu      sync.Mutex
 	cur     *tally
@@ -205,6 +212,7 @@ func (e *engine) closedLoop(w *worker) error {
 	w.mu.Unlock()
 	for ok {
 		w.issued.Add(1)
+		w.level.Store(e.levelSeq.Load())
 		start := time.Now()
 		timing, err := w.caller.Do(e.reqCtx)
 		end := time.Now()
@@ -238,11 +246,22 @@ func (e *engine) setWorkers(n int, quota int64) error {
 		w.quit, w.quota = false, q
 		start := !w.running
 		w.running = true
+		if start {
+			// Its first request will be of this level.
+			w.level.Store(e.levelSeq.Load())
+		}
 		w.mu.Unlock()
 		if start {
 			e.closed.Go(func() error { return e.closedLoop(w) })
 		}
 	}
+	e.retire(n)
+	return nil
+}
+
+// retire tells the workers beyond the first n to leave after their
+// current request.
+func (e *engine) retire(n int) {
 	e.regMu.Lock()
 	rest := append(e.scratch[:0], e.workers[min(n, len(e.workers)):]...)
 	e.regMu.Unlock()
@@ -251,7 +270,8 @@ func (e *engine) setWorkers(n int, quota int64) error {
 		w.quit = true
 		w.mu.Unlock()
 	}
-	return nil
+	clear(rest)
+	e.scratch = rest[:0]
 }
 
 // stopWorkers tells every closed-loop worker to leave after its current request.
@@ -313,17 +333,74 @@ type load interface {
 	end()
 }
 
-// closedLoad keeps workers across levels: a level change only adds or
-// removes workers, without draining the requests in flight.
+// closedLoad keeps workers across levels: a level change adds or removes
+// workers without pausing the others, so the server never idles between
+// levels. The level's first window starts once every request in flight
+// was sent after the previous load had left the server: requests queued
+// with or behind the previous load (more or fewer requests) would
+// misreport this one. That costs about two request latencies per level.
 type closedLoad struct{ e *engine }
 
 func (l closedLoad) begin(ctx context.Context, v float64, quota int64) (time.Time, uint64, error) {
-	l.e.stats.begin(ctx)
-	// Completions before the first window belong to no window; requests
-	// sent by the workers started below belong to the first.
-	base := l.e.swap(nil)
-	start := time.Now()
-	return start, base, l.e.setWorkers(int(v), quota)
+	e := l.e
+	if quota >= 0 {
+		// Exactly quota requests, all inside the window: start them after
+		// it opens. Only warm-up precedes such a level, and it has drained.
+		e.stats.begin(ctx)
+		base := e.swap(nil)
+		start := time.Now()
+		return start, base, e.setWorkers(int(v), quota)
+	}
+	e.levelSeq.Add(1)
+	if err := e.setWorkers(int(v), quota); err != nil {
+		return time.Time{}, 0, err
+	}
+	if e.settle(ctx) {
+		// Requests sent while the previous load was still leaving queued
+		// behind it: wait once more, for requests sent after it had left.
+		e.levelSeq.Add(1)
+		e.settle(ctx)
+	}
+	e.stats.begin(ctx)
+	// Completions before the first window belong to no window.
+	base := e.swap(nil)
+	return time.Now(), base, nil
+}
+
+// settle waits until no worker has a request of an earlier level in
+// flight (or ctx ends), and says whether it had to wait. It runs between
+// levels, not per request: it polls.
+func (e *engine) settle(ctx context.Context) (waited bool) {
+	cur := e.levelSeq.Load()
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for {
+		e.regMu.Lock()
+		ws := append(e.scratch[:0], e.workers...)
+		e.regMu.Unlock()
+		stale := false
+		for _, w := range ws {
+			if w == nil {
+				continue
+			}
+			w.mu.Lock()
+			stale = stale || (w.running && w.level.Load() != cur)
+			w.mu.Unlock()
+		}
+		clear(ws)
+		e.scratch = ws[:0]
+		if !stale {
+			return waited
+		}
+		waited = true
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return waited
+		case <-e.failed:
+			return waited
+		}
+	}
 }
 
 func (closedLoad) end() {}
