@@ -1,0 +1,360 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/perfgo/perfgo/pkg/server"
+	"github.com/perfgo/perfgo/pkg/server/servertest"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// perfgo runs the CLI in-process and returns its exit code and output.
+func perfgo(t *testing.T, ctx context.Context, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	code := run(ctx, nil, args, &stdout, &stderr)
+	return code, stdout.String(), stderr.String()
+}
+
+// fast are measurement flags that keep end-to-end tests short but real.
+var fast = []string{"-p", "150", "-s", "60", "-r", "8"}
+
+func withDelay(ms float64, instances int) func(*server.Options) {
+	return func(o *server.Options) {
+		o.Delay.ServiceTime = time.Duration(ms * float64(time.Millisecond))
+		o.Delay.Instances = instances
+	}
+}
+
+func TestSweepBothProtocols(t *testing.T) {
+	srv := servertest.Start(t)
+	for _, proto := range []string{"grpc", "http"} {
+		t.Run(proto, func(t *testing.T) {
+			url := srv.GRPCAddr
+			if proto == "http" {
+				url = srv.HTTPAddr
+			}
+			csvPath := filepath.Join(t.TempDir(), "out.csv")
+			jsonPath := filepath.Join(t.TempDir(), "out.json")
+			args := append([]string{"-m", "simple", "-i", proto, "-u", url, "--concurrency-range", "1:3", "-f", csvPath, "--json", jsonPath}, fast...)
+			code, stdout, stderr := perfgo(t, context.Background(), args...)
+			if code != 0 {
+				t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+			}
+			for _, c := range []string{"1", "2", "3"} {
+				if !strings.Contains(stdout, "Request concurrency: "+c+"\n  Client: \n") {
+					t.Errorf("no reported block for concurrency %s:\n%s", c, stdout)
+				}
+			}
+			wantTime := "Avg gRPC time:"
+			if proto == "http" {
+				wantTime = "Avg HTTP time:"
+			}
+			if strings.Count(stdout, wantTime) != 3 || strings.Count(stdout, "  Server: \n") != 3 {
+				t.Errorf("want 3 client-time lines %q and 3 server blocks:\n%s", wantTime, stdout)
+			}
+			rows := readCSV(t, csvPath)
+			wantHeader := "Concurrency,Inferences/Second,Client Send,Network+Server Send/Recv,Server Queue,Server Compute Input,Server Compute Infer,Server Compute Output,Client Recv,p50 latency,p90 latency,p95 latency,p99 latency"
+			if got := strings.Join(rows[0], ","); got != wantHeader {
+				t.Errorf("CSV header\n got %s\nwant %s", got, wantHeader)
+			}
+			if len(rows) != 4 {
+				t.Fatalf("CSV has %d rows, want header + 3 levels", len(rows))
+			}
+			var levels []string
+			for _, r := range rows[1:] {
+				levels = append(levels, r[0])
+			}
+			if strings.Join(levels, " ") == "" {
+				t.Fatal("no levels in CSV")
+			}
+			checkJSONCounts(t, jsonPath, 3)
+		})
+	}
+}
+
+func readCSV(t *testing.T, path string) [][]string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rows
+}
+
+// checkJSONCounts cross-checks client and server per level. The client
+// counts completions inside its window edges; the server's counts are
+// differenced between statistics snapshots, which reach the server a
+// statistics round trip after each edge. So they may differ by the requests
+// in flight at the two edges plus those completed during the two snapshot
+// delays (bounded here at 25 ms each, generous under -race). Exact equality
+// is checked in request-count mode (TestRequestCountMatchesServer).
+func checkJSONCounts(t *testing.T, path string, wantLevels int) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep map[string]any
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	levels, _ := rep["levels"].([]any)
+	if len(levels) != wantLevels {
+		t.Fatalf("JSON has %d levels, want %d", len(levels), wantLevels)
+	}
+	for _, l := range levels {
+		lv := l.(map[string]any)
+		value := lv["value"].(float64)
+		client := lv["client"].(map[string]any)
+		srv, ok := lv["server"].(map[string]any)
+		if !ok {
+			t.Fatalf("level %v has no server stats", value)
+		}
+		cc := client["requests"].(float64)
+		sc := srv["success"].(map[string]any)["count"].(float64)
+		throughput := client["throughput"].(float64)
+		tolerance := 2*value + 2*throughput*0.025
+		if diff := cc - sc; diff > tolerance || diff < -tolerance {
+			t.Errorf("level %v: client counted %v requests, server %v: more than %v apart", value, cc, sc, tolerance)
+		}
+		if cc <= 0 {
+			t.Errorf("level %v: no requests", value)
+		}
+	}
+}
+
+// With --request-count every request is in the one window, so the server's
+// success count must equal the client's exactly.
+func TestRequestCountMatchesServer(t *testing.T) {
+	srv := servertest.Start(t)
+	jsonPath := filepath.Join(t.TempDir(), "out.json")
+	code, stdout, stderr := perfgo(t, context.Background(), "-m", "simple", "-i", "grpc", "-u", srv.GRPCAddr,
+		"--concurrency-range", "4", "--request-count", "250", "--json", jsonPath)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stdout, "    Request count: 250\n") || !strings.Contains(stdout, "    Successful request count: 250\n") {
+		t.Fatalf("want client and server counts of 250:\n%s", stdout)
+	}
+	st, err := srv.Statistics("simple")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := st.GetModelStats()[0].GetInferenceStats().GetSuccess().GetCount(); got != 250 {
+		t.Fatalf("server saw %d successful requests, the client sent 250", got)
+	}
+}
+
+// Little's law in closed loop: concurrency = throughput × mean latency.
+func TestLittlesLaw(t *testing.T) {
+	srv := servertest.Start(t, withDelay(5, 8))
+	code, stdout, stderr := perfgo(t, context.Background(), append([]string{"-m", "delay", "-i", "grpc", "-u", srv.GRPCAddr,
+		"--shape", "INPUT0:4", "--concurrency-range", "4"}, fast...)...)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	thr := number(t, stdout, `Throughput: ([0-9.e+]+) infer/sec`)
+	lat := number(t, stdout, `Avg latency: ([0-9]+) usec`) / 1e6
+	if n := thr * lat; n < 3.6 || n > 4.4 {
+		t.Fatalf("throughput %v × latency %vs = %v, want ≈ 4 (Little's law)\n%s", thr, lat, n, stdout)
+	}
+}
+
+func number(t *testing.T, s, pattern string) float64 {
+	t.Helper()
+	m := regexp.MustCompile(pattern).FindStringSubmatch(s)
+	if m == nil {
+		t.Fatalf("no %q in:\n%s", pattern, s)
+	}
+	v, err := strconv.ParseFloat(m[1], 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func TestLatencyThresholdStopsSweep(t *testing.T) {
+	// One instance of 10 ms: concurrency 1 is ~10 ms, 2 ~20 ms, 3 ~30 ms;
+	// the margins leave room for a loaded test machine.
+	srv := servertest.Start(t, withDelay(10, 1))
+	code, stdout, stderr := perfgo(t, context.Background(), append([]string{"-m", "delay", "-i", "grpc", "-u", srv.GRPCAddr,
+		"--shape", "INPUT0:4", "--concurrency-range", "1:0", "-l", "25"}, fast...)...)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stderr, "Measured latency went over the set limit of 25 msec.") {
+		t.Errorf("stderr lacks the threshold line:\n%s", stderr)
+	}
+	if !strings.Contains(stdout, "Concurrency: 2, throughput:") || strings.Contains(stdout, "Concurrency: 3, throughput:") {
+		t.Errorf("want concurrency 1 and 2 reported, not 3:\nstdout:\n%s\nstderr:\n%s", stdout, stderr)
+	}
+}
+
+func TestBinarySearch(t *testing.T) {
+	srv := servertest.Start(t, withDelay(10, 1))
+	code, stdout, stderr := perfgo(t, context.Background(), append([]string{"-m", "delay", "-i", "grpc", "-u", srv.GRPCAddr,
+		"--shape", "INPUT0:4", "--concurrency-range", "1:8", "--binary-search", "-l", "25"}, fast...)...)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	// Probes: 1 (pass), 8 (fail), 4 (fail), 2 (pass), 3 (fail): latency ≈ 10 ms × c.
+	got := regexp.MustCompile(`(?m)^Request concurrency: (\d+)$`).FindAllStringSubmatch(stdout, -1)
+	var probes []string
+	for _, m := range got {
+		probes = append(probes, m[1])
+	}
+	if strings.Join(probes, ",") != "1,8,4,2,3" {
+		t.Errorf("probe order %v, want 1,8,4,2,3\n%s\n%s", probes, stdout, stderr)
+	}
+	if !strings.Contains(stdout, "Concurrency: 2, throughput:") || strings.Contains(stdout, "Concurrency: 3, throughput:") {
+		t.Errorf("want 1 and 2 reported, not 3:\n%s", stdout)
+	}
+}
+
+func TestErrorsExitCodes(t *testing.T) {
+	srv := servertest.Start(t)
+	dead := deadAddr(t)
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"no model", []string{}, exitError, "Error: -m is required"},
+		{"unknown flag", []string{"-m", "x", "--bogus"}, exitError, "unknown flag: --bogus"},
+		{"stray argument", []string{"-m", "x", "extra"}, exitError, "unknown command"},
+		{"unreachable", []string{"-m", "simple", "-i", "grpc", "-u", dead}, exitError, "cannot reach a v2 inference server"},
+		{"unreachable http", []string{"-m", "simple", "-u", dead}, exitError, "cannot reach a v2 inference server"},
+		{"unknown model", []string{"-m", "nope", "-u", srv.HTTPAddr}, exitError, `model "nope" is not on the server`},
+		{"batch too big", []string{"-m", "simple", "-u", srv.HTTPAddr, "-b", "64"}, exitError, "max_batch_size 8"},
+		{"variable shape", []string{"-m", "delay", "-u", srv.HTTPAddr}, exitError, "--shape INPUT0:"},
+		{"decoupled", []string{"-m", "repeat", "-i", "grpc", "-u", srv.GRPCAddr}, exitError, "decoupled"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, stdout, stderr := perfgo(t, context.Background(), tt.args...)
+			if code != tt.code {
+				t.Errorf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tt.code, stdout, stderr)
+			}
+			lines := strings.Split(strings.TrimSpace(stderr), "\n")
+			if !strings.Contains(stderr, tt.want) || len(lines) != 1 {
+				t.Errorf("stderr %q: want one line containing %q", stderr, tt.want)
+			}
+			if strings.Contains(stderr, "goroutine ") || strings.Contains(stderr, "panic") {
+				t.Errorf("stack trace on stderr:\n%s", stderr)
+			}
+		})
+	}
+}
+
+// deadAddr is a loopback address with nothing listening.
+func deadAddr(t *testing.T) string {
+	t.Helper()
+	srv := servertest.Start(t)
+	addr := srv.GRPCAddr
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return addr
+}
+
+// Ctrl-C: the run stops, and what was measured is still printed and written.
+func TestInterruptReportsPartialResults(t *testing.T) {
+	srv := servertest.Start(t)
+	csvPath := filepath.Join(t.TempDir(), "out.csv")
+	ctx, cancel := context.WithCancel(context.Background())
+	var stdout, stderr syncBuffer
+	done := make(chan int)
+	go func() {
+		done <- run(ctx, nil, append([]string{"-m", "simple", "-i", "grpc", "-u", srv.GRPCAddr, "--concurrency-range", "1:50", "-f", csvPath}, fast...), &stdout, &stderr)
+	}()
+	// Cancel once the first level has been reported.
+	deadline := time.After(60 * time.Second)
+	for !strings.Contains(stdout.String(), "Request concurrency: 2") {
+		select {
+		case <-deadline:
+			cancel()
+			t.Fatalf("no second level within 60 s:\n%s", stdout.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	cancel()
+	code := <-done
+	if code != exitInterrupted {
+		t.Errorf("exit %d, want %d\n%s", code, exitInterrupted, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "Concurrency: 1, throughput:") {
+		t.Errorf("summary lacks level 1:\n%s", stdout.String())
+	}
+	if rows := readCSV(t, csvPath); len(rows) < 2 {
+		t.Errorf("CSV has no rows after the interrupt")
+	}
+}
+
+// syncBuffer lets the test read what the run goroutine is writing.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+var digits = regexp.MustCompile(`[0-9]+(\.[0-9]+)?(e[+-][0-9]+)?`)
+
+// TestGoldenStdout pins the shape of the report, numbers masked.
+func TestGoldenStdout(t *testing.T) {
+	srv := servertest.Start(t)
+	code, stdout, stderr := perfgo(t, context.Background(), append([]string{"-m", "simple", "-i", "grpc", "-u", srv.GRPCAddr, "--concurrency-range", "1:2", "--percentile", "95"}, fast...)...)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	got := digits.ReplaceAllString(stdout, "N")
+	path := filepath.Join("testdata", "sweep_grpc_p95.golden")
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("stdout differs from %s:\n got:\n%s\nwant:\n%s", path, got, want)
+	}
+}

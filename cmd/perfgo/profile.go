@@ -1,0 +1,336 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/perfgo/perfgo/pkg/client"
+	"github.com/perfgo/perfgo/pkg/inputs"
+	"github.com/perfgo/perfgo/pkg/loadgen"
+	"github.com/perfgo/perfgo/pkg/loadgen/schedule"
+	"github.com/perfgo/perfgo/pkg/report"
+	"github.com/perfgo/perfgo/pkg/result"
+)
+
+// setupTimeout bounds each control call made before the load starts, so a
+// frozen server is reported instead of hanging the command.
+const setupTimeout = 10 * time.Second
+
+// profile runs one perf_analyzer-style profile: discover the model, sweep,
+// print and write the reports. Whatever was measured is printed and written
+// even when the run stops early (Ctrl-C, dead server, unstable level).
+func profile(ctx context.Context, o *profileOptions, stdout, stderr io.Writer) error {
+	workers := int(max(o.Load.Start, o.Load.End))
+	if o.Load.Mode != "concurrency" {
+		workers = o.MaxThreads
+	}
+	copts := client.Options{
+		Protocol:        client.Protocol(o.Protocol),
+		URL:             o.URL,
+		Workers:         workers,
+		Connections:     o.Connections,
+		Headers:         o.Headers,
+		Timeout:         o.Timeout,
+		GRPCCompression: o.GRPCCompression,
+		TLS: client.TLSOptions{
+			GRPCUseSSL:          o.SSLGRPCUseSSL,
+			GRPCRootCerts:       o.SSLGRPCRoots,
+			GRPCPrivateKey:      o.SSLGRPCKey,
+			GRPCCertChain:       o.SSLGRPCCert,
+			HTTPSSkipVerifyPeer: o.SSLHTTPSVerifyPeer == 0,
+			HTTPSSkipVerifyHost: o.SSLHTTPSVerifyHost == 0,
+			HTTPSCAFile:         o.SSLHTTPSCA,
+			HTTPSClientCert:     o.SSLHTTPSCert,
+			HTTPSClientKey:      o.SSLHTTPSKey,
+		},
+	}
+	cl, err := client.New(ctx, copts)
+	if err != nil {
+		return serverError(o, "connect", err)
+	}
+	defer cl.Close()
+	// Discovery and the statistics snapshots at window edges get a
+	// connection of their own: queued behind the load's requests, a
+	// snapshot would arrive late and skew the server's per-window counts.
+	copts.Workers, copts.Connections = 1, 1
+	control, err := client.New(ctx, copts)
+	if err != nil {
+		return serverError(o, "connect", err)
+	}
+	defer control.Close()
+
+	target, err := discover(ctx, control, o, stderr)
+	if err != nil {
+		return err
+	}
+	lopts, err := o.loadgenOptions(target, cl, control, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	settings, err := loadgen.Settings(lopts)
+	if err != nil {
+		return err
+	}
+	settings = target.complete(settings, o)
+	obs := lopts.Observer.(*printer)
+	obs.settings = settings
+	if err := report.Header(stdout, settings); err != nil {
+		return err
+	}
+
+	// The first Ctrl-C cancels ctx: from then on a second one kills at once.
+	if o.onInterrupt != nil {
+		defer context.AfterFunc(ctx, o.onInterrupt)()
+	}
+	run, runErr := loadgen.Run(ctx, lopts)
+	run.Settings = target.complete(run.Settings, o)
+	if err := writeReports(run, o, stdout); err != nil {
+		return err
+	}
+	return exitFor(run, runErr)
+}
+
+// target is what discovery learned about the server and the model.
+type target struct {
+	serverStats bool
+	model       inputs.Model
+	tensors     []client.Tensor
+	outputs     []string
+}
+
+// complete adds to the engine's settings what only the CLI knows.
+func (t *target) complete(s result.Settings, o *profileOptions) result.Settings {
+	s.Protocol = o.Protocol
+	s.URL = o.URL
+	s.ServiceKind = "TRITON"
+	// Each perfgo worker keeps one request outstanding, which is what
+	// perf_analyzer calls synchronous mode; --async only changes the label.
+	s.Async = o.Async
+	s.ServerStats = t.serverStats
+	s.Decoupled = t.model.Config.GetModelTransactionPolicy().GetDecoupled()
+	s.ResponseCache = t.model.Config.GetResponseCache().GetEnable()
+	return s
+}
+
+// discover checks the server and the model and builds the request inputs.
+// Every failure names the problem and what to do about it.
+func discover(ctx context.Context, cl client.Client, o *profileOptions, stderr io.Writer) (*target, error) {
+	cctx, cancel := context.WithTimeout(ctx, setupTimeout)
+	defer cancel()
+	where := fmt.Sprintf("%s (%s)", o.URL, o.Protocol)
+	meta, err := cl.ServerMetadata(cctx)
+	if err != nil {
+		return nil, serverError(o, "server metadata", err)
+	}
+	t := &target{serverStats: slices.Contains(meta.GetExtensions(), "statistics")}
+	ready, err := cl.ModelReady(cctx, o.Model, o.Version)
+	switch {
+	case errors.Is(err, client.ErrModelNotFound) || (err == nil && !ready && modelMissing(cctx, cl, o)):
+		return nil, fmt.Errorf("model %q%s is not on the server at %s; check -m/-x (the server's repository index lists its models)", o.Model, versionSuffix(o.Version), where)
+	case err != nil:
+		return nil, fmt.Errorf("model %q readiness from %s: %w", o.Model, where, err)
+	case !ready:
+		return nil, fmt.Errorf("model %q%s is not ready on %s; wait until it has loaded", o.Model, versionSuffix(o.Version), where)
+	}
+	md, err := cl.ModelMetadata(cctx, o.Model, o.Version)
+	if err != nil {
+		return nil, fmt.Errorf("model %q metadata from %s: %w", o.Model, where, err)
+	}
+	cfg, err := cl.ModelConfig(cctx, o.Model, o.Version)
+	if err != nil {
+		if !errors.Is(err, client.ErrUnsupported) {
+			return nil, fmt.Errorf("model %q configuration from %s: %w", o.Model, where, err)
+		}
+		fmt.Fprintf(stderr, "warning: the server gives no model configuration (%v); batch-size checks are skipped\n", err)
+		cfg = nil
+	}
+	t.model = inputs.Model{Metadata: md, Config: cfg}
+	if cfg.GetModelTransactionPolicy().GetDecoupled() {
+		return nil, fmt.Errorf("model %q is decoupled (streams several responses per request); perfgo cannot profile decoupled models yet (gRPC streaming is on the roadmap)", o.Model)
+	}
+	if cfg.GetSequenceBatching() != nil {
+		return nil, fmt.Errorf("model %q is stateful (sequence batching); perfgo cannot profile sequence models yet (on the roadmap)", o.Model)
+	}
+	t.tensors, t.outputs, err = inputs.Build(t.model, inputs.Options{
+		BatchSize:    o.BatchSize,
+		Data:         o.InputData,
+		Shapes:       o.Shapes,
+		StringLength: o.StringLength,
+		Seed:         uint64(o.Seed),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// serverError explains a failure to talk to the server at all.
+func serverError(o *profileOptions, what string, err error) error {
+	if errors.Is(err, client.ErrUnreachable) || errors.Is(err, client.ErrTimeout) {
+		return fmt.Errorf("cannot reach a v2 inference server at %s (%s): %w", o.URL, o.Protocol, err)
+	}
+	return fmt.Errorf("%s from %s (%s): %w", what, o.URL, o.Protocol, err)
+}
+
+// modelMissing tells a model that is not loaded from one that does not
+// exist, for servers that answer "not ready" for unknown models.
+func modelMissing(ctx context.Context, cl client.Client, o *profileOptions) bool {
+	_, err := cl.ModelMetadata(ctx, o.Model, o.Version)
+	return errors.Is(err, client.ErrModelNotFound)
+}
+
+func versionSuffix(v string) string {
+	if v == "" {
+		return ""
+	}
+	return " version " + v
+}
+
+// loadgenOptions maps the flags onto the engine's options.
+func (o *profileOptions) loadgenOptions(t *target, cl, control client.Client, stdout, stderr io.Writer) (loadgen.Options, error) {
+	req := &client.InferRequest{Model: o.Model, Version: o.Version, Inputs: t.tensors, Outputs: t.outputs}
+	lo := loadgen.Options{
+		Mode:                    result.Mode(o.Load.Mode),
+		Start:                   o.Load.Start,
+		End:                     o.Load.End,
+		Step:                    o.Load.Step,
+		BinarySearch:            o.BinarySearch,
+		BatchSize:               o.BatchSize,
+		MeasurementMode:         o.MeasurementMode,
+		MeasurementInterval:     time.Duration(o.MeasurementIntervalMs) * time.Millisecond,
+		MeasurementRequestCount: o.MeasurementRequestCount,
+		StabilityPercentage:     o.StabilityPercentage,
+		MaxTrials:               o.MaxTrials,
+		LatencyThreshold:        time.Duration(o.LatencyThresholdMs * float64(time.Millisecond)),
+		RequestCount:            o.RequestCount,
+		WarmupRequestCount:      o.WarmupRequestCount,
+		Model:                   o.Model,
+		Version:                 o.Version,
+		NewCaller: func(int) (loadgen.Caller, error) {
+			return cl.NewCall(req)
+		},
+		Observer:     &printer{stdout: stdout, stderr: stderr, verbose: o.Verbose > 0},
+		Distribution: o.Distribution,
+		Seed:         o.Seed,
+		MaxInFlight:  o.MaxThreads,
+	}
+	if o.Percentile > 0 {
+		lo.Percentile = o.Percentile
+	}
+	if lo.Seed == 0 && o.Load.Mode == "request_rate" && o.Distribution == "poisson" {
+		// Chosen here, not by the engine, so that the header can print it.
+		lo.Seed = rand.Int64N(1<<53) + 1
+	}
+	if t.serverStats {
+		lo.Stats = control
+	}
+	if o.Load.Mode == "intervals" {
+		f, err := os.Open(o.IntervalsFile)
+		if err != nil {
+			return lo, fmt.Errorf("--request-intervals: %w", err)
+		}
+		defer f.Close()
+		lo.Intervals, err = schedule.ParseIntervals(f)
+		if err != nil {
+			return lo, fmt.Errorf("--request-intervals %s: %w", o.IntervalsFile, err)
+		}
+	}
+	return lo, nil
+}
+
+// printer streams perf_analyzer's stdout as the sweep goes, and its stderr
+// lines when a level is not reported.
+type printer struct {
+	stdout, stderr io.Writer
+	verbose        bool
+	settings       result.Settings
+}
+
+var _ loadgen.Observer = (*printer)(nil)
+
+func (p *printer) LevelStart(_ result.Mode, value float64) {
+	_ = report.LevelStart(p.stdout, p.settings, value)
+}
+
+func (p *printer) Window(pass int, w loadgen.WindowSummary) {
+	if !p.verbose {
+		return
+	}
+	if w.Err != nil {
+		_ = report.PassError(p.stdout, pass, w.Err)
+		return
+	}
+	_ = report.Pass(p.stdout, p.settings, pass, w.Throughput, w.Latency, w.StdDev)
+}
+
+func (p *printer) LevelEnd(l result.Level, err error) {
+	if err != nil {
+		fmt.Fprintln(p.stderr, err.Error())
+		return
+	}
+	_ = report.Level(p.stdout, p.settings, l, p.verbose)
+}
+
+func (p *printer) Warn(msg string) { fmt.Fprintln(p.stderr, "warning: "+msg) }
+
+// writeReports prints the summary and writes the CSV and JSON files.
+func writeReports(run result.Run, o *profileOptions, stdout io.Writer) error {
+	if err := report.Summary(stdout, run); err != nil {
+		return err
+	}
+	if o.CSVFile != "" {
+		if err := writeFile(o.CSVFile, func(w io.Writer) error {
+			return report.CSV(w, run, report.CSVOptions{Verbose: o.VerboseCSV})
+		}); err != nil {
+			return err
+		}
+	}
+	if o.JSONFile != "" {
+		if err := writeFile(o.JSONFile, func(w io.Writer) error { return report.JSON(w, run) }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func writeFile(path string, write func(io.Writer) error) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	if err := write(f); err != nil {
+		f.Close()
+		return fmt.Errorf("write report %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write report %s: %w", path, err)
+	}
+	return nil
+}
+
+// exitFor maps how the run ended onto perf_analyzer's exit codes.
+func exitFor(run result.Run, runErr error) error {
+	switch run.Stop {
+	case result.StopCompleted, result.StopLatencyThreshold:
+		return nil
+	case result.StopUnstable:
+		if len(run.Levels) > 0 {
+			return nil // as perf_analyzer: a later level failing still reports the earlier ones
+		}
+		return &exitErr{code: exitUnstable, err: errors.New(run.StopMessage), shown: true}
+	case result.StopNoValidRequests:
+		return &exitErr{code: exitNoValidRequests, err: errors.New(run.StopMessage), shown: true}
+	case result.StopCancelled:
+		return &exitErr{code: exitInterrupted, err: errors.New("interrupted: the levels measured so far are reported above")}
+	}
+	if runErr == nil {
+		runErr = errors.New(run.StopMessage)
+	}
+	return runErr
+}

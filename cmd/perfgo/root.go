@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+)
+
+// Exit codes, compatible with perf_analyzer's so that scripts and CI gates
+// written for it keep working.
+const (
+	exitOK              = 0
+	exitUnstable        = 2   // the first (or only) level never stabilised
+	exitNoValidRequests = 3   // a window saw no completed request
+	exitError           = 99  // everything else, including bad flags
+	exitInterrupted     = 130 // Ctrl-C: what was measured is still reported
+)
+
+// exitErr carries the exit code chosen by a command.
+type exitErr struct {
+	code int
+	err  error
+	// shown: the message was already printed (perf_analyzer's stderr line).
+	shown bool
+}
+
+func (e *exitErr) Error() string { return e.err.Error() }
+func (e *exitErr) Unwrap() error { return e.err }
+
+// usageErr marks a bad flag or flag combination: the message names the flag
+// and the fix.
+type usageErr struct{ msg string }
+
+func (e *usageErr) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return &usageErr{fmt.Sprintf(format, args...)} }
+
+// run executes perfgo with args and returns the process exit code. stop
+// restores default signal handling, so that a second Ctrl-C kills at once.
+func run(ctx context.Context, stop func(), args []string, stdout, stderr io.Writer) int {
+	root := newRootCmd(stop)
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	ee := (*exitErr)(nil)
+	if !errors.As(err, &ee) {
+		ee = &exitErr{code: exitError, err: err}
+	}
+	if !ee.shown {
+		fmt.Fprintf(stderr, "Error: %v\n", err)
+	}
+	return ee.code
+}
+
+func newRootCmd(stop func()) *cobra.Command {
+	opts := defaultProfileOptions()
+	root := &cobra.Command{
+		Use:   "perfgo -m MODEL [flags]",
+		Short: "Measure a KServe v2 / Triton inference server, perf_analyzer-compatible",
+		Long: `perfgo sweeps concurrency or request rate against a server that speaks the
+KServe v2 / Open Inference Protocol (Triton, KServe, MLServer, ...) over gRPC or
+HTTP, and prints perf_analyzer's report and CSV, measured with HDR histograms.
+
+Exit codes: 0 ok, 2 the first level never stabilised, 3 no valid requests in a
+window, 99 any other error (bad flags included), 130 interrupted (Ctrl-C; what was
+measured is still printed and written).`,
+		Example: `  perfgo -m simple --concurrency-range 1:8:2
+  perfgo -m resnet -i grpc -u localhost:8001 -b 4 --percentile 99 -l 50 --concurrency-range 1:0 -f out.csv
+  perfgo demo`,
+		Args:          cobra.NoArgs,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := opts.finish(cmd.Flags()); err != nil {
+				return err
+			}
+			if stop != nil {
+				opts.onInterrupt = stop
+			}
+			return profile(cmd.Context(), opts, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	root.CompletionOptions.DisableDefaultCmd = true
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageErr{err.Error() + " (see perfgo --help)"} })
+	opts.bind(root.Flags())
+	root.AddCommand(newServeCmd(), newDemoCmd(stop), newVersionCmd())
+	return root
+}

@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"runtime/debug"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/perfgo/perfgo/pkg/server"
+)
+
+// serveOptions are the flags of `perfgo serve`.
+type serveOptions struct {
+	httpAddr, grpcAddr, metricsAddr string
+	delayMs                         float64
+	delayDistribution               string
+	delayInstances                  int
+	delayMaxBatch                   int
+	delayDynamicBatching            bool
+	delayMaxQueueDelayUs            int64
+}
+
+func newServeCmd() *cobra.Command {
+	return newServeCmdWith(runServe)
+}
+
+// newServeCmdWith lets a test check the parsed options without serving.
+func newServeCmdWith(runF func(ctx context.Context, opts server.Options, out io.Writer) error) *cobra.Command {
+	var o serveOptions
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the reference v2 inference server (HTTP, gRPC, metrics)",
+		Long: `perfgo serve runs perfgo's reference KServe v2 / Open Inference Protocol server
+until interrupted. Models: identity (FP32 echo) and identity_<type> for every
+datatype, simple (Triton's example), delay (configurable service time, instances
+and dynamic batching), sequence (stateful running sum) and repeat (decoupled,
+gRPC streaming). An empty address disables that listener.`,
+		Example: `  perfgo serve
+  perfgo serve --delay-ms 5 --delay-instances 2 --delay-dynamic-batching --delay-max-queue-delay-us 500`,
+		Args:          cobra.NoArgs,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts, err := o.serverOptions()
+			if err != nil {
+				return err
+			}
+			return runF(cmd.Context(), opts, cmd.OutOrStdout())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.httpAddr, "http-addr", server.DefaultHTTPAddr, "HTTP/REST listen address (\"\" disables)")
+	f.StringVar(&o.grpcAddr, "grpc-addr", server.DefaultGRPCAddr, "gRPC listen address (\"\" disables)")
+	f.StringVar(&o.metricsAddr, "metrics-addr", server.DefaultMetricsAddr, "Prometheus /metrics listen address (\"\" disables)")
+	f.Float64Var(&o.delayMs, "delay-ms", 2, "delay model: mean service time per execution, in milliseconds")
+	f.StringVar(&o.delayDistribution, "delay-distribution", "fixed", "delay model: service time distribution: fixed, exponential, uniform (±50%) or lognormal")
+	f.IntVar(&o.delayInstances, "delay-instances", 1, "delay model: instances executing in parallel")
+	f.IntVar(&o.delayMaxBatch, "delay-max-batch", 8, "delay model: max_batch_size")
+	f.BoolVar(&o.delayDynamicBatching, "delay-dynamic-batching", false, "delay model: batch queued requests into one execution")
+	f.Int64Var(&o.delayMaxQueueDelayUs, "delay-max-queue-delay-us", 0, "delay model: with dynamic batching, wait up to this many microseconds to fill a batch")
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usagef("%v (see perfgo serve --help)", err) })
+	return cmd
+}
+
+// serverOptions checks the flags and converts them.
+func (o serveOptions) serverOptions() (server.Options, error) {
+	switch {
+	case math.IsNaN(o.delayMs) || o.delayMs <= 0 || o.delayMs > 3.6e6:
+		return server.Options{}, usagef("--delay-ms is %v; give a service time above 0 and at most 3600000 (one hour)", o.delayMs)
+	case o.delayInstances < 1 || o.delayInstances > 1024:
+		return server.Options{}, usagef("--delay-instances is %d; use 1 to 1024", o.delayInstances)
+	case o.delayMaxBatch < 1 || o.delayMaxBatch > 1<<16:
+		return server.Options{}, usagef("--delay-max-batch is %d; use 1 to 65536", o.delayMaxBatch)
+	case o.delayMaxQueueDelayUs < 0 || o.delayMaxQueueDelayUs > 3.6e9:
+		return server.Options{}, usagef("--delay-max-queue-delay-us is %d; use 0 to 3600000000", o.delayMaxQueueDelayUs)
+	case o.delayMaxQueueDelayUs > 0 && !o.delayDynamicBatching:
+		return server.Options{}, usagef("--delay-max-queue-delay-us needs --delay-dynamic-batching")
+	}
+	switch o.delayDistribution {
+	case "fixed", "exponential", "uniform", "lognormal":
+	default:
+		return server.Options{}, usagef("--delay-distribution is %q; use fixed, exponential, uniform or lognormal", o.delayDistribution)
+	}
+	version := "dev"
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		version = bi.Main.Version
+	}
+	return server.Options{
+		HTTPAddr:    o.httpAddr,
+		GRPCAddr:    o.grpcAddr,
+		MetricsAddr: o.metricsAddr,
+		Version:     version,
+		Delay: server.DelayOptions{
+			ServiceTime:     time.Duration(o.delayMs * float64(time.Millisecond)),
+			Distribution:    o.delayDistribution,
+			Instances:       o.delayInstances,
+			MaxBatchSize:    o.delayMaxBatch,
+			DynamicBatching: o.delayDynamicBatching,
+			MaxQueueDelay:   time.Duration(o.delayMaxQueueDelayUs) * time.Microsecond,
+		},
+	}, nil
+}
+
+// runServe serves until ctx is cancelled, then shuts down cleanly.
+func runServe(ctx context.Context, opts server.Options, out io.Writer) error {
+	if opts.HTTPAddr == "" && opts.GRPCAddr == "" && opts.MetricsAddr == "" {
+		return usagef("every listener is disabled; give at least one of --http-addr, --grpc-addr, --metrics-addr")
+	}
+	s, err := server.New(opts)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	if err := s.Start(ctx); err != nil {
+		return err
+	}
+	for _, l := range []struct{ name, addr string }{{"HTTP", s.HTTPAddr()}, {"gRPC", s.GRPCAddr()}, {"metrics", s.MetricsAddr()}} {
+		if l.addr != "" {
+			fmt.Fprintf(out, "perfgo serve: %s on %s\n", l.name, l.addr)
+		}
+	}
+	<-ctx.Done()
+	// In-flight requests get a few seconds; the signal context is already
+	// done, so shutdown needs a context of its own.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := s.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutting down: %w", err)
+	}
+	fmt.Fprintln(out, "perfgo serve: stopped")
+	return nil
+}

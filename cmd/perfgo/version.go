@@ -1,0 +1,29 @@
+package main
+
+import (
+	"fmt"
+	"runtime/debug"
+
+	"github.com/spf13/cobra"
+)
+
+func newVersionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print perfgo's version",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			version, revision := "(devel)", ""
+			if bi, ok := debug.ReadBuildInfo(); ok {
+				version = bi.Main.Version
+				for _, s := range bi.Settings {
+					if s.Key == "vcs.revision" {
+						revision = " (commit " + s.Value + ")"
+					}
+				}
+			}
+			_, err := fmt.Fprintf(cmd.OutOrStdout(), "perfgo %s%s\n", version, revision)
+			return err
+		},
+	}
+}
