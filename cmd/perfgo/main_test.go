@@ -358,3 +358,140 @@ func TestGoldenStdout(t *testing.T) {
 		t.Errorf("stdout differs from %s:\n got:\n%s\nwant:\n%s", path, got, want)
 	}
 }
+
+// jsonLevels runs perfgo with --json and returns the report's levels.
+func jsonLevels(t *testing.T, args ...string) []map[string]any {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "out.json")
+	code, stdout, stderr := perfgo(t, context.Background(), append(args, "--json", path)...)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep struct {
+		Levels []map[string]any `json:"levels"`
+	}
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	return rep.Levels
+}
+
+// mean returns a distribution's mean in µs from a JSON level.
+func mean(t *testing.T, level map[string]any, dist string) float64 {
+	t.Helper()
+	d, ok := level["client"].(map[string]any)[dist].(map[string]any)
+	if !ok {
+		t.Fatalf("level has no client %s distribution", dist)
+	}
+	return d["mean_us"].(float64)
+}
+
+// Open loop against a server slower than the rate, with perfgo allowed one
+// request in flight: requests wait in perfgo, so the latency measured from
+// the intended send time must be the service time plus the schedule lag,
+// and must keep growing with the length of the run, as queueing theory says.
+func TestRequestRateSlowServerIntendedLatency(t *testing.T) {
+	srv := servertest.Start(t, withDelay(5, 1))
+	run := func(windowMs string) map[string]any {
+		levels := jsonLevels(t, "-m", "delay", "-i", "grpc", "-u", srv.GRPCAddr, "--shape", "INPUT0:4",
+			"--request-rate-range", "400", "--max-threads", "1", "-p", windowMs, "-r", "3")
+		if len(levels) != 1 {
+			t.Fatalf("%d levels, want 1", len(levels))
+		}
+		return levels[0]
+	}
+	short, long := run("150"), run("600")
+	for _, l := range []map[string]any{short, long} {
+		lat, svc, lag := mean(t, l, "latency"), mean(t, l, "service_time"), mean(t, l, "schedule_lag")
+		if svc > 20000 {
+			t.Errorf("service time %.0f µs: the server serves one request in ~5 ms", svc)
+		}
+		if lat < 5*svc {
+			t.Errorf("intended-time latency %.0f µs is not far above the service time %.0f µs although requests waited in perfgo", lat, svc)
+		}
+		if diff := lat - (svc + lag); diff > 0.02*lat || diff < -0.02*lat {
+			t.Errorf("latency %.0f µs ≠ service %.0f µs + lag %.0f µs", lat, svc, lag)
+		}
+	}
+	// The backlog grows by (400 - 200) requests per second, each 5 ms.
+	if ls, ll := mean(t, short, "latency"), mean(t, long, "latency"); ll < 2*ls {
+		t.Errorf("latency %.0f µs over 0.45 s and %.0f µs over 1.8 s: it must grow with the run", ls, ll)
+	}
+}
+
+func TestRequestRateAchieved(t *testing.T) {
+	srv := servertest.Start(t)
+	for _, proto := range []string{"grpc", "http"} {
+		url := srv.GRPCAddr
+		if proto == "http" {
+			url = srv.HTTPAddr
+		}
+		levels := jsonLevels(t, "-m", "simple", "-i", proto, "-u", url, "--request-rate-range", "200:400:200", "-p", "250", "-s", "60", "-r", "6")
+		if len(levels) != 2 {
+			t.Fatalf("%s: %d levels, want 2", proto, len(levels))
+		}
+		for i, l := range levels {
+			rate := 200 * float64(i+1)
+			c := l["client"].(map[string]any)
+			// 3 windows of 250 ms: rate × 0.75 s requests, give or take
+			// those in flight at the edges.
+			if got, want := c["requests"].(float64), rate*0.75; got < want*0.97 || got > want*1.03 {
+				t.Errorf("%s at %v/s: %v requests in 0.75 s, want %v", proto, rate, got, want)
+			}
+			if _, ok := c["schedule_lag"].(map[string]any); !ok {
+				t.Errorf("%s: no schedule lag in open loop", proto)
+			}
+		}
+	}
+}
+
+func TestRequestIntervalsFile(t *testing.T) {
+	srv := servertest.Start(t)
+	dir := t.TempDir()
+	good := filepath.Join(dir, "gaps.txt")
+	if err := os.WriteFile(good, []byte("2000\n4000\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := perfgo(t, context.Background(), append([]string{"-m", "simple", "-i", "grpc", "-u", srv.GRPCAddr, "--request-intervals", good}, fast...)...)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	// Two requests every 6 ms: 333 requests per second.
+	if !strings.Contains(stdout, "Request Rate: 333, throughput:") {
+		t.Errorf("want the summary labelled with the file's rate:\n%s", stdout)
+	}
+	bad := filepath.Join(dir, "bad.txt")
+	if err := os.WriteFile(bad, []byte("2000\nfast\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr = perfgo(t, context.Background(), "-m", "simple", "-i", "grpc", "-u", srv.GRPCAddr, "--request-intervals", bad)
+	if code != exitError || !strings.Contains(stderr, "line 2") {
+		t.Errorf("exit %d, stderr %q: want 99 naming line 2", code, stderr)
+	}
+}
+
+func TestWarmupAnnouncedAndDiscarded(t *testing.T) {
+	srv := servertest.Start(t)
+	code, stdout, stderr := perfgo(t, context.Background(), "-m", "simple", "-i", "grpc", "-u", srv.GRPCAddr,
+		"--concurrency-range", "2", "--warmup-request-count", "30", "--request-count", "100")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stdout, "  Sending 30 warmup requests\n") || strings.Count(stdout, "Request concurrency: 2\n") != 2 {
+		t.Errorf("want the warm-up announced in the header and as a level line:\n%s", stdout)
+	}
+	if !strings.Contains(stdout, "    Request count: 100\n") {
+		t.Errorf("warm-up requests leaked into the measurement:\n%s", stdout)
+	}
+	st, err := srv.Statistics("simple")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := st.GetModelStats()[0].GetInferenceStats().GetSuccess().GetCount(); got != 130 {
+		t.Errorf("server saw %d requests; want 30 warm-up + 100", got)
+	}
+}

@@ -83,6 +83,12 @@ func profile(ctx context.Context, o *profileOptions, stdout, stderr io.Writer) e
 	if err := report.Header(stdout, settings); err != nil {
 		return err
 	}
+	if o.WarmupRequestCount > 0 && o.Load.Mode == "concurrency" {
+		// perf_analyzer announces the warm-up level like a measured one.
+		if err := report.LevelStart(stdout, settings, min(o.Load.Start, float64(o.WarmupRequestCount))); err != nil {
+			return err
+		}
+	}
 
 	// The first Ctrl-C cancels ctx: from then on a second one kills at once.
 	if o.onInterrupt != nil {

@@ -30,12 +30,14 @@ const (
 	tmplConcLimit      = "  Concurrency limit: %s concurrent requests\n"
 	tmplRateLimit      = "  Request Rate limit: %s requests per seconds\n"
 	tmplPoisson        = "  Using poisson distribution on request generation\n"
-	tmplUniform        = "  Using uniform distribution on request generation\n"
-	tmplBinary         = "  Using Binary Search algorithm\n"
-	tmplAsync          = "  Using asynchronous calls for inference\n"
-	tmplSync           = "  Using synchronous calls for inference\n"
-	tmplDecoupled      = "  Detected decoupled model, using the first response for measuring latency\n"
-	tmplIntended       = "  Latency measured from the intended send time (free of coordinated omission)\n" // perfgo
+	// perfgo's addition: the seed that replays the schedule.
+	tmplSeed      = "  Poisson schedule seed: %d (--seed %d repeats it)\n"
+	tmplUniform   = "  Using uniform distribution on request generation\n"
+	tmplBinary    = "  Using Binary Search algorithm\n"
+	tmplAsync     = "  Using asynchronous calls for inference\n"
+	tmplSync      = "  Using synchronous calls for inference\n"
+	tmplDecoupled = "  Detected decoupled model, using the first response for measuring latency\n"
+	tmplIntended  = "  Latency measured from the intended send time (free of coordinated omission)\n" // perfgo
 
 	tmplLevelConc = "Request concurrency: %s\n"
 	tmplLevelRate = "Request Rate: %s inference requests per seconds\n"
@@ -155,6 +157,9 @@ func Header(w io.Writer, s result.Settings) error {
 		}
 		if s.Distribution == "poisson" {
 			p.printf(tmplPoisson)
+			if s.Seed != 0 {
+				p.printf(tmplSeed, s.Seed, s.Seed)
+			}
 		} else {
 			p.printf(tmplUniform)
 		}
