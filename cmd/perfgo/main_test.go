@@ -215,8 +215,9 @@ func TestLatencyThresholdStopsSweep(t *testing.T) {
 
 func TestBinarySearch(t *testing.T) {
 	srv := servertest.Start(t, withDelay(10, 1))
+	jsonPath := filepath.Join(t.TempDir(), "out.json")
 	code, stdout, stderr := perfgo(t, context.Background(), append([]string{"-m", "delay", "-i", "grpc", "-u", srv.GRPCAddr,
-		"--shape", "INPUT0:4", "--concurrency-range", "1:8", "--binary-search", "-l", "25"}, fast...)...)
+		"--shape", "INPUT0:4", "--concurrency-range", "1:8", "--binary-search", "-l", "25", "--json", jsonPath}, fast...)...)
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 	}
@@ -231,6 +232,27 @@ func TestBinarySearch(t *testing.T) {
 	}
 	if !strings.Contains(stdout, "Concurrency: 2, throughput:") || strings.Contains(stdout, "Concurrency: 3, throughput:") {
 		t.Errorf("want 1 and 2 reported, not 3:\n%s", stdout)
+	}
+	// The probes over the limit are not reported, but not lost either.
+	b, err := os.ReadFile(jsonPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep struct {
+		Unreported []struct {
+			Value  float64 `json:"value"`
+			Stable bool    `json:"stable"`
+		} `json:"unreported_levels"`
+	}
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	var values []string
+	for _, l := range rep.Unreported {
+		values = append(values, strconv.FormatFloat(l.Value, 'f', -1, 64))
+	}
+	if strings.Join(values, ",") != "8,4,3" {
+		t.Errorf("unreported levels %v, want 8,4,3", values)
 	}
 }
 

@@ -495,8 +495,12 @@ func (e *engine) sweep(ctx context.Context, run *result.Run) *StopError {
 			}
 		}
 		lvl, reported, stop := e.level(ctx, ld, v)
-		if reported {
+		switch {
+		case reported:
 			run.Levels = append(run.Levels, lvl)
+		case lvl.Windows > 0:
+			lvl.Stable = false
+			run.Unreported = append(run.Unreported, lvl)
 		}
 		if stop == nil {
 			passed = true

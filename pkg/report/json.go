@@ -54,7 +54,9 @@ const JSONSchema = "perfgo.report/v1"
 //	    },
 //	    "server": <server> | null (no statistics),
 //	    "failures": [{"class": "grpc:UNAVAILABLE", "count": 3}, ...] (sorted by class; [] if none)
-//	  }, ...]
+//	  }, ...],
+//	  "unreported_levels": [<level>, ...] (measured but not reported: did not
+//	    stabilise or went over the latency threshold; "stable": false)
 //	}
 //
 //	<distribution> = {"count", "mean_us", "stddev_us", "min_us", "max_us",
@@ -98,6 +100,9 @@ type jsonReport struct {
 	Settings jsonSettings `json:"settings"`
 	Stop     jsonStop     `json:"stop"`
 	Levels   []jsonLevel  `json:"levels"`
+	// Unreported: measured levels perf_analyzer would drop (unstable, over
+	// the latency threshold), so that nothing measured is lost.
+	Unreported []jsonLevel `json:"unreported_levels"`
 }
 
 type jsonSettings struct {
@@ -237,17 +242,28 @@ func newJSONReport(r result.Run) (jsonReport, error) {
 			Distribution: s.Distribution, Seed: s.Seed, LatencyOrigin: s.LatencyOrigin,
 			Decoupled: s.Decoupled, ServerStats: s.ServerStats, ResponseCache: s.ResponseCache,
 		},
-		Stop:   jsonStop{Reason: r.Stop.String(), Message: r.StopMessage},
-		Levels: make([]jsonLevel, 0, len(r.Levels)),
+		Stop: jsonStop{Reason: r.Stop.String(), Message: r.StopMessage},
 	}
-	for _, l := range r.Levels {
-		jl, err := newJSONLevel(s, l)
-		if err != nil {
-			return jsonReport{}, fmt.Errorf("report: json: %s: %w", levelName(s, l), err)
-		}
-		doc.Levels = append(doc.Levels, jl)
+	var err error
+	if doc.Levels, err = newJSONLevels(s, r.Levels); err != nil {
+		return jsonReport{}, err
+	}
+	if doc.Unreported, err = newJSONLevels(s, r.Unreported); err != nil {
+		return jsonReport{}, err
 	}
 	return doc, nil
+}
+
+func newJSONLevels(s result.Settings, levels []result.Level) ([]jsonLevel, error) {
+	out := make([]jsonLevel, 0, len(levels))
+	for _, l := range levels {
+		jl, err := newJSONLevel(s, l)
+		if err != nil {
+			return nil, fmt.Errorf("report: json: %s: %w", levelName(s, l), err)
+		}
+		out = append(out, jl)
+	}
+	return out, nil
 }
 
 func newJSONLevel(s result.Settings, l result.Level) (jsonLevel, error) {

@@ -66,7 +66,12 @@ type Run struct {
 	// Levels are the reported levels in the order they were measured
 	// (probe order for binary search), as perf_analyzer prints them.
 	Levels []Level
-	Stop   StopReason
+	// Unreported are levels that were measured but not reported, because
+	// they did not stabilise or went over the latency threshold (binary
+	// search probes included): the merged last windows, Stable false.
+	// perf_analyzer drops them; perfgo keeps them for the JSON report.
+	Unreported []Level
+	Stop       StopReason
 	// StopMessage is the one-line explanation printed for a stop other than
 	// StopCompleted (e.g. "Measured latency went over the set limit of 5 msec.").
 	StopMessage string
