@@ -99,7 +99,7 @@ func profile(ctx context.Context, o *profileOptions, stdout, stderr io.Writer) e
 	if err := writeReports(run, o, stdout); err != nil {
 		return err
 	}
-	return exitFor(run, runErr)
+	return exitFor(run, runErr, obs.told)
 }
 
 // target is what discovery learned about the server and the model.
@@ -256,6 +256,8 @@ type printer struct {
 	stdout, stderr io.Writer
 	verbose        bool
 	settings       result.Settings
+	// told: why the run stopped is already on stderr.
+	told bool
 }
 
 var _ loadgen.Observer = (*printer)(nil)
@@ -278,7 +280,12 @@ func (p *printer) Window(pass int, w loadgen.WindowSummary) {
 func (p *printer) LevelEnd(l result.Level, err error) {
 	if err != nil {
 		fmt.Fprintln(p.stderr, err.Error())
-		return
+		p.told = true
+		var stop *loadgen.StopError
+		if !errors.As(err, &stop) || stop.Reason != result.StopCancelled || l.Windows == 0 {
+			return
+		}
+		// An interrupted level's finished windows are reported (unstable).
 	}
 	_ = report.Level(p.stdout, p.settings, l, p.verbose)
 }
@@ -321,7 +328,7 @@ func writeFile(path string, write func(io.Writer) error) error {
 }
 
 // exitFor maps how the run ended onto perf_analyzer's exit codes.
-func exitFor(run result.Run, runErr error) error {
+func exitFor(run result.Run, runErr error, told bool) error {
 	switch run.Stop {
 	case result.StopCompleted, result.StopLatencyThreshold:
 		return nil
@@ -333,7 +340,7 @@ func exitFor(run result.Run, runErr error) error {
 	case result.StopNoValidRequests:
 		return &exitErr{code: exitNoValidRequests, err: errors.New(run.StopMessage), shown: true}
 	case result.StopCancelled:
-		return &exitErr{code: exitInterrupted, err: errors.New("interrupted: the levels measured so far are reported above")}
+		return &exitErr{code: exitInterrupted, err: errors.New(run.StopMessage), shown: told}
 	}
 	if runErr == nil {
 		runErr = errors.New(run.StopMessage)
