@@ -517,3 +517,66 @@ func TestWarmupAnnouncedAndDiscarded(t *testing.T) {
 		t.Errorf("server saw %d requests; want 30 warm-up + 100", got)
 	}
 }
+
+// Every request failing is an error that names the failure, not a report
+// of zero throughput.
+func TestAllRequestsFailing(t *testing.T) {
+	srv := servertest.Start(t, withDelay(10, 1))
+	code, stdout, stderr := perfgo(t, context.Background(), append([]string{"-m", "delay", "-i", "grpc", "-u", srv.GRPCAddr,
+		"--shape", "INPUT0:4", "--request-timeout", "2ms"}, fast...)...)
+	t.Logf("stderr:\n%s", stderr)
+	if code != exitError {
+		t.Errorf("exit %d, want %d", code, exitError)
+	}
+	if !strings.Contains(stderr, "timeout") {
+		t.Errorf("stderr does not name the failure:\n%s", stderr)
+	}
+	if strings.Contains(stdout, "Throughput: 0 ") {
+		t.Errorf("reported a zero-throughput level:\n%s", stdout)
+	}
+}
+
+// A server that dies mid-run: the levels measured before are still printed
+// and written, the failure is named, and perfgo exits non-zero.
+func TestServerDiesMidRun(t *testing.T) {
+	srv := servertest.Start(t)
+	csvPath := filepath.Join(t.TempDir(), "out.csv")
+	var stdout, stderr syncBuffer
+	done := make(chan int)
+	go func() {
+		done <- run(context.Background(), nil, append([]string{"-m", "simple", "-i", "grpc", "-u", srv.GRPCAddr,
+			"--concurrency-range", "1:40", "-f", csvPath}, fast...), &stdout, &stderr)
+	}()
+	deadline := time.After(60 * time.Second)
+	for !strings.Contains(stdout.String(), "Request concurrency: 3") {
+		select {
+		case <-deadline:
+			t.Fatalf("no third level within 60 s:\n%s", stdout.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var code int
+	select {
+	case code = <-done:
+	case <-time.After(60 * time.Second):
+		t.Fatal("perfgo did not stop within 60 s of the server's death")
+	}
+	if code == exitOK {
+		t.Errorf("exit 0 after the server died\nstderr:\n%s", stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "Concurrency: 2, throughput:") {
+		t.Errorf("levels measured before the failure are missing from the summary:\n%s", stdout.String())
+	}
+	if rows := readCSV(t, csvPath); len(rows) < 3 {
+		t.Errorf("CSV has %d rows; want the levels measured before the failure", len(rows))
+	}
+	t.Logf("stderr:\n%s", stderr.String())
+	if lines := strings.Split(strings.TrimSpace(stderr.String()), "\n"); len(lines) > 3 {
+		t.Errorf("stderr should name the failure in a line or two:\n%s", stderr.String())
+	}
+}
