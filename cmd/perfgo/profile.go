@@ -345,5 +345,5 @@ func exitFor(run result.Run, runErr error, told bool) error {
 	if runErr == nil {
 		runErr = errors.New(run.StopMessage)
 	}
-	return runErr
+	return &exitErr{code: exitError, err: runErr, shown: told}
 }
