@@ -525,12 +525,14 @@ func TestNewCallerErrorStopsRun(t *testing.T) {
 
 func TestLevelDecreaseDrainsRemovedWorkers(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		// One server slot of 10 ms: at concurrency c latency is c × 10 ms.
+		// One server slot of 7 ms: at concurrency c latency is c × 7 ms.
 		// Going from 16 to 8, the requests still queued by the 16 workers
-		// must not land in level 8's first window.
-		s := &fakeServer{service: constService(10 * time.Millisecond), sem: make(chan struct{}, 1)}
+		// must not land in level 8's first window. (7 ms does not divide
+		// the 100 ms window, so no completion ties with a window's end.)
+		s := &fakeServer{service: constService(7 * time.Millisecond), sem: make(chan struct{}, 1)}
 		obs := &events{}
 		o := baseOptions(s, 1)
+		o.StabilityPercentage = 20
 		o.End, o.BinarySearch, o.LatencyThreshold = 16, true, 100*time.Millisecond
 		o.Observer = obs
 		if _, err := Run(t.Context(), o); err != nil {
@@ -540,8 +542,8 @@ func TestLevelDecreaseDrainsRemovedWorkers(t *testing.T) {
 			t.Fatalf("probes %v; want 1, 16, 8, ...", obs.starts)
 		}
 		first := obs.windows[2][0]
-		if first.AvgLatency > 81*time.Millisecond {
-			t.Errorf("level 8's first window averages %v; want at most 8 × 10 ms: level 16's queue leaked in", first.AvgLatency)
+		if first.AvgLatency > 57*time.Millisecond {
+			t.Errorf("level 8's first window averages %v; want at most 8 × 7 ms: level 16's queue leaked in", first.AvgLatency)
 		}
 	})
 }
