@@ -94,7 +94,19 @@ func BenchmarkHTTPCallParallel(b *testing.B) {
 	benchParallel(b, Options{Protocol: HTTP, InputTensorFormat: FormatBinary, OutputTensorFormat: FormatBinary})
 }
 
+func BenchmarkHTTPCallParallelNetHTTP(b *testing.B) {
+	benchParallel(b, Options{Protocol: HTTP, InputTensorFormat: FormatBinary, OutputTensorFormat: FormatBinary, httpTransport: transportNet})
+}
+
 func BenchmarkGRPCCall(b *testing.B) { benchCall(b, Options{Protocol: GRPC}) }
+
+func BenchmarkHTTPCallNetHTTP(b *testing.B) {
+	benchCall(b, Options{Protocol: HTTP, InputTensorFormat: FormatBinary, OutputTensorFormat: FormatBinary, httpTransport: transportNet})
+}
+
+func BenchmarkHTTPCallLargeNetHTTP(b *testing.B) {
+	benchCallReq(b, Options{Protocol: HTTP, InputTensorFormat: FormatBinary, OutputTensorFormat: FormatBinary, httpTransport: transportNet}, largeRequest())
+}
 
 func BenchmarkGRPCCallGzip(b *testing.B) {
 	benchCall(b, Options{Protocol: GRPC, GRPCCompression: "gzip"})

@@ -32,18 +32,22 @@ type transport struct {
 	opts func(s *servertest.Server) Options
 }
 
+// transports covers gRPC, every HTTP tensor format over the default HTTP
+// transport (fasthttp), and net/http with binary and JSON tensors.
 func transports() []transport {
-	httpOpts := func(in, out string) func(s *servertest.Server) Options {
+	httpOpts := func(tr, in, out string) func(s *servertest.Server) Options {
 		return func(s *servertest.Server) Options {
-			return Options{Protocol: HTTP, URL: s.HTTPAddr, InputTensorFormat: in, OutputTensorFormat: out}
+			return Options{Protocol: HTTP, URL: s.HTTPAddr, InputTensorFormat: in, OutputTensorFormat: out, httpTransport: tr}
 		}
 	}
 	return []transport{
 		{"grpc", func(s *servertest.Server) Options { return Options{Protocol: GRPC, URL: s.GRPCAddr} }},
-		{"http-binary", httpOpts(FormatBinary, FormatBinary)},
-		{"http-json", httpOpts(FormatJSON, FormatJSON)},
-		{"http-binary-in-json-out", httpOpts(FormatBinary, FormatJSON)},
-		{"http-json-in-binary-out", httpOpts(FormatJSON, FormatBinary)},
+		{"http-binary", httpOpts("", FormatBinary, FormatBinary)},
+		{"http-json", httpOpts("", FormatJSON, FormatJSON)},
+		{"http-binary-in-json-out", httpOpts("", FormatBinary, FormatJSON)},
+		{"http-json-in-binary-out", httpOpts("", FormatJSON, FormatBinary)},
+		{"nethttp-binary", httpOpts(transportNet, FormatBinary, FormatBinary)},
+		{"nethttp-json", httpOpts(transportNet, FormatJSON, FormatJSON)},
 	}
 }
 
@@ -75,16 +79,13 @@ func TestConformanceEndpoints(t *testing.T) {
 	ctx := testCtx(t)
 	g := newClient(t, Options{Protocol: GRPC, URL: s.GRPCAddr})
 	h := newClient(t, Options{Protocol: HTTP, URL: "http://" + s.HTTPAddr})
+	hn := newClient(t, Options{Protocol: HTTP, URL: "http://" + s.HTTPAddr, httpTransport: transportNet})
 
 	// The HTTP client chose binary tensors because the server offers them.
 	if in, out := h.(*HTTPClient).BinaryTensors(); !in || !out {
 		t.Errorf("auto tensor format = binary in %v, out %v; want binary both ways", in, out)
 	}
-	for _, c := range []Client{g, h} {
-		name := "grpc"
-		if c == h {
-			name = "http"
-		}
+	for name, c := range map[string]Client{"grpc": g, "http": h, "nethttp": hn} {
 		t.Run(name, func(t *testing.T) {
 			if live, err := c.ServerLive(ctx); !live || err != nil {
 				t.Errorf("ServerLive = %v, %v", live, err)
@@ -353,7 +354,7 @@ func TestConformanceErrors(t *testing.T) {
 func TestConformanceStatistics(t *testing.T) {
 	s := servertest.Start(t)
 	ctx := testCtx(t)
-	models := []string{"identity_int8", "identity_int16", "identity_int32", "identity_uint8", "identity_uint16"}
+	models := []string{"identity_int8", "identity_int16", "identity_int32", "identity_uint8", "identity_uint16", "identity_uint32", "identity_int64"}
 	trs := transports()
 	for i, tr := range trs {
 		model := models[i]
@@ -402,8 +403,9 @@ func TestConformanceConcurrent(t *testing.T) {
 	s := servertest.Start(t)
 	ctx := testCtx(t)
 	const workers, each = 8, 25
-	for i, tr := range transports()[:2] {
-		model := []string{"identity_fp64", "identity_fp16"}[i]
+	trs := transports()
+	for i, tr := range []transport{trs[0], trs[1], trs[5]} { // grpc, http (fasthttp), net/http
+		model := []string{"identity_fp64", "identity_fp16", "identity_fp32"}[i]
 		dt := strings.ToUpper(strings.TrimPrefix(model, "identity_"))
 		t.Run(tr.name, func(t *testing.T) {
 			opts := tr.opts(s)

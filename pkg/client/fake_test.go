@@ -73,11 +73,17 @@ func (f *jsonOnlyServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func TestHTTPJSONOnlyServer(t *testing.T) {
+	for _, tr := range []string{transportFast, transportNet} {
+		t.Run(tr, func(t *testing.T) { testHTTPJSONOnlyServer(t, tr) })
+	}
+}
+
+func testHTTPJSONOnlyServer(t *testing.T, tr string) {
 	fake := &jsonOnlyServer{}
 	srv := httptest.NewServer(fake)
 	defer srv.Close()
 	ctx := testCtx(t)
-	c, err := NewHTTP(ctx, Options{URL: srv.URL, Headers: map[string]string{"X-Run": "42", "authorization": "Bearer t"}})
+	c, err := NewHTTP(ctx, Options{URL: srv.URL, Headers: map[string]string{"X-Run": "42", "authorization": "Bearer t"}, httpTransport: tr})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +158,7 @@ func TestHTTPJSONOnlyServer(t *testing.T) {
 	}
 
 	// Binary requested from a JSON-only server: the server's answer is kept.
-	bc, err := NewHTTP(ctx, Options{URL: srv.URL, InputTensorFormat: FormatBinary, OutputTensorFormat: FormatJSON})
+	bc, err := NewHTTP(ctx, Options{URL: srv.URL, InputTensorFormat: FormatBinary, OutputTensorFormat: FormatJSON, httpTransport: tr})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,16 +257,27 @@ func TestHTTPPoolSizing(t *testing.T) {
 		{16, 4, 4, 4},
 	}
 	for _, tt := range tests {
-		c, err := NewHTTP(testCtx(t), Options{URL: "127.0.0.1:1", Workers: tt.workers, Connections: tt.conns, InputTensorFormat: "json", OutputTensorFormat: "json"})
-		if err != nil {
-			t.Fatal(err)
+		for _, tr := range []string{transportFast, transportNet} {
+			c, err := NewHTTP(testCtx(t), Options{URL: "127.0.0.1:1", Workers: tt.workers, Connections: tt.conns, InputTensorFormat: "json", OutputTensorFormat: "json", httpTransport: tr})
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch ht := c.t.(type) {
+			case *netHTTP:
+				rt := ht.rt
+				if tr != transportNet || rt.MaxConnsPerHost != tt.wantMax || rt.MaxIdleConnsPerHost != tt.wantIdle || rt.DisableKeepAlives {
+					t.Errorf("%s, workers %d, connections %d: max %d, idle %d, keep-alive %v; want max %d, idle %d, keep-alive",
+						tr, tt.workers, tt.conns, rt.MaxConnsPerHost, rt.MaxIdleConnsPerHost, !rt.DisableKeepAlives, tt.wantMax, tt.wantIdle)
+				}
+			case *fastHTTP:
+				if tr != transportFast || ht.pool.max != tt.wantMax || ht.addr != "127.0.0.1:1" {
+					t.Errorf("%s, workers %d, connections %d: pool of %d to %q; want %d to 127.0.0.1:1", tr, tt.workers, tt.conns, ht.pool.max, ht.addr, tt.wantMax)
+				}
+			default:
+				t.Errorf("transport %q gave %T", tr, c.t)
+			}
+			c.Close()
 		}
-		rt := c.t.(*netHTTP).rt
-		if rt.MaxConnsPerHost != tt.wantMax || rt.MaxIdleConnsPerHost != tt.wantIdle || rt.DisableKeepAlives {
-			t.Errorf("workers %d, connections %d: max %d, idle %d, keep-alive %v; want max %d, idle %d, keep-alive",
-				tt.workers, tt.conns, rt.MaxConnsPerHost, rt.MaxIdleConnsPerHost, !rt.DisableKeepAlives, tt.wantMax, tt.wantIdle)
-		}
-		c.Close()
 	}
 }
 

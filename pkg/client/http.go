@@ -56,7 +56,11 @@ func NewHTTP(ctx context.Context, opts Options) (*HTTPClient, error) {
 	if conns == 0 {
 		conns = opts.Workers // may stay 0: no cap
 	}
-	c := &HTTPClient{base: base, t: newNetHTTP(conns, tlsCfg), timeout: opts.Timeout, headers: http.Header{}}
+	t, err := newHTTPTransport(opts.httpTransport, base, conns, tlsCfg)
+	if err != nil {
+		return nil, err
+	}
+	c := &HTTPClient{base: base, t: t, timeout: opts.Timeout, headers: http.Header{}}
 	for k, v := range opts.Headers {
 		c.headers.Set(k, v)
 	}
@@ -138,11 +142,11 @@ func (c *HTTPClient) roundTrip(ctx context.Context, op, method, path string, bod
 	if body != nil {
 		h.Set("Content-Type", "application/json")
 	}
-	x, err := c.t.prepare(method, c.base+path, h, body)
+	x, err := c.t.prepare(method, c.base+path, h, body, false)
 	if err != nil {
 		return httpResult{}, &Error{Op: op, Kind: ErrBadRequest, Class: "client", Message: err.Error(), Err: err}
 	}
-	res, err := x.do(ctx, nil)
+	res, err := x.do(ctx, time.Time{}, nil)
 	if err != nil {
 		return res, transportError(ctx, op, err)
 	}
@@ -281,7 +285,7 @@ func (c *HTTPClient) NewCall(req *InferRequest) (Call, error) {
 		h.Set("Content-Type", "application/json")
 	}
 	path := modelPath(req.Model, req.Version) + "/infer"
-	x, err := c.t.prepare(http.MethodPost, c.base+path, h, body)
+	x, err := c.t.prepare(http.MethodPost, c.base+path, h, body, true)
 	if err != nil {
 		return nil, fmt.Errorf("prepare request for model %q: %w", req.Model, err)
 	}
@@ -304,14 +308,15 @@ var _ Call = (*httpCall)(nil)
 // Do sends the prepared body and reads the whole response into a reused
 // buffer. The response is checked (status, framing) but not decoded.
 func (c *httpCall) Do(ctx context.Context) (Timing, error) {
-	if c.timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.timeout)
-		defer cancel()
-	}
 	c.last = nil
 	start := time.Now()
-	res, err := c.x.do(ctx, c.buf)
+	// The timeout is a deadline, not a context: the transport applies it
+	// without a timer and a context per request.
+	var deadline time.Time
+	if c.timeout > 0 {
+		deadline = start.Add(c.timeout)
+	}
+	res, err := c.x.do(ctx, deadline, c.buf)
 	total := time.Since(start)
 	if res.body != nil {
 		c.buf = res.body[:0]

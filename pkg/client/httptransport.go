@@ -1,12 +1,17 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"strconv"
+	"net/http/httptrace"
+	"net/url"
+	"os"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -16,21 +21,53 @@ import (
 const headerInferLen = "Inference-Header-Content-Length"
 
 // httpTransport is the seam between HTTPClient and the library that moves
-// the bytes. net/http implements it today; a fasthttp-based one can replace
-// it if benchmarks show net/http's per-request cost matters.
+// the bytes: fasthttp (the default, see fasthttp.go) or net/http.
 type httpTransport interface {
-	// prepare builds a request that is sent many times. header and body
-	// are not modified afterwards, by either side.
-	prepare(method, url string, header http.Header, body []byte) (httpExchange, error)
-	// close releases idle connections.
+	// prepare builds a request. header and body are not modified
+	// afterwards, by either side. reuse says the request will be sent many
+	// times by one goroutine (a Call), so the transport may dedicate a
+	// connection to it; otherwise it is sent about once (a control call).
+	prepare(method, url string, header http.Header, body []byte, reuse bool) (httpExchange, error)
+	// close closes the idle connections, as net/http's
+	// CloseIdleConnections; the transport stays usable.
 	close()
 }
 
 // httpExchange is one prepared request. It is used by one goroutine at a time.
 type httpExchange interface {
 	// do sends the request once and reads the whole response body into
-	// buf[:0], growing it as needed.
-	do(ctx context.Context, buf []byte) (httpResult, error)
+	// buf[:0], growing it as needed. A non-zero deadline bounds the
+	// request besides ctx; passing it separately spares a context per
+	// request. A request past it fails with an error that Is
+	// context.DeadlineExceeded.
+	do(ctx context.Context, deadline time.Time, buf []byte) (httpResult, error)
+}
+
+// HTTP transports, for Options.httpTransport and $PERFGO_HTTP_TRANSPORT.
+const (
+	transportFast = "fasthttp"
+	transportNet  = "nethttp"
+	// httpTransportEnv lets benchmarks (bench/run.sh) and anyone diagnosing
+	// a server's HTTP behaviour pick the transport without a flag.
+	httpTransportEnv = "PERFGO_HTTP_TRANSPORT"
+)
+
+// newHTTPTransport makes the named transport for base (scheme://host:port[/prefix]).
+func newHTTPTransport(name, base string, conns int, tlsCfg *tls.Config) (httpTransport, error) {
+	if name == "" {
+		name = os.Getenv(httpTransportEnv)
+	}
+	switch strings.ToLower(name) {
+	case "", transportFast:
+		u, err := url.Parse(base)
+		if err != nil {
+			return nil, fmt.Errorf("HTTP URL %q: %w", base, err)
+		}
+		return newFastHTTP(u.Host, conns, tlsCfg), nil
+	case transportNet:
+		return newNetHTTP(conns, tlsCfg), nil
+	}
+	return nil, fmt.Errorf("HTTP transport %q (from $%s): use %s or %s", name, httpTransportEnv, transportFast, transportNet)
 }
 
 // httpResult is one response, timed from the start of do.
@@ -83,38 +120,71 @@ func newNetHTTP(conns int, tlsCfg *tls.Config) *netHTTP {
 
 func (t *netHTTP) close() { t.rt.CloseIdleConnections() }
 
-func (t *netHTTP) prepare(method, url string, header http.Header, body []byte) (httpExchange, error) {
+func (t *netHTTP) prepare(method, url string, header http.Header, body []byte, _ bool) (httpExchange, error) {
 	req, err := http.NewRequest(method, url, nil)
 	if err != nil {
 		return nil, err
 	}
 	req.Header = header
+	if _, ok := header["Idempotency-Key"]; !ok {
+		// A nil value is not sent, but lets net/http resend a POST whose
+		// kept-alive connection the server had closed, as it does a GET
+		// (fasthttp.go does the same).
+		req.Header = header.Clone()
+		req.Header["Idempotency-Key"] = nil
+	}
 	req.ContentLength = int64(len(body))
 	if len(body) > 0 {
 		// Lets the transport resend on a reused connection that died.
-		req.GetBody = func() (io.ReadCloser, error) { return &bodyReader{b: body}, nil }
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	}
-	return &netHTTPExchange{rt: t.rt, tmpl: req, body: body}, nil
+	x := &netHTTPExchange{rt: t.rt, tmpl: req, body: body, base: time.Now()}
+	// The request body is a *bytes.Reader, which net/http writes in the
+	// same packet as the headers (any other reader type costs a second
+	// write syscall per request), so the time the body was sent comes
+	// from a trace instead of from the reader.
+	x.trace.WroteRequest = func(httptrace.WroteRequestInfo) {
+		x.sent.Store(max(1, int64(time.Since(x.base))-x.start.Load()))
+	}
+	return x, nil
 }
 
 type netHTTPExchange struct {
 	rt   *http.Transport
 	tmpl *http.Request
 	body []byte
+	// trace is attached to the caller's context once per distinct context
+	// (parent), not once per request.
+	trace          httptrace.ClientTrace
+	parent, traced context.Context
+	// base is a fixed origin; start is the latest request's start and sent
+	// the time from it to the request being written, in ns from base
+	// (atomic: the trace runs on the transport's goroutine).
+	base        time.Time
+	start, sent atomic.Int64
 }
 
-func (x *netHTTPExchange) do(ctx context.Context, buf []byte) (httpResult, error) {
+func (x *netHTTPExchange) do(ctx context.Context, deadline time.Time, buf []byte) (httpResult, error) {
 	start := time.Now()
+	x.start.Store(int64(start.Sub(x.base)))
+	x.sent.Store(0)
+	if ctx != x.parent {
+		x.parent, x.traced = ctx, httptrace.WithClientTrace(ctx, &x.trace)
+	}
+	rctx := x.traced
+	if !deadline.IsZero() {
+		var cancel context.CancelFunc
+		rctx, cancel = context.WithDeadline(rctx, deadline)
+		defer cancel()
+	}
 	// WithContext is a shallow copy: one small allocation; header and body
 	// bytes are shared read-only.
-	req := x.tmpl.WithContext(ctx)
-	var br *bodyReader
+	req := x.tmpl.WithContext(rctx)
 	if len(x.body) > 0 {
 		// A fresh reader per request: the transport may still hold the
 		// previous one (it closes bodies asynchronously), and the bytes
 		// underneath never change.
-		br = &bodyReader{b: x.body, start: start}
-		req.Body = br
+		req.Body = io.NopCloser(bytes.NewReader(x.body))
 	}
 	resp, err := x.rt.RoundTrip(req)
 	if err != nil {
@@ -122,18 +192,29 @@ func (x *netHTTPExchange) do(ctx context.Context, buf []byte) (httpResult, error
 	}
 	res := httpResult{status: resp.StatusCode, headerLen: -1, headers: time.Since(start)}
 	if v := resp.Header[headerInferLen]; len(v) > 0 {
-		n, err := strconv.Atoi(v[0])
-		if err != nil || n < 0 {
-			n = -2
-		}
-		res.headerLen = n
+		res.headerLen = parseHeaderLen(v[0])
 	}
 	res.body, err = readBody(resp.Body, buf[:0], resp.ContentLength)
 	_ = resp.Body.Close()
-	if br != nil {
-		res.sent = time.Duration(br.sent.Load())
-	}
+	res.sent = time.Duration(x.sent.Load())
 	return res, err
+}
+
+// parseHeaderLen parses Inference-Header-Content-Length: -2 when it is not
+// a non-negative integer. It takes string or []byte without converting.
+func parseHeaderLen[T string | []byte](v T) int {
+	if len(v) == 0 || len(v) > 18 {
+		return -2
+	}
+	n := 0
+	for i := range len(v) {
+		c := v[i]
+		if c < '0' || c > '9' {
+			return -2
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n
 }
 
 // readBody reads r to EOF into buf. Reading to EOF (not just Content-Length
@@ -156,28 +237,3 @@ func readBody(r io.Reader, buf []byte, size int64) ([]byte, error) {
 		}
 	}
 }
-
-// bodyReader sends a request body from immutable bytes and notes when the
-// transport has taken all of it.
-type bodyReader struct {
-	b     []byte
-	off   int
-	start time.Time
-	// sent is the time from start to the last byte read, in ns (0 until then).
-	// Atomic: the transport reads bodies on its own goroutine.
-	sent atomic.Int64
-}
-
-func (r *bodyReader) Read(p []byte) (int, error) {
-	n := copy(p, r.b[r.off:])
-	r.off += n
-	if r.off == len(r.b) {
-		if !r.start.IsZero() && r.sent.Load() == 0 {
-			r.sent.Store(max(1, int64(time.Since(r.start))))
-		}
-		return n, io.EOF
-	}
-	return n, nil
-}
-
-func (r *bodyReader) Close() error { return nil }

@@ -45,6 +45,10 @@ type Options struct {
 	// tensors: FormatBinary, FormatJSON, or "" for binary when the server
 	// lists the binary_tensor_data extension and JSON otherwise.
 	InputTensorFormat, OutputTensorFormat string
+
+	// httpTransport picks the HTTP transport: transportFast, transportNet,
+	// or "" for $PERFGO_HTTP_TRANSPORT and then the default (fasthttp).
+	httpTransport string
 }
 
 // TLSOptions mirror perf_analyzer's --ssl-* flags. Files are PEM unless a

@@ -142,30 +142,36 @@ func TestHTTPS(t *testing.T) {
 		{"wrong host and CA, host not verified", byName, TLSOptions{HTTPSCAFile: p.unknown, HTTPSSkipVerifyHost: true}, true, false},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			gotClientCert.Store(false)
-			c, err := NewHTTP(testCtx(t), Options{URL: tt.url, TLS: tt.tls})
-			if tt.wantErr {
-				if !errors.Is(err, ErrUnreachable) {
-					t.Fatalf("NewHTTP: %v, want ErrUnreachable (TLS handshake)", err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			if in, _ := c.BinaryTensors(); !in {
-				t.Error("metadata over TLS was not read")
-			}
-			if got := gotClientCert.Load(); got != tt.clientCert {
-				t.Errorf("server saw a client certificate: %v, want %v", got, tt.clientCert)
-			}
-		})
+		for _, tr := range []string{transportFast, transportNet} {
+			t.Run(tr+"/"+tt.name, func(t *testing.T) {
+				testHTTPSCase(t, tt.url, tr, tt.tls, tt.wantErr, tt.clientCert, &gotClientCert)
+			})
+		}
 	}
 	_, err := NewHTTP(testCtx(t), Options{URL: byIP, TLS: TLSOptions{HTTPSCAFile: p.ca, HTTPSClientCert: p.clientCert, HTTPSClientKey: p.clientKey, HTTPSClientKeyType: "PKCS12"}})
 	if err == nil || !strings.Contains(err.Error(), "PEM or DER") {
 		t.Errorf("unknown key type: %v", err)
+	}
+}
+
+func testHTTPSCase(t *testing.T, url, tr string, opts TLSOptions, wantErr, clientCert bool, gotClientCert *atomic.Bool) {
+	gotClientCert.Store(false)
+	c, err := NewHTTP(testCtx(t), Options{URL: url, TLS: opts, httpTransport: tr})
+	if wantErr {
+		if !errors.Is(err, ErrUnreachable) {
+			t.Fatalf("NewHTTP: %v, want ErrUnreachable (TLS handshake)", err)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if in, _ := c.BinaryTensors(); !in {
+		t.Error("metadata over TLS was not read")
+	}
+	if got := gotClientCert.Load(); got != clientCert {
+		t.Errorf("server saw a client certificate: %v, want %v", got, clientCert)
 	}
 }
 

@@ -1,0 +1,487 @@
+package client
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// fastHTTP is the default HTTP transport. net/http hands every request to
+// two goroutines per connection (writer and reader) and back, which costs
+// about 3x wrk's CPU per request on loopback; here the calling goroutine
+// writes the request and reads the response itself. fasthttp serializes
+// the request (once, at prepare) and parses the response headers and
+// chunked bodies.
+//
+// fasthttp's own HostClient is not used: it cannot be cancelled by a
+// context and takes a shared lock per request. Instead a Call keeps its
+// connection between requests ("holds" it) and gives it back only when
+// another goroutine is waiting for one, so the per-request path touches
+// no shared lock; a context that can be cancelled is watched with one
+// context.AfterFunc per distinct context, not per request.
+type fastHTTP struct {
+	addr   string      // host:port to dial
+	tls    *tls.Config // nil: plain TCP
+	dialer net.Dialer
+	pool   fastPool
+}
+
+// fastReadBuffer bounds the response headers, as fasthttp's client does
+// with its 4 KiB default, only more generously.
+const fastReadBuffer = 16 << 10
+
+// newFastHTTP dials addr (host:port) with at most conns connections (0: no cap).
+func newFastHTTP(addr string, conns int, tlsCfg *tls.Config) *fastHTTP {
+	t := &fastHTTP{
+		addr:   addr,
+		tls:    tlsCfg,
+		dialer: net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second},
+	}
+	t.pool.init(conns)
+	return t
+}
+
+func (t *fastHTTP) close() { t.pool.close() }
+
+func (t *fastHTTP) dial(ctx context.Context) (*fastConn, error) {
+	nc, err := t.dialer.DialContext(ctx, "tcp", t.addr)
+	if err != nil {
+		return nil, err
+	}
+	if t.tls != nil {
+		tc := tls.Client(nc, t.tls)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			nc.Close()
+			return nil, err
+		}
+		nc = tc
+	}
+	return &fastConn{nc: nc, br: bufio.NewReaderSize(nc, fastReadBuffer)}, nil
+}
+
+// prepare serializes the whole request once: every send is one write of
+// the same bytes.
+func (t *fastHTTP) prepare(method, rawURL string, header http.Header, body []byte, reuse bool) (httpExchange, error) {
+	var req fasthttp.Request
+	// The path is already escaped (modelPath); keep it byte for byte.
+	req.URI().DisablePathNormalizing = true
+	req.SetRequestURI(rawURL)
+	req.Header.SetMethod(method)
+	req.Header.SetUserAgent("perfgo")
+	for k, vs := range header {
+		if framingHeader(k) {
+			continue // the body decides these, as in net/http
+		}
+		for _, v := range vs {
+			if strings.ContainsAny(v, "\r\n") {
+				return nil, fmt.Errorf("header %s: the value contains a line break; give a single-line value", k)
+			}
+			req.Header.Add(k, v)
+		}
+	}
+	if len(body) > 0 {
+		req.SetBodyRaw(body)
+	}
+	var wire bytes.Buffer
+	if _, err := req.WriteTo(&wire); err != nil {
+		return nil, err
+	}
+	x := &fastExchange{t: t, wire: wire.Bytes(), reuse: reuse}
+	x.resp.KeepBodyBuffer = true
+	return x, nil
+}
+
+func framingHeader(k string) bool {
+	switch http.CanonicalHeaderKey(k) {
+	case "Content-Length", "Transfer-Encoding", "Connection", "Host":
+		return true
+	}
+	return false
+}
+
+// fastExchange is one prepared request and, for a Call, the connection
+// it holds between requests.
+type fastExchange struct {
+	t     *fastHTTP
+	wire  []byte
+	reuse bool
+	// held is the connection kept between requests; it is still ours only
+	// while its owner is x (another goroutine may have taken it back).
+	held *fastConn
+	resp fasthttp.Response
+
+	// Cancellation: watched is the context an AfterFunc watches (stop
+	// ends the watch); inflight is the connection of the request under
+	// way, which the watch breaks when the context is cancelled.
+	watched     context.Context
+	stop        func() bool
+	mu          sync.Mutex
+	inflightCtx context.Context
+	inflight    *fastConn
+}
+
+func (x *fastExchange) do(ctx context.Context, deadline time.Time, buf []byte) (httpResult, error) {
+	start := time.Now()
+	if err := ctx.Err(); err != nil {
+		return httpResult{}, err
+	}
+	watch := ctx.Done() != nil
+	if watch && ctx != x.watched {
+		x.unwatch()
+		x.watched, x.stop = ctx, context.AfterFunc(ctx, func() { x.abort(ctx) })
+	}
+	if watch && !x.reuse {
+		// A control request is sent once: do not leave a watch registered
+		// on a long-lived context.
+		defer x.unwatch()
+	}
+	if dl, ok := ctx.Deadline(); ok && (deadline.IsZero() || dl.Before(deadline)) {
+		deadline = dl
+	}
+	for {
+		c := x.held
+		x.held = nil
+		if c == nil || !c.owner.CompareAndSwap(x, nil) {
+			var err error
+			if c, err = x.t.pool.get(ctx, x.t.dial); err != nil {
+				return httpResult{}, withContext(ctx, deadline, err)
+			}
+		}
+		if watch {
+			x.setInflight(ctx, c)
+			if ctx.Err() != nil {
+				x.abort(ctx) // cancelled before the watch could see c
+			}
+		}
+		res, reusable, stale, err := x.roundTrip(c, deadline, start, buf)
+		if watch {
+			x.clearInflight()
+			if c.aborted.Load() {
+				reusable = false // its deadline is in the past
+			}
+		}
+		if !reusable {
+			x.t.pool.discard(c)
+		} else if x.reuse {
+			x.keep(c)
+		} else {
+			x.t.pool.put(c)
+		}
+		// A kept-alive connection may have been closed by the server just
+		// before we wrote: nothing of a response was read, so send again,
+		// as net/http does. Each such connection is dropped and a new one
+		// is never stale, so this ends.
+		if err != nil && stale && ctx.Err() == nil {
+			continue
+		}
+		if err != nil {
+			err = withContext(ctx, deadline, err)
+		}
+		return res, err
+	}
+}
+
+// withContext says why a request failed when its context or deadline is
+// the reason. The connection's deadline may fire a moment before the
+// context's own timer, and a deadline given to do has no context at all.
+func withContext(ctx context.Context, deadline time.Time, err error) error {
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return fmt.Errorf("%w: %w", ctxErr, err)
+	}
+	var ne net.Error
+	if !deadline.IsZero() && errors.As(err, &ne) && ne.Timeout() {
+		return fmt.Errorf("%w: %w", context.DeadlineExceeded, err)
+	}
+	return err
+}
+
+// keep holds c for the next request unless someone is waiting for a
+// connection. The store-then-check order pairs with fastPool.get's
+// announce-then-scan: either the waiter sees c held and takes it, or we
+// see the waiter and give c back.
+func (x *fastExchange) keep(c *fastConn) {
+	c.owner.Store(x)
+	x.held = c
+	p := &x.t.pool
+	if p.waiting.Load() > 0 && c.owner.CompareAndSwap(x, nil) {
+		x.held = nil
+		p.put(c)
+	}
+}
+
+func (x *fastExchange) unwatch() {
+	if x.stop != nil {
+		x.stop()
+	}
+	x.watched, x.stop = nil, nil
+}
+
+func (x *fastExchange) setInflight(ctx context.Context, c *fastConn) {
+	x.mu.Lock()
+	x.inflightCtx, x.inflight = ctx, c
+	x.mu.Unlock()
+}
+
+func (x *fastExchange) clearInflight() {
+	x.mu.Lock()
+	x.inflightCtx, x.inflight = nil, nil
+	x.mu.Unlock()
+}
+
+// abort runs when a watched context is cancelled: it breaks the request
+// under way for that context, if any, by moving its connection's deadline
+// into the past.
+func (x *fastExchange) abort(ctx context.Context) {
+	x.mu.Lock()
+	if c := x.inflight; c != nil && x.inflightCtx == ctx {
+		c.aborted.Store(true)
+		_ = c.nc.SetDeadline(time.Unix(1, 0))
+	}
+	x.mu.Unlock()
+}
+
+// roundTrip sends the request on c and reads the response. reusable says
+// c can carry another request; stale says the failure looks like a kept-
+// alive connection the server had closed.
+func (x *fastExchange) roundTrip(c *fastConn, dl, start time.Time, buf []byte) (res httpResult, reusable, stale bool, err error) {
+	if !dl.Equal(c.deadline) {
+		if err := c.nc.SetDeadline(dl); err != nil {
+			return res, false, false, err
+		}
+		c.deadline = dl
+	}
+	reused := c.requests > 0
+	if _, err := c.nc.Write(x.wire); err != nil {
+		return res, false, reused, fastErr(err)
+	}
+	res.sent = time.Since(start)
+	h := &x.resp.Header
+	if err := h.Read(c.br); err != nil {
+		return res, false, reused && errors.Is(err, io.EOF), fastErr(err)
+	}
+	// Informational answers (100 Continue...) precede the real one.
+	for n := 0; h.StatusCode() >= 100 && h.StatusCode() < 200 && h.StatusCode() != http.StatusSwitchingProtocols; n++ {
+		if n == 10 {
+			return res, false, false, fmt.Errorf("server sent more than %d informational (1xx) responses", n)
+		}
+		if err := h.Read(c.br); err != nil {
+			return res, false, false, fastErr(err)
+		}
+	}
+	res.status = h.StatusCode()
+	res.headers = time.Since(start)
+	res.headerLen = -1
+	if v := h.Peek(headerInferLen); v != nil {
+		res.headerLen = parseHeaderLen(v)
+	}
+	n := h.ContentLength()
+	switch {
+	case res.status == http.StatusNoContent || res.status == http.StatusNotModified || res.status < 200:
+		res.body = buf[:0]
+	case n >= 0:
+		res.body, err = readN(c.br, buf[:0], n)
+	default:
+		// Chunked (-1) or until the connection closes (-2): rare enough
+		// for fasthttp's buffer and a copy.
+		err = x.resp.ReadBody(c.br, 0)
+		if err == nil && n == -1 {
+			err = h.ReadTrailer(c.br)
+		}
+		res.body = append(buf[:0], x.resp.Body()...)
+	}
+	if err != nil {
+		return res, false, false, fastErr(err)
+	}
+	c.requests++
+	return res, n != -2 && !h.ConnectionClose(), false, nil
+}
+
+// readN appends exactly n bytes from r to buf. It grows buf in steps, so
+// that a bogus Content-Length cannot allocate more than arrives.
+func readN(r io.Reader, buf []byte, n int) ([]byte, error) {
+	const step = 1 << 20
+	for n > 0 {
+		k := min(n, step)
+		buf = slices.Grow(buf, k)
+		m, err := io.ReadFull(r, buf[len(buf):len(buf)+k])
+		buf = buf[:len(buf)+m]
+		if err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return buf, err
+		}
+		n -= k
+	}
+	return buf, nil
+}
+
+// fastErr turns fasthttp's timeout (not a net.Error) into the standard one.
+func fastErr(err error) error {
+	if errors.Is(err, fasthttp.ErrTimeout) {
+		return fmt.Errorf("read response: %w", os.ErrDeadlineExceeded)
+	}
+	return err
+}
+
+// fastConn is one keep-alive connection.
+type fastConn struct {
+	nc net.Conn
+	br *bufio.Reader
+	// Used only by the goroutine using the connection.
+	deadline time.Time
+	requests int
+	// owner is the exchange holding the connection between requests; nil
+	// while it is in use or idle in the pool.
+	owner atomic.Pointer[fastExchange]
+	// aborted is set when a cancellation broke the request under way.
+	aborted atomic.Bool
+}
+
+// fastPool counts and shares connections. Calls hold theirs, so the pool
+// is only visited on a Call's first request, when it gives its connection
+// up to a waiter, and by control calls.
+type fastPool struct {
+	max int // 0: no cap
+	// waiting counts goroutines waiting for a connection: holders give
+	// theirs back while it is non-zero.
+	waiting atomic.Int32
+	_       [60]byte // read per request: keep it off mu's cache line
+
+	mu   sync.Mutex
+	idle []*fastConn
+	open int
+	all  map[*fastConn]struct{}
+	// wake (1-buffered) tells waiters a connection may be free; a waiter
+	// that finds more than it takes passes the word on.
+	wake chan struct{}
+}
+
+func (p *fastPool) init(max int) {
+	p.max = max
+	p.all = map[*fastConn]struct{}{}
+	p.wake = make(chan struct{}, 1)
+}
+
+func (p *fastPool) signal() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// get returns an idle connection, dials a new one under the cap, takes
+// one another exchange holds while idle, or waits for one.
+func (p *fastPool) get(ctx context.Context, dial func(context.Context) (*fastConn, error)) (*fastConn, error) {
+	announced := false
+	defer func() {
+		if announced {
+			p.waiting.Add(-1)
+		}
+	}()
+	for {
+		p.mu.Lock()
+		if n := len(p.idle); n > 0 {
+			c := p.idle[n-1]
+			p.idle[n-1] = nil
+			p.idle = p.idle[:n-1]
+			more := n > 1
+			p.mu.Unlock()
+			if announced && more {
+				p.signal()
+			}
+			return c, nil
+		}
+		if p.max == 0 || p.open < p.max {
+			p.open++
+			p.mu.Unlock()
+			return p.dial(ctx, dial)
+		}
+		for c := range p.all {
+			if h := c.owner.Load(); h != nil && c.owner.CompareAndSwap(h, nil) {
+				p.mu.Unlock()
+				return c, nil
+			}
+		}
+		p.mu.Unlock()
+		if !announced {
+			// Announce, then look again: a holder that missed the
+			// announcement has already published its connection.
+			announced = true
+			p.waiting.Add(1)
+			continue
+		}
+		select {
+		case <-p.wake:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+func (p *fastPool) dial(ctx context.Context, dial func(context.Context) (*fastConn, error)) (*fastConn, error) {
+	c, err := dial(ctx)
+	p.mu.Lock()
+	if err != nil {
+		p.open--
+		p.mu.Unlock()
+		p.signal()
+		return nil, err
+	}
+	p.all[c] = struct{}{}
+	p.mu.Unlock()
+	return c, nil
+}
+
+// put makes c idle.
+func (p *fastPool) put(c *fastConn) {
+	p.mu.Lock()
+	p.idle = append(p.idle, c)
+	p.mu.Unlock()
+	p.signal()
+}
+
+// discard closes c and frees its place.
+func (p *fastPool) discard(c *fastConn) {
+	_ = c.nc.Close()
+	p.mu.Lock()
+	if _, ok := p.all[c]; ok {
+		delete(p.all, c)
+		p.open--
+	}
+	p.mu.Unlock()
+	p.signal()
+}
+
+// close closes the idle connections and those held between requests,
+// as net/http's CloseIdleConnections: the pool stays usable, and the
+// connections in use stay open.
+func (p *fastPool) close() {
+	p.mu.Lock()
+	var drop []*fastConn
+	drop = append(drop, p.idle...)
+	p.idle = nil
+	for c := range p.all {
+		if h := c.owner.Load(); h != nil && c.owner.CompareAndSwap(h, nil) {
+			drop = append(drop, c)
+		}
+	}
+	p.mu.Unlock()
+	for _, c := range drop {
+		p.discard(c)
+	}
+}
