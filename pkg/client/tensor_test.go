@@ -6,6 +6,8 @@ import (
 	"math"
 	"strings"
 	"testing"
+
+	"github.com/perfgo/perfgo/pkg/datatype"
 )
 
 // sampleData returns n elements of datatype with edge values, as raw bytes.
@@ -37,51 +39,6 @@ func sampleData(datatype string, n int) []byte {
 		}
 	}
 	return out
-}
-
-func TestElementSize(t *testing.T) {
-	want := map[string]int{
-		TypeBool: 1, TypeUint8: 1, TypeUint16: 2, TypeUint32: 4, TypeUint64: 8,
-		TypeInt8: 1, TypeInt16: 2, TypeInt32: 4, TypeInt64: 8,
-		TypeFP16: 2, TypeBF16: 2, TypeFP32: 4, TypeFP64: 8, TypeBytes: 0,
-	}
-	if len(want) != len(Datatypes()) {
-		t.Fatalf("Datatypes() lists %d types, the table %d", len(Datatypes()), len(want))
-	}
-	for _, dt := range Datatypes() {
-		got, err := ElementSize(dt)
-		if err != nil || got != want[dt] {
-			t.Errorf("ElementSize(%s) = %d, %v; want %d", dt, got, err, want[dt])
-		}
-	}
-	for _, bad := range []string{"", "fp32", "FLOAT", "INT128"} {
-		if _, err := ElementSize(bad); err == nil {
-			t.Errorf("ElementSize(%q) accepted an unknown type", bad)
-		}
-	}
-}
-
-func TestElementCount(t *testing.T) {
-	tests := []struct {
-		shape   []int64
-		want    int64
-		wantErr bool
-	}{
-		{nil, 1, false},
-		{[]int64{}, 1, false},
-		{[]int64{0}, 0, false},
-		{[]int64{3, 0, 5}, 0, false},
-		{[]int64{2, 3, 4}, 24, false},
-		{[]int64{-1, 4}, 0, true},
-		{[]int64{1 << 62, 4}, 0, true},
-		{[]int64{math.MaxInt64, 1}, math.MaxInt64, false},
-	}
-	for _, tt := range tests {
-		got, err := ElementCount(tt.shape)
-		if (err != nil) != tt.wantErr || (!tt.wantErr && got != tt.want) {
-			t.Errorf("ElementCount(%v) = %d, %v; want %d, error %v", tt.shape, got, err, tt.want, tt.wantErr)
-		}
-	}
 }
 
 func TestCheckTensor(t *testing.T) {
@@ -116,52 +73,6 @@ func TestCheckTensor(t *testing.T) {
 			}
 		})
 	}
-}
-
-func TestBytesElements(t *testing.T) {
-	tests := []struct {
-		data    []byte
-		want    int
-		wantErr bool
-	}{
-		{nil, 0, false},
-		{[]byte{0, 0, 0, 0}, 1, false},
-		{[]byte{1, 0, 0, 0, 'a', 0, 0, 0, 0}, 2, false},
-		{[]byte{1, 0, 0}, 0, true},
-		{[]byte{2, 0, 0, 0, 'a'}, 0, true},
-		{[]byte{0xff, 0xff, 0xff, 0xff, 'a'}, 0, true},
-		{[]byte{0, 0, 0, 0, 1}, 1, true},
-	}
-	for _, tt := range tests {
-		got, err := BytesElements(tt.data)
-		if (err != nil) != tt.wantErr || (!tt.wantErr && got != tt.want) {
-			t.Errorf("BytesElements(%v) = %d, %v; want %d, error %v", tt.data, got, err, tt.want, tt.wantErr)
-		}
-	}
-}
-
-func FuzzBytesElements(f *testing.F) {
-	f.Add([]byte{})
-	f.Add(sampleData(TypeBytes, 6))
-	f.Add([]byte{0xff, 0xff, 0xff, 0x7f, 1, 2})
-	f.Add([]byte{3, 0, 0, 0, 'a', 'b'})
-	f.Fuzz(func(t *testing.T, data []byte) {
-		n, err := BytesElements(data)
-		if err != nil {
-			return
-		}
-		// A valid serialization re-serializes to itself.
-		var again []byte
-		rest := data
-		for range n {
-			var elem []byte
-			elem, rest = nextBytesElement(rest)
-			again = AppendBytesElement(again, elem)
-		}
-		if len(rest) != 0 || !bytes.Equal(again, data) {
-			t.Fatalf("walk of %x: %d elements, rest %x, re-serialized %x", data, n, rest, again)
-		}
-	})
 }
 
 // Every datatype survives raw -> JSON -> raw unchanged.
@@ -270,14 +181,8 @@ func FuzzDecodeJSONData(f *testing.F) {
 		if err != nil {
 			return
 		}
-		size, _ := ElementSize(dt)
-		if size > 0 && len(raw) != n*size {
-			t.Fatalf("%s %s: %d elements in %d bytes", dt, js, n, len(raw))
-		}
-		if size == 0 {
-			if m, err := BytesElements(raw); err != nil || m != n {
-				t.Fatalf("%s %s: decoded BYTES walk %d, %v; want %d", dt, js, m, err, n)
-			}
+		if err := CheckTensor(&Tensor{Name: "x", Datatype: dt, Shape: []int64{int64(n)}, Data: raw}); err != nil {
+			t.Fatalf("%s %s: decoded %d elements inconsistently: %v", dt, js, n, err)
 		}
 		// What decodes re-encodes (unless it is a non-JSON float or
 		// invalid UTF-8) and decodes to the same bytes.
@@ -292,60 +197,18 @@ func FuzzDecodeJSONData(f *testing.F) {
 	})
 }
 
-// Every half value converts to float32 and back unchanged (NaNs stay NaN).
-func TestHalfRoundTrip(t *testing.T) {
-	for h := range 1 << 16 {
-		f := HalfToFloat32(uint16(h))
-		back := Float32ToHalf(f)
-		if f != f {
-			if back&0x7c00 != 0x7c00 || back&0x3ff == 0 {
-				t.Fatalf("NaN %#04x came back as %#04x", h, back)
-			}
-			continue
+// The client's datatype names are package datatype's, and Datatypes lists
+// each once.
+func TestDatatypes(t *testing.T) {
+	seen := map[datatype.Type]bool{}
+	for _, name := range Datatypes() {
+		dt, err := datatype.Parse(name)
+		if err != nil || dt.String() != name || seen[dt] {
+			t.Errorf("Datatypes() lists %q: parses as %v, %v; seen before %v", name, dt, err, seen[dt])
 		}
-		if back != uint16(h) {
-			t.Fatalf("half %#04x -> %v -> %#04x", h, f, back)
-		}
+		seen[dt] = true
 	}
-}
-
-func TestFloat32ToHalfRounding(t *testing.T) {
-	tests := []struct {
-		f    float32
-		want uint16
-	}{
-		{1, 0x3c00},
-		{65504, 0x7bff},
-		{65520, 0x7c00}, // rounds up to Inf
-		{1e10, 0x7c00},
-		{-1e10, 0xfc00},
-		{5.960464477539063e-08, 0x0001},  // smallest subnormal
-		{2.9802322387695312e-08, 0x0000}, // half of it: ties to even
-		{1.0009765625, 0x3c01},
-		{1.00048828125, 0x3c00}, // tie, even stays
-		{1.00146484375, 0x3c02}, // tie, odd rounds up
-	}
-	for _, tt := range tests {
-		if got := Float32ToHalf(tt.f); got != tt.want {
-			t.Errorf("Float32ToHalf(%v) = %#04x, want %#04x", tt.f, got, tt.want)
-		}
-	}
-}
-
-func TestBF16(t *testing.T) {
-	for h := range 1 << 16 {
-		f := BF16ToFloat32(uint16(h))
-		if f != f {
-			continue
-		}
-		if back := Float32ToBF16(f); back != uint16(h) {
-			t.Fatalf("bf16 %#04x -> %v -> %#04x", h, f, back)
-		}
-	}
-	if got := Float32ToBF16(1.00390625); got != 0x3f80 { // tie to even
-		t.Errorf("Float32ToBF16(1.00390625) = %#04x, want 0x3f80", got)
-	}
-	if got := Float32ToBF16(float32(math.NaN())); BF16ToFloat32(got) == BF16ToFloat32(got) {
-		t.Errorf("NaN became %#04x, not a NaN", got)
+	if len(seen) != len(datatype.All()) {
+		t.Errorf("Datatypes() lists %d types, package datatype %d", len(seen), len(datatype.All()))
 	}
 }

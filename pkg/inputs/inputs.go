@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/perfgo/perfgo/pkg/client"
+	"github.com/perfgo/perfgo/pkg/datatype"
 	"github.com/perfgo/perfgo/pkg/inferencepb"
 )
 
@@ -187,54 +188,52 @@ func ParseShape(s string) (string, []int64, error) {
 }
 
 // fill makes the raw bytes of a tensor.
-func fill(datatype string, shape []int64, o Options, rng *rand.Rand) ([]byte, error) {
-	n := int64(1)
-	for _, d := range shape {
-		if d > 0 && n > math.MaxInt32/d {
-			return nil, fmt.Errorf("%w: shape %s is too large", ErrShape, FormatDims(shape))
-		}
-		n *= d
+func fill(name string, shape []int64, o Options, rng *rand.Rand) ([]byte, error) {
+	dt, err := datatype.Parse(name)
+	if err != nil {
+		return nil, fmt.Errorf("unsupported datatype %q", name)
+	}
+	n, err := datatype.ElementCount(shape)
+	if err != nil || n > math.MaxInt32 {
+		return nil, fmt.Errorf("%w: shape %s is too large", ErrShape, FormatDims(shape))
 	}
 	zero := o.Data == Zero
-	if datatype == "BYTES" {
+	if dt == datatype.Bytes {
 		strLen := o.StringLength
 		if strLen <= 0 {
 			strLen = 128
 		}
 		buf := make([]byte, 0, n*int64(4+strLen))
+		elem := make([]byte, strLen)
 		for range n {
-			buf = binary.LittleEndian.AppendUint32(buf, uint32(strLen))
-			for range strLen {
-				c := byte('0')
+			for j := range elem {
+				elem[j] = '0'
 				if !zero {
-					c = alphabet[rng.IntN(len(alphabet))]
+					elem[j] = alphabet[rng.IntN(len(alphabet))]
 				}
-				buf = append(buf, c)
 			}
+			buf = datatype.AppendBytesElement(buf, elem)
 		}
 		return buf, nil
 	}
-	size := elementSize(datatype)
-	if size == 0 {
-		return nil, fmt.Errorf("unsupported datatype %q", datatype)
-	}
-	buf := make([]byte, n*int64(size))
+	size := int64(dt.Size())
+	buf := make([]byte, n*size)
 	if zero {
 		return buf, nil
 	}
-	for i := int64(0); i < n; i++ {
-		b := buf[i*int64(size) : (i+1)*int64(size)]
-		switch datatype {
-		case "BOOL":
+	for i := range n {
+		b := buf[i*size : (i+1)*size]
+		switch dt {
+		case datatype.Bool:
 			b[0] = byte(rng.IntN(2))
-		case "FP32":
+		case datatype.FP32:
 			binary.LittleEndian.PutUint32(b, math.Float32bits(rng.Float32()))
-		case "FP64":
+		case datatype.FP64:
 			binary.LittleEndian.PutUint64(b, math.Float64bits(rng.Float64()))
-		case "FP16":
+		case datatype.FP16:
 			// A value in [1, 2): sign 0, exponent 15, random mantissa. Never NaN/Inf.
 			binary.LittleEndian.PutUint16(b, 0x3c00|uint16(rng.IntN(1<<10)))
-		case "BF16":
+		case datatype.BF16:
 			binary.LittleEndian.PutUint16(b, 0x3f80|uint16(rng.IntN(1<<7)))
 		default:
 			// Integers: random bits over the whole range, as perf_analyzer does.
@@ -247,17 +246,3 @@ func fill(datatype string, shape []int64, o Options, rng *rand.Rand) ([]byte, er
 }
 
 const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-
-func elementSize(datatype string) int {
-	switch datatype {
-	case "BOOL", "UINT8", "INT8":
-		return 1
-	case "UINT16", "INT16", "FP16", "BF16":
-		return 2
-	case "UINT32", "INT32", "FP32":
-		return 4
-	case "UINT64", "INT64", "FP64":
-		return 8
-	}
-	return 0
-}

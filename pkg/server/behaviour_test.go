@@ -15,8 +15,8 @@ import (
 
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/encoding/gzip"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/encoding/gzip"
 	"google.golang.org/grpc/status"
 
 	"github.com/perfgo/perfgo/pkg/inferencepb"
@@ -223,6 +223,9 @@ func TestDelaySaturation(t *testing.T) {
 	is := st.InferenceStats
 	if st.ExecutionCount != n || st.InferenceCount != n || is.Success.Count != n {
 		t.Errorf("executions %d, inferences %d, successes %d; want %d each", st.ExecutionCount, st.InferenceCount, is.Success.Count, n)
+	}
+	if got := scrape(t, s.MetricsAddr)[`nv_inference_pending_request_count{model="delay",version="1"}`]; got != 0 {
+		t.Errorf("pending gauge %v after the run, want 0", got)
 	}
 	if is.ComputeInfer.Ns < uint64(n*service) {
 		t.Errorf("compute_infer.ns %v < %d × %v", time.Duration(is.ComputeInfer.Ns), n, service)
@@ -448,33 +451,46 @@ func TestShutdownDrainsInFlight(t *testing.T) {
 	}
 }
 
-// TestQueuedGauge: with one instance busy, nv_inference_pending_request_count
-// shows the requests waiting behind it, and returns to 0.
+// TestQueuedGauge: with the one instance busy (for an hour), every later
+// request waits, and nv_inference_pending_request_count says how many.
 func TestQueuedGauge(t *testing.T) {
-	s := servertest.Start(t, func(o *server.Options) {
-		o.Delay = server.DelayOptions{ServiceTime: 300 * time.Millisecond, Instances: 1}
-	})
-	c := grpcClient(t, s.GRPCAddr)
+	s, err := server.New(server.Options{GRPCAddr: "127.0.0.1:0", MetricsAddr: "127.0.0.1:0",
+		Delay: server.DelayOptions{ServiceTime: time.Hour, Instances: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	c := grpcClient(t, s.GRPCAddr())
 	const n = 3
 	var eg errgroup.Group
 	for i := range n {
-		eg.Go(func() error { return delayInfer(context.Background(), c, float32(i)) })
+		eg.Go(func() error { _ = delayInfer(context.Background(), c, float32(i)); return nil })
+	}
+	for deadline := time.Now().Add(20 * time.Second); s.InFlight("delay") < n; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("requests never reached the server")
+		}
 	}
 	key := `nv_inference_pending_request_count{model="delay",version="1"}`
-	maxSeen := 0.0
-	for deadline := time.Now().Add(20 * time.Second); maxSeen < n-1 && time.Now().Before(deadline); {
-		maxSeen = max(maxSeen, scrape(t, s.MetricsAddr)[key])
-		time.Sleep(2 * time.Millisecond)
+	got := 0.0
+	// The first request may still be on its way from the queue to the
+	// instance: wait for the steady state, which lasts an hour.
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if got = scrape(t, s.MetricsAddr())[key]; got == n-1 {
+			break
+		}
 	}
-	if err := eg.Wait(); err != nil {
-		t.Fatal(err)
+	if got != n-1 {
+		t.Errorf("pending gauge %v, want %d (one executing, the rest queued)", got, n-1)
 	}
-	if maxSeen != n-1 {
-		t.Errorf("pending gauge peaked at %v, want %d (one executing, the rest queued)", maxSeen, n-1)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // no grace: the requests would take an hour
+	if err := s.Shutdown(ctx); err != nil {
+		t.Errorf("Shutdown: %v", err)
 	}
-	if got := scrape(t, s.MetricsAddr)[key]; got != 0 {
-		t.Errorf("pending gauge %v after all requests finished, want 0", got)
-	}
+	_ = eg.Wait()
 }
 
 func TestGRPCGzip(t *testing.T) {
@@ -489,4 +505,100 @@ func TestGRPCGzip(t *testing.T) {
 	if !bytes.Equal(resp.RawOutputContents[0], fp32s(1, 2)) {
 		t.Errorf("output %x", resp.RawOutputContents[0])
 	}
+}
+
+func TestLifecycle(t *testing.T) {
+	s, err := server.New(server.Options{HTTPAddr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Shutdown(context.Background()); err != nil {
+		t.Errorf("Shutdown before Start: %v", err)
+	}
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(context.Background()); err == nil {
+		t.Error("second Start succeeded")
+	}
+	// A port in use is a clear error, and nothing is left running.
+	busy, err := server.New(server.Options{HTTPAddr: "127.0.0.1:0", GRPCAddr: s.HTTPAddr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := busy.Start(context.Background()); err == nil || !strings.Contains(err.Error(), "gRPC") || !strings.Contains(err.Error(), s.HTTPAddr()) {
+		t.Errorf("Start on a busy port: %v, want an error naming gRPC and %s", err, s.HTTPAddr())
+	}
+	for range 2 {
+		if err := s.Shutdown(context.Background()); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+	}
+}
+
+// TestShutdownDeadline: when ctx ends before in-flight requests finish,
+// Shutdown cuts them off and still returns with every goroutine gone
+// (TestMain's leak check).
+func TestShutdownDeadline(t *testing.T) {
+	s, err := server.New(server.Options{GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
+		Delay: server.DelayOptions{ServiceTime: time.Hour}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	c := grpcClient(t, s.GRPCAddr())
+	h := newHTTPClient(t, s.HTTPAddr())
+	var eg errgroup.Group
+	eg.Go(func() error {
+		if err := delayInfer(context.Background(), c, 1); err == nil {
+			return fmt.Errorf("an hour-long gRPC request succeeded during a forced shutdown")
+		}
+		return nil
+	})
+	eg.Go(func() error {
+		req, _ := http.NewRequest("POST", h.base+"/v2/models/delay/infer", strings.NewReader(`{"inputs":[{"name":"INPUT0","shape":[1,1],"datatype":"FP32","data":[1]}]}`))
+		resp, err := h.c.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return fmt.Errorf("an hour-long HTTP request succeeded during a forced shutdown")
+			}
+		}
+		return nil
+	})
+	for deadline := time.Now().Add(20 * time.Second); s.InFlight("delay") < 2; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("requests never reached the server")
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Errorf("forced Shutdown: %v", err)
+	}
+	if err := eg.Wait(); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestSequenceIdle: a sequence unused for longer than SequenceIdle is ended,
+// and its slot is free for a new one.
+func TestSequenceIdle(t *testing.T) {
+	const idle = 5 * time.Millisecond
+	s := servertest.Start(t, func(o *server.Options) { o.MaxSequences = 1; o.SequenceIdle = idle })
+	h := newHTTPClient(t, s.HTTPAddr)
+	send := func(id int, start bool) httpResult {
+		return h.inferJSON("sequence", fmt.Sprintf(`{"parameters":{"sequence_id":%d,"sequence_start":%v},"inputs":[{"name":"INPUT","shape":[1],"datatype":"INT32","data":[1]}]}`, id, start))
+	}
+	if r := send(1, true); r.status != 200 {
+		t.Fatalf("start 1: %d %s", r.status, r.body)
+	}
+	time.Sleep(4 * idle) // sleeps at least this long, which is all the test needs
+	if r := send(2, true); r.status != 200 {
+		t.Fatalf("start 2 once 1 idled out: %d %s", r.status, r.body)
+	}
+	time.Sleep(4 * idle)
+	errorBody(t, send(2, false), 400, "not active")
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/perfgo/perfgo/pkg/datatype"
 	"github.com/perfgo/perfgo/pkg/inferencepb"
 )
 
@@ -20,19 +21,20 @@ func BenchmarkCoreInfer(b *testing.B) {
 	data := make([]byte, 64)
 	for _, model := range []string{"identity", "simple"} {
 		b.Run(model, func(b *testing.B) {
-			inputs := []tensor{{name: "INPUT0", dt: dtFP32, shape: []int64{1, 16}, data: data}}
+			inputs := []tensor{{name: "INPUT0", dt: datatype.FP32, shape: []int64{1, 16}, data: data}}
 			if model == "simple" {
 				inputs = []tensor{
-					{name: "INPUT0", dt: dtInt32, shape: []int64{1, 16}, data: data},
-					{name: "INPUT1", dt: dtInt32, shape: []int64{1, 16}, data: data},
+					{name: "INPUT0", dt: datatype.Int32, shape: []int64{1, 16}, data: data},
+					{name: "INPUT1", dt: datatype.Int32, shape: []int64{1, 16}, data: data},
 				}
 			}
 			req := request{modelName: model, inputs: inputs}
 			ctx := context.Background()
+			var res response // pooled by the front ends; reused here
 			b.ReportAllocs()
 			for b.Loop() {
 				req.received = time.Now()
-				var res response
+				res = response{}
 				if err := c.infer(ctx, &req, &res); err != nil {
 					b.Fatal(err)
 				}

@@ -1,9 +1,7 @@
 package server
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -45,57 +43,6 @@ func TestSplitBinary(t *testing.T) {
 			}
 			if err != nil || string(hdr) != tt.wantHdr || string(bin) != tt.wantBin {
 				t.Fatalf("got %q %q %v, want %q %q", hdr, bin, err, tt.wantHdr, tt.wantBin)
-			}
-		})
-	}
-}
-
-func TestParseJSONData(t *testing.T) {
-	le := binary.LittleEndian
-	tests := []struct {
-		name    string
-		raw     string
-		dt      dtype
-		n       int64
-		want    []byte
-		wantErr string
-	}{
-		{"flat int32", `[1,-2,3]`, dtInt32, 3, le.AppendUint32(le.AppendUint32(le.AppendUint32(nil, 1), 0xfffffffe), 3), ""},
-		{"nested", `[[1,2],[3,4]]`, dtUint8, 4, []byte{1, 2, 3, 4}, ""},
-		{"whitespace", " [ 1 ,\n 2 ] ", dtInt8, 2, []byte{1, 2}, ""},
-		{"empty", `[]`, dtFP32, 0, []byte{}, ""},
-		{"bool", `[true,false]`, dtBool, 2, []byte{1, 0}, ""},
-		{"bytes with escapes", `["a\"b","\u00e9"]`, dtBytes, 2, append(appendBytesElement(nil, []byte(`a"b`)), appendBytesElement(nil, []byte("é"))...), ""},
-		{"fp32 exponent", `[1e2]`, dtFP32, 1, le.AppendUint32(nil, math.Float32bits(100)), ""},
-		{"fp32 overflow is Inf", `[1e40]`, dtFP32, 1, le.AppendUint32(nil, math.Float32bits(float32(math.Inf(1)))), ""},
-		{"too few", `[1]`, dtInt32, 2, nil, "1 elements but the shape needs 2"},
-		{"too many", `[1,2,3]`, dtInt32, 2, nil, "more than the 2"},
-		{"not an array", `5`, dtInt32, 1, nil, "must be a JSON array"},
-		{"null", `null`, dtInt32, 1, nil, "no data"},
-		{"missing", ``, dtInt32, 1, nil, "no data"},
-		{"float for int", `[1.5]`, dtInt32, 1, nil, "not an INT32"},
-		{"negative for uint", `[-1]`, dtUint16, 1, nil, "not a UINT16"},
-		{"uint8 overflow", `[256]`, dtUint8, 1, nil, "not a UINT8"},
-		{"string for number", `["1"]`, dtFP64, 1, nil, "not a number"},
-		{"number for bytes", `[1]`, dtBytes, 1, nil, "must be JSON strings"},
-		{"number for bool", `[1]`, dtBool, 1, nil, "true or false"},
-		{"unbalanced", `[1]]`, dtInt32, 1, nil, "unbalanced"},
-		{"unclosed", `[[1]`, dtInt32, 1, nil, "unclosed"},
-		{"trailing", `[1] 2`, dtInt32, 1, nil, "after its closing"},
-		{"unterminated string", `["abc`, dtBytes, 1, nil, "unterminated"},
-		{"shape larger than data could be", `[1]`, dtInt32, 1 << 30, nil, "cannot hold"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := parseJSONData([]byte(tt.raw), tt.dt, tt.n)
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil || !bytes.Equal(got, tt.want) {
-				t.Fatalf("got %x, %v; want %x", got, err, tt.want)
 			}
 		})
 	}
@@ -146,31 +93,6 @@ func TestDecodeJSONRequestParameters(t *testing.T) {
 	}
 }
 
-func TestCheckBytesElements(t *testing.T) {
-	two := append(appendBytesElement(nil, []byte("ab")), appendBytesElement(nil, nil)...)
-	tests := []struct {
-		name    string
-		data    []byte
-		n       int64
-		wantErr string
-	}{
-		{"two", two, 2, ""},
-		{"none", nil, 0, ""},
-		{"count mismatch", two, 3, "holds 2 elements"},
-		{"short prefix", []byte{1, 0}, 1, "truncated"},
-		{"length past end", []byte{5, 0, 0, 0, 'a'}, 1, "declares 5"},
-		{"huge length", []byte{0xff, 0xff, 0xff, 0xff}, 1, "declares 4294967295"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			err := checkBytesElements(tt.data, tt.n)
-			if (err == nil) != (tt.wantErr == "") || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
-				t.Fatalf("err = %v, want %q", err, tt.wantErr)
-			}
-		})
-	}
-}
-
 func TestElementCount(t *testing.T) {
 	tests := []struct {
 		shape []int64
@@ -188,42 +110,6 @@ func TestElementCount(t *testing.T) {
 		if (err != nil) != tt.err || got != tt.want {
 			t.Errorf("elementCount(%v) = %d, %v; want %d, err %v", tt.shape, got, err, tt.want, tt.err)
 		}
-	}
-}
-
-func TestHalfFloats(t *testing.T) {
-	tests := []struct {
-		f          float32
-		fp16, bf16 uint16
-	}{
-		{0, 0, 0},
-		{1, 0x3c00, 0x3f80},
-		{-2, 0xc000, 0xc000},
-		{65504, 0x7bff, 0x4780},
-		{float32(math.Inf(1)), 0x7c00, 0x7f80},
-		{5.960464477539063e-08, 0x0001, 0x3380}, // smallest FP16 subnormal
-		{1e10, 0x7c00, 0x5015},                  // overflows FP16
-	}
-	for _, tt := range tests {
-		if got := float32ToFP16(tt.f); got != tt.fp16 {
-			t.Errorf("float32ToFP16(%v) = %#04x, want %#04x", tt.f, got, tt.fp16)
-		}
-		if got := float32ToBF16(tt.f); got != tt.bf16 {
-			t.Errorf("float32ToBF16(%v) = %#04x, want %#04x", tt.f, got, tt.bf16)
-		}
-	}
-	// Every finite FP16 value survives a round trip through float32.
-	for h := range uint32(1 << 16) {
-		f := fp16ToFloat32(uint16(h))
-		if math.IsNaN(float64(f)) {
-			continue
-		}
-		if back := float32ToFP16(f); back != uint16(h) {
-			t.Fatalf("fp16 %#04x -> %v -> %#04x", h, f, back)
-		}
-	}
-	if !math.IsNaN(float64(bf16ToFloat32(float32ToBF16(float32(math.NaN()))))) {
-		t.Error("bf16 NaN did not stay NaN")
 	}
 }
 
@@ -281,19 +167,6 @@ func TestOptionsValidation(t *testing.T) {
 				t.Fatalf("New: %v, want %q", err, tt.wantErr)
 			}
 		})
-	}
-}
-
-func TestAppendJSONString(t *testing.T) {
-	for _, s := range []string{"", "plain", `q"b\s`, "\x00\x1f\n\r\t", "héllo ☃", "bad \xff utf8", "<&>"} {
-		out := appendJSONString(nil, s)
-		var back string
-		if err := json.Unmarshal(out, &back); err != nil {
-			t.Fatalf("%q encodes to invalid JSON %s: %v", s, out, err)
-		}
-		if want := strings.ToValidUTF8(s, "\uFFFD"); back != want {
-			t.Errorf("%q round-trips to %q, want %q", s, back, want)
-		}
 	}
 }
 
@@ -363,31 +236,6 @@ func itoaTest(n int) string {
 	return string(b)
 }
 
-// FuzzParseJSONData fuzzes the data-array scanner directly, including input
-// that is not valid JSON (the request decoder never passes such input, but
-// the scanner must not depend on that).
-func FuzzParseJSONData(f *testing.F) {
-	f.Add([]byte(`[1,2,[3]]`), uint8(dtInt32), int64(3))
-	f.Add([]byte(`["a\"",""]`), uint8(dtBytes), int64(2))
-	f.Add([]byte(`[true]`), uint8(dtBool), int64(1))
-	f.Add([]byte(`[1e400]`), uint8(dtFP16), int64(1))
-	f.Add([]byte(`[`), uint8(dtFP64), int64(0))
-	f.Fuzz(func(t *testing.T, raw []byte, dt uint8, n int64) {
-		d := dtype(dt % uint8(dtCount))
-		if d == dtInvalid || n < 0 {
-			return
-		}
-		out, err := parseJSONData(raw, d, n)
-		if err != nil {
-			return
-		}
-		tt := tensor{dt: d, shape: []int64{n}, data: out}
-		if err := checkTensorData(&tt); err != nil {
-			t.Fatalf("parsed %q as %s[%d] but the result is inconsistent: %v", raw, d, n, err)
-		}
-	})
-}
-
 // FuzzGRPCInfer drives the gRPC decode path with arbitrary protobuf bytes.
 func FuzzGRPCInfer(f *testing.F) {
 	seed := &inferencepb.ModelInferRequest{ModelName: "simple", Inputs: []*inferencepb.ModelInferRequest_InferInputTensor{
@@ -413,27 +261,6 @@ func FuzzGRPCInfer(f *testing.F) {
 		var res response
 		if err := c.infer(context.Background(), &req, &res); err == nil {
 			_ = encodeGRPCResponse(&req, &res)
-		}
-	})
-}
-
-// FuzzAppendJSONString checks the hand-written string encoder against
-// encoding/json.
-func FuzzAppendJSONString(f *testing.F) {
-	f.Add("héllo \"q\" \x00 \xff")
-	f.Fuzz(func(t *testing.T, s string) {
-		out := appendJSONString(nil, []byte(s))
-		var back string
-		if err := json.Unmarshal(out, &back); err != nil {
-			t.Fatalf("invalid JSON %s: %v", out, err)
-		}
-		ref, _ := json.Marshal(s)
-		var want string
-		if err := json.Unmarshal(ref, &want); err != nil {
-			t.Fatal(err)
-		}
-		if back != want {
-			t.Fatalf("%q round-trips to %q, encoding/json gives %q", s, back, want)
 		}
 	})
 }

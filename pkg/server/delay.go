@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/perfgo/perfgo/pkg/datatype"
 	"github.com/perfgo/perfgo/pkg/inferencepb"
 )
 
@@ -54,8 +55,8 @@ func (d *delayBackend) model() *model {
 	spec := modelSpec{
 		name:      "delay",
 		maxBatch:  d.opts.MaxBatchSize,
-		inputs:    []tensorSpec{{name: "INPUT0", dt: dtFP32, dims: []int64{-1}}},
-		outputs:   []tensorSpec{{name: "OUTPUT0", dt: dtFP32, dims: []int64{-1}}},
+		inputs:    []tensorSpec{{name: "INPUT0", dt: datatype.FP32, dims: []int64{-1}}},
+		outputs:   []tensorSpec{{name: "OUTPUT0", dt: datatype.FP32, dims: []int64{-1}}},
 		instances: instanceGroup("delay", d.opts.Instances),
 		parameters: map[string]string{
 			"service_time_us": strconv.FormatInt(d.opts.ServiceTime.Microseconds(), 10),

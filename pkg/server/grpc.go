@@ -2,11 +2,8 @@ package server
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
-	"fmt"
 	"io"
-	"math"
 	"sync"
 	"time"
 
@@ -15,6 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/perfgo/perfgo/pkg/datatype"
 	"github.com/perfgo/perfgo/pkg/inferencepb"
 )
 
@@ -26,6 +24,30 @@ type grpcFrontend struct {
 	// streamInFlight bounds the requests one ModelStreamInfer stream runs
 	// at once; past it the stream stops reading until one finishes.
 	streamInFlight int
+	// exchanges holds *grpcExchange for reuse.
+	exchanges sync.Pool
+}
+
+// grpcExchange is one ModelInfer call's decoded request and response,
+// pooled; the response proto shares only tensor bytes and shapes with it,
+// never the exchange itself.
+type grpcExchange struct {
+	req request
+	res response
+	in  [4]tensor
+}
+
+func (g *grpcFrontend) exchange() *grpcExchange {
+	if ex, ok := g.exchanges.Get().(*grpcExchange); ok {
+		return ex
+	}
+	return &grpcExchange{}
+}
+
+func (g *grpcFrontend) release(ex *grpcExchange) {
+	ex.req, ex.res = request{}, response{}
+	clear(ex.in[:])
+	g.exchanges.Put(ex)
 }
 
 var _ inferencepb.GRPCInferenceServiceServer = (*grpcFrontend)(nil)
@@ -96,20 +118,22 @@ func (g *grpcFrontend) RepositoryIndex(context.Context, *inferencepb.RepositoryI
 }
 
 func (g *grpcFrontend) ModelInfer(ctx context.Context, in *inferencepb.ModelInferRequest) (*inferencepb.ModelInferResponse, error) {
-	req := request{received: time.Now()}
 	// An unknown model is reported before anything wrong with the request.
 	if _, err := g.core.lookup(in.GetModelName(), in.GetModelVersion()); err != nil {
 		return nil, grpcError(err)
 	}
-	if err := decodeGRPCRequest(in, &req); err != nil {
-		g.countDecodeFailure(&req, err)
+	ex := g.exchange()
+	defer g.release(ex)
+	req := &ex.req
+	*req = request{received: time.Now(), inputs: ex.in[:0]}
+	if err := decodeGRPCRequest(in, req); err != nil {
+		g.countDecodeFailure(req, err)
 		return nil, grpcError(err)
 	}
-	var res response
-	if err := g.core.infer(ctx, &req, &res); err != nil {
+	if err := g.core.infer(ctx, req, &ex.res); err != nil {
 		return nil, grpcError(err)
 	}
-	return encodeGRPCResponse(&req, &res), nil
+	return encodeGRPCResponse(req, &ex.res), nil
 }
 
 // countDecodeFailure counts a request that could not be decoded against the
@@ -241,9 +265,9 @@ func decodeGRPCRequest(in *inferencepb.ModelInferRequest, r *request) error {
 		if t.name == "" {
 			return errorf(kindInvalid, "input %d has no name", i)
 		}
-		dt, ok := parseDtype(it.GetDatatype())
-		if !ok {
-			return errorf(kindInvalid, "input %q has unknown datatype %q; use one of BOOL, UINT8..UINT64, INT8..INT64, FP16, BF16, FP32, FP64, BYTES", t.name, it.GetDatatype())
+		dt, err := datatype.Parse(it.GetDatatype())
+		if err != nil {
+			return errorf(kindInvalid, "input %q: %v", t.name, err)
 		}
 		t.dt = dt
 		for k := range it.GetParameters() {
@@ -263,7 +287,7 @@ func decodeGRPCRequest(in *inferencepb.ModelInferRequest, r *request) error {
 			if err != nil {
 				return errorf(kindInvalid, "input %q: %v", t.name, err)
 			}
-			if t.data, err = contentsToRaw(it.GetContents(), dt, n); err != nil {
+			if t.data, err = datatype.ContentsToRaw(dt, it.GetContents(), n); err != nil {
 				return errorf(kindInvalid, "input %q: %v", t.name, err)
 			}
 		default:
@@ -327,121 +351,26 @@ func grpcRequestParam(k string, p *inferencepb.InferParameter, r *request) error
 	return nil
 }
 
-// contentsToRaw converts typed contents to raw little-endian bytes.
-func contentsToRaw(c *inferencepb.InferTensorContents, dt dtype, n int64) ([]byte, error) {
-	le := binary.LittleEndian
-	mismatch := func(field string, got int) error {
-		return fmt.Errorf("contents.%s has %d elements but the shape needs %d", field, got, n)
-	}
-	switch dt {
-	case dtBool:
-		v := c.GetBoolContents()
-		if int64(len(v)) != n {
-			return nil, mismatch("bool_contents", len(v))
-		}
-		out := make([]byte, n)
-		for i, b := range v {
-			if b {
-				out[i] = 1
-			}
-		}
-		return out, nil
-	case dtInt8, dtInt16, dtInt32:
-		v := c.GetIntContents()
-		if int64(len(v)) != n {
-			return nil, mismatch("int_contents", len(v))
-		}
-		out := make([]byte, 0, int(n)*dt.size())
-		for _, x := range v {
-			switch dt {
-			case dtInt8:
-				out = append(out, byte(int8(x)))
-			case dtInt16:
-				out = le.AppendUint16(out, uint16(int16(x)))
-			default:
-				out = le.AppendUint32(out, uint32(x))
-			}
-		}
-		return out, nil
-	case dtInt64:
-		v := c.GetInt64Contents()
-		if int64(len(v)) != n {
-			return nil, mismatch("int64_contents", len(v))
-		}
-		out := make([]byte, 0, 8*n)
-		for _, x := range v {
-			out = le.AppendUint64(out, uint64(x))
-		}
-		return out, nil
-	case dtUint8, dtUint16, dtUint32:
-		v := c.GetUintContents()
-		if int64(len(v)) != n {
-			return nil, mismatch("uint_contents", len(v))
-		}
-		out := make([]byte, 0, int(n)*dt.size())
-		for _, x := range v {
-			switch dt {
-			case dtUint8:
-				out = append(out, byte(x))
-			case dtUint16:
-				out = le.AppendUint16(out, uint16(x))
-			default:
-				out = le.AppendUint32(out, x)
-			}
-		}
-		return out, nil
-	case dtUint64:
-		v := c.GetUint64Contents()
-		if int64(len(v)) != n {
-			return nil, mismatch("uint64_contents", len(v))
-		}
-		out := make([]byte, 0, 8*n)
-		for _, x := range v {
-			out = le.AppendUint64(out, x)
-		}
-		return out, nil
-	case dtFP32:
-		v := c.GetFp32Contents()
-		if int64(len(v)) != n {
-			return nil, mismatch("fp32_contents", len(v))
-		}
-		out := make([]byte, 0, 4*n)
-		for _, x := range v {
-			out = le.AppendUint32(out, math.Float32bits(x))
-		}
-		return out, nil
-	case dtFP64:
-		v := c.GetFp64Contents()
-		if int64(len(v)) != n {
-			return nil, mismatch("fp64_contents", len(v))
-		}
-		out := make([]byte, 0, 8*n)
-		for _, x := range v {
-			out = le.AppendUint64(out, math.Float64bits(x))
-		}
-		return out, nil
-	case dtBytes:
-		v := c.GetBytesContents()
-		if int64(len(v)) != n {
-			return nil, mismatch("bytes_contents", len(v))
-		}
-		var out []byte
-		for _, b := range v {
-			out = appendBytesElement(out, b)
-		}
-		return out, nil
-	}
-	return nil, fmt.Errorf("%s has no typed contents field; send it in raw_input_contents", dt)
-}
-
 // encodeGRPCResponse builds the response with raw_output_contents, as Triton
 // does. Output bytes are shared, not copied.
 func encodeGRPCResponse(req *request, res *response) *inferencepb.ModelInferResponse {
-	out := &inferencepb.ModelInferResponse{ModelName: req.modelName, ModelVersion: modelVersion, Id: req.id}
+	// One allocation holds the response and up to two outputs.
+	a := &struct {
+		resp inferencepb.ModelInferResponse
+		ts   [2]inferencepb.ModelInferResponse_InferOutputTensor
+		ptrs [2]*inferencepb.ModelInferResponse_InferOutputTensor
+		raw  [2][]byte
+	}{}
+	out := &a.resp
+	out.ModelName, out.ModelVersion, out.Id = req.modelName, modelVersion, req.id
 	if n := len(res.outputs); n > 0 {
-		ts := make([]inferencepb.ModelInferResponse_InferOutputTensor, n)
-		out.Outputs = make([]*inferencepb.ModelInferResponse_InferOutputTensor, n)
-		out.RawOutputContents = make([][]byte, n)
+		ts := a.ts[:]
+		out.Outputs, out.RawOutputContents = a.ptrs[:0:2], a.raw[:0:2]
+		if n > len(a.ts) {
+			ts = make([]inferencepb.ModelInferResponse_InferOutputTensor, n)
+		}
+		out.Outputs = append(out.Outputs, make([]*inferencepb.ModelInferResponse_InferOutputTensor, n)...)
+		out.RawOutputContents = append(out.RawOutputContents, make([][]byte, n)...)
 		for i := range res.outputs {
 			t := &res.outputs[i]
 			ts[i].Name, ts[i].Datatype, ts[i].Shape = t.name, t.dt.String(), t.shape

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/proto"
+
+	"github.com/perfgo/perfgo/pkg/datatype"
 )
 
 // headerLength is Triton's binary tensor extension header.
@@ -258,10 +260,12 @@ func (h *httpFrontend) decodeRaw(body []byte, req *request) error {
 	}
 	if variable >= 0 {
 		var n int64
-		if spec.dt == dtBytes {
-			forEachBytes(body, func([]byte) { n++ })
+		if spec.dt == datatype.Bytes {
+			// Whole elements only: a malformed tail fails validation.
+			whole, _ := datatype.BytesElements(body)
+			n = int64(whole)
 		} else {
-			n = int64(len(body) / spec.dt.size())
+			n = int64(len(body) / spec.dt.Size())
 		}
 		if known == 0 {
 			return errorf(kindInvalid, "a raw binary request cannot give model %q's input shape %v; send a JSON header", m.name, shape)
@@ -277,11 +281,11 @@ func (h *httpFrontend) decodeRaw(body []byte, req *request) error {
 // returned for reuse.
 func (h *httpFrontend) writeResponse(w http.ResponseWriter, req *request, res *response, hdr []byte) []byte {
 	hdr = append(hdr, `{"model_name":`...)
-	hdr = appendJSONString(hdr, req.modelName)
+	hdr = datatype.AppendJSONString(hdr, req.modelName)
 	hdr = append(hdr, `,"model_version":"`+modelVersion+`"`...)
 	if req.id != "" {
 		hdr = append(hdr, `,"id":`...)
-		hdr = appendJSONString(hdr, req.id)
+		hdr = datatype.AppendJSONString(hdr, req.id)
 	}
 	hdr = append(hdr, `,"outputs":[`...)
 	binSize := 0
@@ -291,7 +295,7 @@ func (h *httpFrontend) writeResponse(w http.ResponseWriter, req *request, res *r
 			hdr = append(hdr, ',')
 		}
 		hdr = append(hdr, `{"name":`...)
-		hdr = appendJSONString(hdr, t.name)
+		hdr = datatype.AppendJSONString(hdr, t.name)
 		hdr = append(hdr, `,"datatype":"`...)
 		hdr = append(hdr, t.dt.String()...)
 		hdr = append(hdr, `","shape":`...)
@@ -304,7 +308,7 @@ func (h *httpFrontend) writeResponse(w http.ResponseWriter, req *request, res *r
 			continue
 		}
 		hdr = append(hdr, `,"data":`...)
-		hdr = appendTensorJSON(hdr, t)
+		hdr = datatype.AppendJSONLenient(hdr, t.dt, t.data)
 		hdr = append(hdr, '}')
 	}
 	hdr = append(hdr, "]}"...)
@@ -398,7 +402,7 @@ func writeJSON(w http.ResponseWriter, code int, body []byte) {
 
 // writeError sends {"error": msg} with the status for the error's kind.
 func writeError(w http.ResponseWriter, err error) {
-	body := appendJSONString([]byte(`{"error":`), err.Error())
+	body := datatype.AppendJSONString([]byte(`{"error":`), err.Error())
 	writeJSON(w, httpStatus(kindOf(err)), append(body, '}'))
 }
 

@@ -2,12 +2,11 @@ package server
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/json"
-	"fmt"
-	"math"
 	"strconv"
 	"strings"
+
+	"github.com/perfgo/perfgo/pkg/datatype"
 )
 
 // jsonInferRequest is the HTTP/REST inference request header. Parameters
@@ -149,9 +148,9 @@ func decodeJSONRequest(hdr, bin []byte, r *request) error {
 			return errorf(kindInvalid, "input %d has no name", i)
 		}
 		t.name = in.Name
-		dt, ok := parseDtype(in.Datatype)
-		if !ok {
-			return errorf(kindInvalid, "input %q has unknown datatype %q; use one of BOOL, UINT8..UINT64, INT8..INT64, FP16, BF16, FP32, FP64, BYTES", in.Name, in.Datatype)
+		dt, err := datatype.Parse(in.Datatype)
+		if err != nil {
+			return errorf(kindInvalid, "input %q: %v", in.Name, err)
 		}
 		t.dt = dt
 		if in.Shape == nil {
@@ -181,7 +180,10 @@ func decodeJSONRequest(hdr, bin []byte, r *request) error {
 		if err != nil {
 			return errorf(kindInvalid, "input %q: %v", in.Name, err)
 		}
-		t.data, err = parseJSONData(in.Data, dt, n)
+		if !isJSONValue(in.Data) {
+			return errorf(kindInvalid, "input %q has no data; give \"data\":[...] or parameters.binary_data_size", in.Name)
+		}
+		t.data, _, err = datatype.DecodeJSONLenient(dt, in.Data, n)
 		if err != nil {
 			return errorf(kindInvalid, "input %q: %v", in.Name, err)
 		}
@@ -256,180 +258,4 @@ func clip(v []byte) string {
 func isJSONValue(raw json.RawMessage) bool {
 	v := bytes.TrimSpace(raw)
 	return len(v) > 0 && string(v) != "null"
-}
-
-// parseJSONData converts the "data" array of a JSON input (flat or nested)
-// into raw little-endian bytes of n elements of dt.
-func parseJSONData(raw []byte, dt dtype, n int64) ([]byte, error) {
-	raw = bytes.TrimSpace(raw)
-	if !isJSONValue(raw) {
-		return nil, fmt.Errorf("has no data; give \"data\":[...] or parameters.binary_data_size")
-	}
-	if raw[0] != '[' {
-		return nil, fmt.Errorf("\"data\" must be a JSON array, got %s", clip(raw))
-	}
-	if n > int64(len(raw)) { // every element takes at least one byte of JSON
-		return nil, fmt.Errorf("shape needs %d elements but \"data\" cannot hold that many", n)
-	}
-	var out []byte
-	if dt == dtBytes {
-		out = make([]byte, 0, int(n)*4+len(raw))
-	} else {
-		out = make([]byte, 0, int(n)*dt.size())
-	}
-	var count int64
-	depth := 0
-	for i := 0; i < len(raw); {
-		c := raw[i]
-		switch {
-		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == ',':
-			i++
-			continue
-		case c == '[':
-			depth++
-			i++
-			continue
-		case c == ']':
-			depth--
-			i++
-			if depth < 0 {
-				return nil, fmt.Errorf("\"data\" has an unbalanced ']'")
-			}
-			continue
-		}
-		if depth == 0 {
-			return nil, fmt.Errorf("\"data\" has content after its closing ']'")
-		}
-		end, err := tokenEnd(raw, i)
-		if err != nil {
-			return nil, err
-		}
-		tok := raw[i:end]
-		i = end
-		if count == n {
-			return nil, fmt.Errorf("\"data\" has more than the %d elements the shape needs", n)
-		}
-		out, err = appendElement(out, dt, tok)
-		if err != nil {
-			return nil, fmt.Errorf("element %d: %w", count, err)
-		}
-		count++
-	}
-	if depth != 0 {
-		return nil, fmt.Errorf("\"data\" has an unclosed '['")
-	}
-	if count != n {
-		return nil, fmt.Errorf("\"data\" has %d elements but the shape needs %d", count, n)
-	}
-	return out, nil
-}
-
-// tokenEnd returns the end of the scalar token starting at raw[i].
-func tokenEnd(raw []byte, i int) (int, error) {
-	if raw[i] == '"' {
-		for j := i + 1; j < len(raw); j++ {
-			switch raw[j] {
-			case '\\':
-				j++
-			case '"':
-				return j + 1, nil
-			}
-		}
-		return 0, fmt.Errorf("\"data\" has an unterminated string")
-	}
-	j := i
-	for j < len(raw) {
-		c := raw[j]
-		if c == ',' || c == ']' || c == '[' || c == ' ' || c == '\t' || c == '\n' || c == '\r' {
-			break
-		}
-		j++
-	}
-	return j, nil
-}
-
-// appendElement appends one JSON scalar as an element of dt.
-func appendElement(out []byte, dt dtype, tok []byte) ([]byte, error) {
-	le := binary.LittleEndian
-	if dt == dtBytes {
-		if tok[0] != '"' {
-			return nil, fmt.Errorf("BYTES elements must be JSON strings, got %s", clip(tok))
-		}
-		if bytes.IndexByte(tok, '\\') < 0 {
-			return appendBytesElement(out, tok[1:len(tok)-1]), nil
-		}
-		var s string
-		if err := json.Unmarshal(tok, &s); err != nil {
-			return nil, fmt.Errorf("bad JSON string %s: %v", clip(tok), err)
-		}
-		return appendBytesElement(out, []byte(s)), nil
-	}
-	if dt == dtBool {
-		switch string(tok) {
-		case "true":
-			return append(out, 1), nil
-		case "false":
-			return append(out, 0), nil
-		}
-		return nil, fmt.Errorf("BOOL elements must be true or false, got %s", clip(tok))
-	}
-	s := string(tok)
-	switch dt {
-	case dtUint8, dtUint16, dtUint32, dtUint64:
-		bits := dt.size() * 8
-		u, err := strconv.ParseUint(s, 10, bits)
-		if err != nil {
-			return nil, fmt.Errorf("%s is not a %s", clip(tok), dt)
-		}
-		switch bits {
-		case 8:
-			return append(out, uint8(u)), nil
-		case 16:
-			return le.AppendUint16(out, uint16(u)), nil
-		case 32:
-			return le.AppendUint32(out, uint32(u)), nil
-		}
-		return le.AppendUint64(out, u), nil
-	case dtInt8, dtInt16, dtInt32, dtInt64:
-		bits := dt.size() * 8
-		v, err := strconv.ParseInt(s, 10, bits)
-		if err != nil {
-			return nil, fmt.Errorf("%s is not an %s", clip(tok), dt)
-		}
-		switch bits {
-		case 8:
-			return append(out, uint8(v)), nil
-		case 16:
-			return le.AppendUint16(out, uint16(v)), nil
-		case 32:
-			return le.AppendUint32(out, uint32(v)), nil
-		}
-		return le.AppendUint64(out, uint64(v)), nil
-	case dtFP16, dtBF16, dtFP32:
-		f, err := strconv.ParseFloat(s, 32)
-		if err != nil && !isRangeErr(err) {
-			return nil, fmt.Errorf("%s is not a number", clip(tok))
-		}
-		switch dt {
-		case dtFP16:
-			return le.AppendUint16(out, float32ToFP16(float32(f))), nil
-		case dtBF16:
-			return le.AppendUint16(out, float32ToBF16(float32(f))), nil
-		}
-		return le.AppendUint32(out, math.Float32bits(float32(f))), nil
-	case dtFP64:
-		f, err := strconv.ParseFloat(s, 64)
-		if err != nil && !isRangeErr(err) {
-			return nil, fmt.Errorf("%s is not a number", clip(tok))
-		}
-		return le.AppendUint64(out, math.Float64bits(f)), nil
-	}
-	return nil, fmt.Errorf("datatype %s cannot be given in JSON", dt)
-}
-
-// isRangeErr accepts out-of-range floats, which parse to ±Inf as JSON
-// decoders conventionally do.
-func isRangeErr(err error) bool {
-	ne, ok := err.(*strconv.NumError)
-	return ok && ne.Err == strconv.ErrRange
 }

@@ -2,10 +2,10 @@ package server
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"time"
 
+	"github.com/perfgo/perfgo/pkg/datatype"
 	"github.com/perfgo/perfgo/pkg/inferencepb"
 )
 
@@ -20,7 +20,7 @@ const platform = "perfgo"
 // dimension; -1 is a variable dimension.
 type tensorSpec struct {
 	name     string
-	dt       dtype
+	dt       datatype.Type
 	dims     []int64
 	optional bool
 }
@@ -109,11 +109,11 @@ func newModel(s modelSpec, b backend, sb streamBackend) *model {
 	}
 	md := &inferencepb.ModelMetadataResponse{Name: s.name, Versions: []string{modelVersion}, Platform: platform}
 	for _, in := range s.inputs {
-		cfg.Input = append(cfg.Input, &inferencepb.ModelInput{Name: in.name, DataType: in.dt.configType(), Dims: in.dims, Optional: in.optional})
+		cfg.Input = append(cfg.Input, &inferencepb.ModelInput{Name: in.name, DataType: in.dt.ConfigType(), Dims: in.dims, Optional: in.optional})
 		md.Inputs = append(md.Inputs, &inferencepb.ModelMetadataResponse_TensorMetadata{Name: in.name, Datatype: in.dt.String(), Shape: m.fullShape(in.dims)})
 	}
 	for _, out := range s.outputs {
-		cfg.Output = append(cfg.Output, &inferencepb.ModelOutput{Name: out.name, DataType: out.dt.configType(), Dims: out.dims})
+		cfg.Output = append(cfg.Output, &inferencepb.ModelOutput{Name: out.name, DataType: out.dt.ConfigType(), Dims: out.dims})
 		md.Outputs = append(md.Outputs, &inferencepb.ModelMetadataResponse_TensorMetadata{Name: out.name, Datatype: out.dt.String(), Shape: m.fullShape(out.dims)})
 	}
 	m.config, m.metadata = cfg, md
@@ -199,7 +199,7 @@ func (m *model) validate(r *request) error {
 				return errorf(kindInvalid, "input %q has shape %v but model %q expects %v (-1 means any size)", in.name, in.shape, m.name, m.fullShape(spec.dims))
 			}
 		}
-		if err := checkTensorData(in); err != nil {
+		if err := datatype.CheckData(in.dt, in.shape, in.data); err != nil {
 			return errorf(kindInvalid, "input %q: %v", in.name, err)
 		}
 	}
@@ -215,21 +215,6 @@ func (m *model) validate(r *request) error {
 	}
 	if m.sequence && r.seqID.isZero() {
 		return errorf(kindInvalid, "model %q is stateful: set the request parameter sequence_id (a non-zero integer or a string)", m.name)
-	}
-	return nil
-}
-
-// checkTensorData checks that t's bytes match its shape and datatype.
-func checkTensorData(t *tensor) error {
-	n, err := elementCount(t.shape)
-	if err != nil {
-		return err
-	}
-	if t.dt == dtBytes {
-		return checkBytesElements(t.data, n)
-	}
-	if want := n * int64(t.dt.size()); int64(len(t.data)) != want {
-		return fmt.Errorf("has %d bytes but shape %v of %s needs %d", len(t.data), t.shape, t.dt, want)
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/perfgo/perfgo/pkg/datatype"
 	"github.com/perfgo/perfgo/pkg/inferencepb"
 )
 
@@ -19,7 +20,7 @@ func inlineParams() map[string]string {
 // identityModel echoes INPUT0 as OUTPUT0. The model called "identity" is
 // FP32; "identity_<type>" exist for every datatype so that clients can test
 // each encoding.
-func identityModel(name string, dt dtype) *model {
+func identityModel(name string, dt datatype.Type) *model {
 	return newModel(modelSpec{
 		name:       name,
 		maxBatch:   8,
@@ -31,8 +32,8 @@ func identityModel(name string, dt dtype) *model {
 
 // identityModels returns "identity" and one identity model per datatype.
 func identityModels() []*model {
-	out := []*model{identityModel("identity", dtFP32)}
-	for _, dt := range allDtypes() {
+	out := []*model{identityModel("identity", datatype.FP32)}
+	for _, dt := range datatype.All() {
 		out = append(out, identityModel("identity_"+strings.ToLower(dt.String()), dt))
 	}
 	return out
@@ -46,12 +47,12 @@ func simpleModel() *model {
 		name:     "simple",
 		maxBatch: 8,
 		inputs: []tensorSpec{
-			{name: "INPUT0", dt: dtInt32, dims: dims},
-			{name: "INPUT1", dt: dtInt32, dims: dims},
+			{name: "INPUT0", dt: datatype.Int32, dims: dims},
+			{name: "INPUT1", dt: datatype.Int32, dims: dims},
 		},
 		outputs: []tensorSpec{
-			{name: "OUTPUT0", dt: dtInt32, dims: dims},
-			{name: "OUTPUT1", dt: dtInt32, dims: dims},
+			{name: "OUTPUT0", dt: datatype.Int32, dims: dims},
+			{name: "OUTPUT1", dt: datatype.Int32, dims: dims},
 		},
 		parameters: inlineParams(),
 	}, inlineBackend{run: addSub}, nil)
@@ -104,10 +105,10 @@ func addSub(_ *model, r *request, res *response) (t1, t2 time.Time) {
 	t2 = time.Now()
 	res.outputs = res.buf[:0]
 	if r.wantsOutput("OUTPUT0") {
-		res.outputs = append(res.outputs, tensor{name: "OUTPUT0", dt: dtInt32, shape: a.shape, data: buf[:n:n]})
+		res.outputs = append(res.outputs, tensor{name: "OUTPUT0", dt: datatype.Int32, shape: a.shape, data: buf[:n:n]})
 	}
 	if r.wantsOutput("OUTPUT1") {
-		res.outputs = append(res.outputs, tensor{name: "OUTPUT1", dt: dtInt32, shape: a.shape, data: buf[n:]})
+		res.outputs = append(res.outputs, tensor{name: "OUTPUT1", dt: datatype.Int32, shape: a.shape, data: buf[n:]})
 	}
 	return t1, t2
 }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/perfgo/perfgo/pkg/datatype"
 )
 
 // errKind classifies a failed call; each front end maps it to its own status
@@ -43,7 +45,7 @@ func kindOf(err error) errKind {
 // elements are 4-byte little-endian length prefixed.
 type tensor struct {
 	name  string
-	dt    dtype
+	dt    datatype.Type
 	shape []int64
 	data  []byte
 }

@@ -18,6 +18,26 @@
 //
 // "Inline" models run in the request's goroutine: no queue, no instance
 // limit, so they measure the transport rather than a scheduler.
+//
+// Server metadata lists the extensions implemented: binary_tensor_data,
+// statistics, model_configuration and sequence. The repository index is
+// served but load/unload are not, so model_repository is not listed; shared
+// memory (system and CUDA), tracing, logging settings, classification and
+// the generate extension answer 501 / codes.Unimplemented with a message.
+//
+// Where perfgo serve knowingly differs from Triton:
+//   - JSON request data may be FP16/BF16 (converted); Triton refuses it.
+//   - Request bodies may be gzip or deflate encoded; responses are never
+//     compressed (Accept-Encoding is ignored), so a Go client's default
+//     "Accept-Encoding: gzip" costs nothing.
+//   - Every decoupled response carries triton_final_response (false until
+//     the last); with triton_enable_empty_final_response the last is an
+//     empty response marked true. A repeat request with no values and
+//     without that parameter gets no response at all, as with Triton.
+//   - A request that fails decoding or validation for a known model counts
+//     in that model's fail statistic; unknown models count nowhere.
+//   - nv_inference_pending_request_count counts requests waiting for an
+//     instance of the delay model (inline models never wait).
 package server
 
 import (
@@ -27,6 +47,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -65,8 +86,9 @@ type Options struct {
 	StreamInFlight int
 	// MaxSequences bounds live sequences of the sequence model; default 4096.
 	MaxSequences int
-	// SequenceIdle frees a sequence unused for this long when room is needed;
-	// default 5s (the model's max_sequence_idle_microseconds).
+	// SequenceIdle ends a sequence unused for this long (its next
+	// non-start request fails); default 5s, reported as the model's
+	// max_sequence_idle_microseconds.
 	SequenceIdle time.Duration
 	// Logger receives lifecycle messages; nil means discard.
 	Logger *slog.Logger
@@ -199,6 +221,8 @@ type Server struct {
 	coreCancel context.CancelFunc
 	group      *errgroup.Group
 	started    bool
+	stopOnce   sync.Once
+	stopErr    error
 }
 
 // New builds a server and its models; nothing listens until Start.
@@ -241,9 +265,10 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	var err error
 	closeAll := func() {
-		for _, ln := range []net.Listener{s.httpLn, s.grpcLn, s.metricsLn} {
-			if ln != nil {
-				_ = ln.Close()
+		for _, ln := range []*net.Listener{&s.httpLn, &s.grpcLn, &s.metricsLn} {
+			if *ln != nil {
+				_ = (*ln).Close()
+				*ln = nil
 			}
 		}
 	}
@@ -257,6 +282,11 @@ func (s *Server) Start(ctx context.Context) error {
 	if s.metricsLn, err = listen("metrics", s.opts.MetricsAddr); err != nil {
 		closeAll()
 		return err
+	}
+	reg := prometheus.NewRegistry()
+	if err := reg.Register(newMetricsCollector(s.core)); err != nil {
+		closeAll()
+		return fmt.Errorf("register metrics: %w", err)
 	}
 	s.started = true
 
@@ -284,10 +314,6 @@ func (s *Server) Start(ctx context.Context) error {
 		s.serve("gRPC", func() error { return s.grpcSrv.Serve(s.grpcLn) })
 	}
 	if s.metricsLn != nil {
-		reg := prometheus.NewRegistry()
-		if err := reg.Register(newMetricsCollector(s.core)); err != nil {
-			return fmt.Errorf("register metrics: %w", err)
-		}
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 		s.metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 30 * time.Second}
@@ -311,21 +337,31 @@ func (s *Server) serve(what string, run func() error) {
 
 // Shutdown stops accepting work, lets in-flight requests finish until ctx is
 // done (then cuts them off), stops the model instances and waits for every
-// goroutine the server started. It returns the first serving error, if any.
+// goroutine the server started. It returns the serving errors, if any.
+// Calling it again returns the same result. Start and Shutdown are meant to
+// be called from one goroutine.
 func (s *Server) Shutdown(ctx context.Context) error {
 	if !s.started {
 		return nil
 	}
+	s.stopOnce.Do(func() { s.stopErr = s.shutdown(ctx) })
+	return s.stopErr
+}
+
+func (s *Server) shutdown(ctx context.Context) error {
 	s.core.ready.Store(false)
 	if s.health != nil {
 		s.health.Shutdown()
 	}
 	var errs []error
+	// Past ctx, requests waiting in the delay model are failed (cancelling
+	// the core) so that handlers return and the servers can stop.
 	stopHTTP := func(srv *http.Server) {
 		if srv == nil {
 			return
 		}
 		if err := srv.Shutdown(ctx); err != nil {
+			s.coreCancel()
 			_ = srv.Close()
 			if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
 				errs = append(errs, err)
@@ -343,6 +379,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		select {
 		case <-done:
 		case <-ctx.Done():
+			s.coreCancel()
 			s.grpcSrv.Stop()
 			<-done
 		}

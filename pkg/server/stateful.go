@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/perfgo/perfgo/pkg/datatype"
 	"github.com/perfgo/perfgo/pkg/inferencepb"
 )
 
@@ -29,8 +30,8 @@ func sequenceModel(maxSequences int, idle time.Duration) *model {
 	b := &sequenceBackend{max: maxSequences, idle: idle, seqs: make(map[sequenceID]*seqState)}
 	return newModel(modelSpec{
 		name:     "sequence",
-		inputs:   []tensorSpec{{name: "INPUT", dt: dtInt32, dims: []int64{1}}},
-		outputs:  []tensorSpec{{name: "OUTPUT", dt: dtInt32, dims: []int64{1}}},
+		inputs:   []tensorSpec{{name: "INPUT", dt: datatype.Int32, dims: []int64{1}}},
+		outputs:  []tensorSpec{{name: "OUTPUT", dt: datatype.Int32, dims: []int64{1}}},
 		sequence: &inferencepb.ModelSequenceBatching{MaxSequenceIdleMicroseconds: uint64(idle.Microseconds())},
 		parameters: map[string]string{
 			"execution":     "inline, one request at a time per sequence; OUTPUT is the running sum of INPUT",
@@ -52,7 +53,7 @@ func (b *sequenceBackend) execute(_ context.Context, m *model, r *request, pt *p
 	t2 := time.Now()
 	res.outputs = res.buf[:0]
 	if r.wantsOutput("OUTPUT") {
-		res.outputs = append(res.outputs, tensor{name: "OUTPUT", dt: dtInt32, shape: []int64{1}, data: out})
+		res.outputs = append(res.outputs, tensor{name: "OUTPUT", dt: datatype.Int32, shape: []int64{1}, data: out})
 	}
 	t3 := time.Now()
 	pt.computeInput, pt.computeInfer, pt.computeOutput = t1.Sub(t0), t2.Sub(t1), t3.Sub(t2)
@@ -107,10 +108,10 @@ type repeatBackend struct{}
 func repeatModel() *model {
 	return newModel(modelSpec{
 		name:   "repeat",
-		inputs: []tensorSpec{{name: "IN", dt: dtInt32, dims: []int64{-1}}},
+		inputs: []tensorSpec{{name: "IN", dt: datatype.Int32, dims: []int64{-1}}},
 		outputs: []tensorSpec{
-			{name: "OUT", dt: dtInt32, dims: []int64{1}},
-			{name: "IDX", dt: dtUint32, dims: []int64{1}},
+			{name: "OUT", dt: datatype.Int32, dims: []int64{1}},
+			{name: "IDX", dt: datatype.Uint32, dims: []int64{1}},
 		},
 		decoupled: true,
 		parameters: map[string]string{
@@ -131,10 +132,10 @@ func (repeatBackend) stream(_ context.Context, m *model, r *request, pt *phaseTi
 		res := response{hasFinal: true, final: i == n-1 && !r.enableEmptyFinal}
 		res.outputs = res.buf[:0]
 		if r.wantsOutput("OUT") {
-			res.outputs = append(res.outputs, tensor{name: "OUT", dt: dtInt32, shape: []int64{1}, data: buf[:4]})
+			res.outputs = append(res.outputs, tensor{name: "OUT", dt: datatype.Int32, shape: []int64{1}, data: buf[:4]})
 		}
 		if r.wantsOutput("IDX") {
-			res.outputs = append(res.outputs, tensor{name: "IDX", dt: dtUint32, shape: []int64{1}, data: buf[4:]})
+			res.outputs = append(res.outputs, tensor{name: "IDX", dt: datatype.Uint32, shape: []int64{1}, data: buf[4:]})
 		}
 		if err := emit(&res); err != nil {
 			return errorf(kindUnavailable, "sending response %d of %d: %v", i, n, err)

@@ -1,0 +1,12 @@
+package datatype
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// The package starts no goroutines; the check keeps it that way.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
