@@ -12,7 +12,8 @@
 # requests the server counted while it ran. Then perfgo's peak RSS for a
 # short and a 4x longer run, and the heap allocations per request of
 # perfgo's worker path (go test -bench WorkerPath ./bench/).
-# Results go to bench/results.md and stdout.
+# Then the open-loop accuracy (bench/rate.sh). Results go to bench/results.md
+# and stdout.
 #
 # Settings (environment variables):
 #   BENCH_SECONDS          length of every load run (default 6; perfgo: 3 windows of a third)
@@ -426,6 +427,13 @@ git diff --quiet HEAD 2>/dev/null || commit="$commit + uncommitted changes"
 	echo
 	echo "</details>"
 } >"$out"
+# Open loop (request-rate accuracy and schedule lag): its own server, after
+# the closed-loop runs so that they do not share the machine.
+log "open loop: bench/rate.sh"
+if ! BENCH_RATE_OUT="$out" "$root/bench/rate.sh" >/dev/null; then
+	log "bench/rate.sh failed"
+	failures=$((failures + 1))
+fi
 cat "$out"
 log "wrote $out"
 if (( failures > 0 )); then
