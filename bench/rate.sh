@@ -25,7 +25,10 @@ command -v jq >/dev/null || { echo "bench/rate.sh: jq is missing (Debian: apt-ge
 tmp=$(mktemp -d /tmp/perfgo-rate.XXXXXX)
 server_pid=
 cleanup() {
-	[ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+	if [ -n "$server_pid" ]; then
+		kill "$server_pid" 2>/dev/null || true
+		wait "$server_pid" 2>/dev/null || true # killed: non-zero by design
+	fi
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
