@@ -4,14 +4,9 @@
 package bench
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
-	"os"
-	"os/exec"
 	"runtime"
-	"strings"
 	"testing"
 	"time"
 
@@ -20,7 +15,7 @@ import (
 	"github.com/perfgo/perfgo/pkg/client"
 	"github.com/perfgo/perfgo/pkg/inputs"
 	"github.com/perfgo/perfgo/pkg/loadgen"
-	"github.com/perfgo/perfgo/pkg/server"
+	"github.com/perfgo/perfgo/pkg/server/servertest"
 )
 
 // BenchmarkWorkerPath runs perfgo's engine (pkg/loadgen: closed loop,
@@ -35,7 +30,7 @@ import (
 //
 //	go test -run '^$' -bench WorkerPath -benchtime=200000x ./bench/
 func BenchmarkWorkerPath(b *testing.B) {
-	httpAddr, grpcAddr := startServerProcess(b)
+	httpAddr, grpcAddr := servertest.StartProcess(b)
 	for _, tt := range []struct {
 		name, protocol, url, transport string
 	}{
@@ -122,77 +117,15 @@ func mallocs(f func() error) (allocs, error) {
 	return allocs{int64(after.Mallocs - before.Mallocs), int64(after.TotalAlloc - before.TotalAlloc)}, err
 }
 
-// serverProcessEnv makes the test binary run the reference server instead
-// of the benchmarks.
-const serverProcessEnv = "PERFGO_BENCH_SERVER"
-
 func TestMain(m *testing.M) {
-	if os.Getenv(serverProcessEnv) == "1" {
-		if err := serve(); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
+	servertest.ServeIfChild()
 	goleak.VerifyTestMain(m)
-}
-
-// serve runs the reference server on loopback, prints "httpAddr grpcAddr"
-// and stops when stdin closes.
-func serve() error {
-	s, err := server.New(server.Options{HTTPAddr: "127.0.0.1:0", GRPCAddr: "127.0.0.1:0"})
-	if err != nil {
-		return err
-	}
-	if err := s.Start(context.Background()); err != nil {
-		return err
-	}
-	fmt.Printf("%s %s\n", s.HTTPAddr(), s.GRPCAddr())
-	_, _ = io.Copy(io.Discard, os.Stdin)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	return s.Shutdown(ctx)
-}
-
-// startServerProcess runs the reference server in a child process; cleanup
-// stops it and waits for it.
-func startServerProcess(tb testing.TB) (httpAddr, grpcAddr string) {
-	tb.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$", "-test.bench=^$")
-	cmd.Env = append(os.Environ(), serverProcessEnv+"=1")
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		_ = stdin.Close() // the child shuts down on EOF
-		if err := cmd.Wait(); err != nil {
-			tb.Errorf("server process: %v", err)
-		}
-	})
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		tb.Fatalf("server process did not report its addresses: %v", err)
-	}
-	f := strings.Fields(line)
-	if len(f) != 2 {
-		tb.Fatalf("server process said %q, want two addresses", line)
-	}
-	return f[0], f[1]
 }
 
 // The harness's own pieces: a test that the benchmark's server and worker
 // path work, so that `go test ./bench/` fails before `make bench` does.
 func TestWorkerPathSmoke(t *testing.T) {
-	httpAddr, grpcAddr := startServerProcess(t)
+	httpAddr, grpcAddr := servertest.StartProcess(t)
 	for _, tt := range []struct{ protocol, url string }{{"grpc", grpcAddr}, {"http", httpAddr}} {
 		t.Run(tt.protocol, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

@@ -1,86 +1,14 @@
 package client
 
 import (
-	"bufio"
-	"context"
-	"fmt"
-	"io"
-	"os"
-	"os/exec"
-	"strings"
 	"testing"
-	"time"
 
 	"go.uber.org/goleak"
 
-	"github.com/perfgo/perfgo/pkg/server"
+	"github.com/perfgo/perfgo/pkg/server/servertest"
 )
 
-// serverProcessEnv makes the test binary run the reference server instead
-// of the tests, so benchmarks can count the client's allocations alone.
-const serverProcessEnv = "PERFGO_CLIENT_TEST_SERVER"
-
 func TestMain(m *testing.M) {
-	if os.Getenv(serverProcessEnv) == "1" {
-		os.Exit(runServerProcess())
-	}
+	servertest.ServeIfChild()
 	goleak.VerifyTestMain(m)
-}
-
-// runServerProcess serves on loopback, prints "httpAddr grpcAddr" and
-// stops when stdin closes (the parent exited or is done).
-func runServerProcess() int {
-	s, err := server.New(server.Options{HTTPAddr: "127.0.0.1:0", GRPCAddr: "127.0.0.1:0"})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	if err := s.Start(context.Background()); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	fmt.Printf("%s %s\n", s.HTTPAddr(), s.GRPCAddr())
-	_, _ = io.Copy(io.Discard, os.Stdin)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := s.Shutdown(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	return 0
-}
-
-// startServerProcess runs the reference server in a child process and
-// returns its HTTP and gRPC addresses; cleanup stops it and waits for it.
-func startServerProcess(tb testing.TB) (httpAddr, grpcAddr string) {
-	tb.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), serverProcessEnv+"=1")
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		_ = stdin.Close() // the child shuts down on EOF
-		if err := cmd.Wait(); err != nil {
-			tb.Errorf("server process: %v", err)
-		}
-	})
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		tb.Fatalf("server process did not report its addresses: %v", err)
-	}
-	f := strings.Fields(line)
-	if len(f) != 2 {
-		tb.Fatalf("server process said %q, want two addresses", line)
-	}
-	return f[0], f[1]
 }
