@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/perfgo/perfgo/pkg/inferencepb"
+	"github.com/perfgo/perfgo/pkg/server/servertest"
 )
 
 // Benchmarks send Triton's "simple" request (2 × INT32[1,16]) to the
@@ -27,7 +28,7 @@ func largeRequest() *InferRequest {
 func benchCall(b *testing.B, opts Options) { benchCallReq(b, opts, simpleRequest()) }
 
 func benchCallReq(b *testing.B, opts Options, req *InferRequest) {
-	httpAddr, grpcAddr := startServerProcess(b)
+	httpAddr, grpcAddr := servertest.StartProcess(b)
 	ctx := context.Background()
 	switch opts.Protocol {
 	case GRPC:
@@ -59,7 +60,7 @@ func benchCallReq(b *testing.B, opts Options, req *InferRequest) {
 // benchParallel runs 8 workers, each with its own Call, over one client:
 // ns/op is the inverse of throughput on this machine (server included).
 func benchParallel(b *testing.B, opts Options) {
-	httpAddr, grpcAddr := startServerProcess(b)
+	httpAddr, grpcAddr := servertest.StartProcess(b)
 	opts.URL = httpAddr
 	if opts.Protocol == GRPC {
 		opts.URL = grpcAddr
@@ -136,7 +137,7 @@ func BenchmarkGRPCStub(b *testing.B)      { benchStub(b, simpleRequest()) }
 func BenchmarkGRPCStubLarge(b *testing.B) { benchStub(b, largeRequest()) }
 
 func benchStub(b *testing.B, req *InferRequest) {
-	_, grpcAddr := startServerProcess(b)
+	_, grpcAddr := servertest.StartProcess(b)
 	conn, err := grpc.NewClient("passthrough:///"+grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		b.Fatal(err)
@@ -167,7 +168,7 @@ func BenchmarkHTTPPost(b *testing.B)      { benchPost(b, simpleRequest()) }
 func BenchmarkHTTPPostLarge(b *testing.B) { benchPost(b, largeRequest()) }
 
 func benchPost(b *testing.B, req *InferRequest) {
-	httpAddr, _ := startServerProcess(b)
+	httpAddr, _ := servertest.StartProcess(b)
 	checked, err := checkRequest(req)
 	if err != nil {
 		b.Fatal(err)
