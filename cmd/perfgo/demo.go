@@ -76,7 +76,7 @@ func runDemo(ctx context.Context, d *demoOptions, stop func(), cmd *cobra.Comman
 	if d.Protocol == "http" {
 		url = srv.HTTPAddr()
 	}
-	fmt.Fprintf(cmd.ErrOrStderr(), "perfgo demo: model \"delay\" (%.3g ms service time, %d instances: saturates near %.0f infer/sec) on %s (%s)\n\n",
+	fmt.Fprintf(cmd.ErrOrStderr(), "perfgo demo: model \"delay\" (%.3g ms service time, %d instances: at most %.0f infer/sec; timer wake-ups add a little to each execution) on %s (%s)\n\n",
 		d.ServiceMs, d.Instances, float64(d.Instances)*1000/d.ServiceMs, url, d.Protocol)
 
 	args := []string{"-m", "delay", "-i", d.Protocol, "-u", url,
