@@ -197,14 +197,41 @@ func addClass(cs []classTally, class string, n uint64, first error) []classTally
 // tally is what one worker recorded in one window. The worker owns the
 // current tally behind its mutex; at a window end the controller swaps it
 // for a spare and reads it outside the lock.
-type tally struct {
-	ok, failed, late uint64
-	// lat is the reported latency: from the actual send (closed loop) or
-	// from the intended send (open loop); svc and lag are open loop only.
-	lat, svc, lag     dist
+// counts are the plain counters a worker's tally and a window share.
+type counts struct {
+	ok, failed, late  uint64
 	send, recv, total int64 // client library time sums over successful requests, ns
 	classes           []classTally
-	last              time.Time // latest completion
+	last              time.Time // latest completion (request-count windows end there)
+}
+
+// add adds o's counters to c.
+func (c *counts) add(o *counts) {
+	c.ok += o.ok
+	c.failed += o.failed
+	c.late += o.late
+	c.send += o.send
+	c.recv += o.recv
+	c.total += o.total
+	for _, cl := range o.classes {
+		c.classes = addClass(c.classes, cl.class, cl.n, cl.first)
+	}
+	if o.last.After(c.last) {
+		c.last = o.last
+	}
+}
+
+// reset zeroes c, keeping the classes' storage.
+func (c *counts) reset() {
+	clear(c.classes)
+	*c = counts{classes: c.classes[:0]}
+}
+
+type tally struct {
+	counts
+	// lat is the reported latency: from the actual send (closed loop) or
+	// from the intended send (open loop); svc and lag are open loop only.
+	lat, svc, lag dist
 }
 
 func newTally(open bool) *tally {
@@ -216,28 +243,20 @@ func newTally(open bool) *tally {
 }
 
 func (t *tally) reset() {
-	t.ok, t.failed, t.late = 0, 0, 0
+	t.counts.reset() // keeps the class slice: classes seen once tend to recur
 	t.lat.reset()
 	t.svc.reset()
 	t.lag.reset()
-	t.send, t.recv, t.total = 0, 0, 0
-	// Keep the class slice's storage: classes seen once tend to recur.
-	clear(t.classes)
-	t.classes = t.classes[:0]
-	t.last = time.Time{}
 }
 
 // window aggregates tallies: one measurement window, or a level's merged windows.
 type window struct {
-	start, end        time.Time
-	ok, failed        uint64
-	issued, late      uint64
-	lat, svc, lag     agg
-	send, recv, total int64
-	classes           []classTally
-	last              time.Time // latest completion, for request-count windows
-	server            *result.ServerStats
-	serverMissing     bool // statistics were unavailable for (part of) it
+	counts
+	start, end    time.Time
+	issued        uint64
+	lat, svc, lag agg
+	server        *result.ServerStats
+	serverMissing bool // statistics were unavailable for (part of) it
 }
 
 func newWindow(open bool) *window {
@@ -249,33 +268,19 @@ func newWindow(open bool) *window {
 }
 
 func (w *window) reset() {
-	w.start, w.end, w.last = time.Time{}, time.Time{}, time.Time{}
-	w.ok, w.failed, w.issued, w.late = 0, 0, 0, 0
+	w.counts.reset()
+	w.start, w.end, w.issued = time.Time{}, time.Time{}, 0
 	w.lat.reset()
 	w.svc.reset()
 	w.lag.reset()
-	w.send, w.recv, w.total = 0, 0, 0
-	clear(w.classes)
-	w.classes = w.classes[:0]
 	w.server, w.serverMissing = nil, false
 }
 
 func (w *window) addTally(t *tally) {
-	w.ok += t.ok
-	w.failed += t.failed
-	w.late += t.late
+	w.counts.add(&t.counts)
 	w.lat.addDist(&t.lat)
 	w.svc.addDist(&t.svc)
 	w.lag.addDist(&t.lag)
-	w.send += t.send
-	w.recv += t.recv
-	w.total += t.total
-	for _, c := range t.classes {
-		w.classes = addClass(w.classes, c.class, c.n, c.first)
-	}
-	if t.last.After(w.last) {
-		w.last = t.last
-	}
 }
 
 // merge adds window o (a later one) to w.
@@ -286,22 +291,11 @@ func (w *window) merge(o *window) {
 	if o.end.After(w.end) {
 		w.end = o.end
 	}
-	w.ok += o.ok
-	w.failed += o.failed
+	w.counts.add(&o.counts)
 	w.issued += o.issued
-	w.late += o.late
 	w.lat.addAgg(&o.lat)
 	w.svc.addAgg(&o.svc)
 	w.lag.addAgg(&o.lag)
-	w.send += o.send
-	w.recv += o.recv
-	w.total += o.total
-	for _, c := range o.classes {
-		w.classes = addClass(w.classes, c.class, c.n, c.first)
-	}
-	if o.last.After(w.last) {
-		w.last = o.last
-	}
 	if o.server == nil || o.serverMissing {
 		w.serverMissing = true
 	} else {
