@@ -284,7 +284,8 @@ func (e *engine) stopWorkers() {
 // swap ends the current window for every worker: each worker's tally is
 // exchanged for its spare under the worker's lock, then merged into into
 // (nil: discarded) outside it. It returns the workers' completed count at
-// the swap, the base a count window counts from.
+// the swap, the base a count window counts from. A window's issued count
+// starts where markIssued last left it.
 func (e *engine) swap(into *window) uint64 {
 	e.regMu.Lock()
 	ws := append(e.scratch[:0], e.workers...)
@@ -298,12 +299,12 @@ func (e *engine) swap(into *window) uint64 {
 		w.cur, w.spare = w.spare, w.cur
 		done += w.done.Load()
 		w.mu.Unlock()
-		issued := w.issued.Load()
 		if into != nil {
 			into.addTally(w.spare)
+			issued := w.issued.Load()
 			into.issued += issued - w.issuedSeen
+			w.issuedSeen = issued
 		}
-		w.issuedSeen = issued
 		w.spare.reset()
 	}
 	clear(ws)
@@ -348,10 +349,14 @@ func (l closedLoad) begin(ctx context.Context, v float64, quota int64) (time.Tim
 		// it opens. Only warm-up precedes such a level, and it has drained.
 		e.stats.begin(ctx)
 		base := e.swap(nil)
+		e.markIssued()
 		start := time.Now()
 		return start, base, e.setWorkers(int(v), quota)
 	}
+	// The first window counts the requests sent at this level, including
+	// those sent while it settles (they are in flight when it opens).
 	e.levelSeq.Add(1)
+	e.markIssued()
 	if err := e.setWorkers(int(v), quota); err != nil {
 		return time.Time{}, 0, err
 	}
@@ -359,12 +364,24 @@ func (l closedLoad) begin(ctx context.Context, v float64, quota int64) (time.Tim
 		// Requests sent while the previous load was still leaving queued
 		// behind it: wait once more, for requests sent after it had left.
 		e.levelSeq.Add(1)
+		e.markIssued()
 		e.settle(ctx)
 	}
 	e.stats.begin(ctx)
 	// Completions before the first window belong to no window.
 	base := e.swap(nil)
 	return time.Now(), base, nil
+}
+
+// markIssued makes the next window's issued count start now.
+func (e *engine) markIssued() {
+	e.regMu.Lock()
+	defer e.regMu.Unlock()
+	for _, w := range e.workers {
+		if w != nil {
+			w.issuedSeen = w.issued.Load()
+		}
+	}
 }
 
 // settle waits until no worker has a request of an earlier level in

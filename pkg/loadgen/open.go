@@ -24,6 +24,7 @@ func (l *openLoad) begin(ctx context.Context, v float64, quota int64) (time.Time
 		return time.Time{}, 0, err
 	}
 	base := l.e.swap(nil) // the previous level is drained: nothing in flight
+	l.e.markIssued()
 	l.e.stats.begin(ctx)
 	lv := &openLevel{e: l.e, sched: s, max: int64(l.e.o.MaxInFlight)}
 	if quota >= 0 {
