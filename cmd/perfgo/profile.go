@@ -69,7 +69,8 @@ func profile(ctx context.Context, o *profileOptions, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	lopts, err := o.loadgenOptions(target, cl, control, stdout, stderr)
+	obs := &printer{stdout: stdout, stderr: stderr, verbose: o.Verbose > 0}
+	lopts, err := o.loadgenOptions(target, cl, control, obs)
 	if err != nil {
 		return err
 	}
@@ -78,7 +79,6 @@ func profile(ctx context.Context, o *profileOptions, stdout, stderr io.Writer) e
 		return err
 	}
 	settings = target.complete(settings, o)
-	obs := lopts.Observer.(*printer)
 	obs.settings = settings
 	if err := report.Header(stdout, settings); err != nil {
 		return err
@@ -199,7 +199,7 @@ func versionSuffix(v string) string {
 }
 
 // loadgenOptions maps the flags onto the engine's options.
-func (o *profileOptions) loadgenOptions(t *target, cl, control client.Client, stdout, stderr io.Writer) (loadgen.Options, error) {
+func (o *profileOptions) loadgenOptions(t *target, cl, control client.Client, obs loadgen.Observer) (loadgen.Options, error) {
 	req := &client.InferRequest{Model: o.Model, Version: o.Version, Inputs: t.tensors, Outputs: t.outputs}
 	lo := loadgen.Options{
 		Mode:                    result.Mode(o.Load.Mode),
@@ -221,7 +221,7 @@ func (o *profileOptions) loadgenOptions(t *target, cl, control client.Client, st
 		NewCaller: func(int) (loadgen.Caller, error) {
 			return cl.NewCall(req)
 		},
-		Observer:     &printer{stdout: stdout, stderr: stderr, verbose: o.Verbose > 0},
+		Observer:     obs,
 		Distribution: o.Distribution,
 		Seed:         o.Seed,
 		MaxInFlight:  o.MaxThreads,
