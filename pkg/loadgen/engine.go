@@ -90,6 +90,10 @@ type engine struct {
 	failErr  error         // set once, before failed is closed
 	failed   chan struct{} // closed when a worker cannot be made
 
+	// target is the window the workers record into (nil: none); swap
+	// changes it, under regMu so that a worker made meanwhile gets it.
+	target *window
+
 	wins    []*window // the level's last (up to 3) windows, oldest first
 	free    []*window // recycled windows: their histograms are 264 KiB each
 	samples []sample  // the level's windows, for the stability test
@@ -162,6 +166,7 @@ func (e *engine) worker(id int) (*worker, error) {
 	}
 	w := &worker{id: id, caller: c, cur: newTally(e.open), spare: newTally(e.open), quota: -1}
 	e.regMu.Lock()
+	w.cur.into = e.target
 	for len(e.workers) <= id {
 		e.workers = append(e.workers, nil)
 	}
@@ -182,20 +187,23 @@ func (w *worker) next() bool {
 	return true
 }
 
-// record adds one completed request to the current tally, with w.mu held.
+// add adds one completed request to the current tally, with w.mu held.
 func (t *tally) add(lat, svc, lag time.Duration, timing client.Timing, err error, end time.Time) {
+	full := false
 	if err != nil {
 		t.failed++
 		t.classes = addClass(t.classes, client.Class(err), 1, err)
 	} else {
 		t.ok++
-		t.lat.record(int64(lat))
-		t.svc.record(int64(svc))
+		full = t.lat.record(int64(lat))
+		full = t.svc.record(int64(svc)) || full
 		t.send += int64(timing.Send)
 		t.recv += int64(timing.Recv)
 		t.total += int64(timing.Total)
 	}
-	t.lag.record(int64(lag))
+	if t.lag.record(int64(lag)) || full {
+		t.flush()
+	}
 	if lag > lateAfter {
 		t.late++
 	}
@@ -281,13 +289,16 @@ func (e *engine) stopWorkers() {
 	}
 }
 
-// swap ends the current window for every worker: each worker's tally is
-// exchanged for its spare under the worker's lock, then merged into into
-// (nil: discarded) outside it. It returns the workers' completed count at
-// the swap, the base a count window counts from. A window's issued count
-// starts where markIssued last left it.
-func (e *engine) swap(into *window) uint64 {
+// swap ends the current window for every worker and makes next (nil:
+// none) the window they record into: each worker's tally is exchanged for
+// its spare under the worker's lock, then added to into (nil: discarded)
+// outside it. Once every worker has been swapped nothing records into
+// into any more. It returns the workers' completed count at the swap, the
+// base a count window counts from. A window's issued count starts where
+// markIssued last left it.
+func (e *engine) swap(into, next *window) uint64 {
 	e.regMu.Lock()
+	e.target = next
 	ws := append(e.scratch[:0], e.workers...)
 	e.regMu.Unlock()
 	var done uint64
@@ -296,6 +307,7 @@ func (e *engine) swap(into *window) uint64 {
 			continue
 		}
 		w.mu.Lock()
+		w.spare.into = next
 		w.cur, w.spare = w.spare, w.cur
 		done += w.done.Load()
 		w.mu.Unlock()
@@ -326,11 +338,12 @@ func (e *engine) completed() uint64 {
 }
 
 // load is a level's worker policy: begin starts the level's requests
-// (quota >= 0: exactly that many) and returns the instant its first window
-// starts and the completed count it counts from; end stops what must stop
-// before the next level.
+// (quota >= 0: exactly that many), makes first (nil: none) the window the
+// workers record into, and returns the instant that window starts and the
+// completed count it counts from; end stops what must stop before the
+// next level.
 type load interface {
-	begin(ctx context.Context, v float64, quota int64) (start time.Time, base uint64, err error)
+	begin(ctx context.Context, v float64, quota int64, first *window) (start time.Time, base uint64, err error)
 	end()
 }
 
@@ -342,13 +355,13 @@ type load interface {
 // misreport this one. That costs about two request latencies per level.
 type closedLoad struct{ e *engine }
 
-func (l closedLoad) begin(ctx context.Context, v float64, quota int64) (time.Time, uint64, error) {
+func (l closedLoad) begin(ctx context.Context, v float64, quota int64, first *window) (time.Time, uint64, error) {
 	e := l.e
 	if quota >= 0 {
 		// Exactly quota requests, all inside the window: start them after
 		// it opens. Only warm-up precedes such a level, and it has drained.
 		e.stats.begin(ctx)
-		base := e.swap(nil)
+		base := e.swap(nil, first)
 		e.markIssued()
 		start := time.Now()
 		return start, base, e.setWorkers(int(v), quota)
@@ -369,7 +382,7 @@ func (l closedLoad) begin(ctx context.Context, v float64, quota int64) (time.Tim
 	}
 	e.stats.begin(ctx)
 	// Completions before the first window belong to no window.
-	base := e.swap(nil)
+	base := e.swap(nil, first)
 	return time.Now(), base, nil
 }
 
@@ -459,7 +472,7 @@ func (e *engine) warmup(ctx context.Context, ld load, first float64) *StopError 
 	if !e.open {
 		v = float64(min(int(first), n))
 	}
-	_, base, err := ld.begin(ctx, v, int64(n))
+	_, base, err := ld.begin(ctx, v, int64(n), nil)
 	if err == nil && !e.wait(ctx, time.Time{}, uint64(n), base) {
 		err = e.interruption(ctx)
 	}
@@ -551,7 +564,14 @@ func (e *engine) level(ctx context.Context, ld load, v float64) (result.Level, b
 	if e.o.RequestCount > 0 {
 		quota = int64(e.o.RequestCount)
 	}
-	start, base, err := ld.begin(ctx, v, quota)
+	cur := e.window() // the window being measured
+	defer func() {
+		// The workers (closed-loop ones carry on) stop recording into
+		// cur before it is recycled.
+		e.swap(nil, nil)
+		e.free = append(e.free, cur)
+	}()
+	start, base, err := ld.begin(ctx, v, quota, cur)
 	if err != nil {
 		ld.end()
 		stop := asStop(err)
@@ -574,9 +594,10 @@ func (e *engine) level(ctx context.Context, ld load, v float64) (result.Level, b
 			e.stopWorkers() // stop issuing now, not after the report
 			return e.interrupted(ctx, lvl)
 		}
-		w := e.window()
+		w := cur
+		cur = e.window()
 		w.start, w.end = start, time.Now()
-		base = e.swap(w)
+		base = e.swap(w, cur)
 		if e.o.RequestCount > 0 && w.last.After(w.start) {
 			// The window ends with its last request, not when it was noticed.
 			w.end = w.last

@@ -10,6 +10,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+
 	"github.com/perfgo/perfgo/pkg/client"
 	"github.com/perfgo/perfgo/pkg/result"
 )
@@ -546,4 +548,60 @@ func TestLevelDecreaseDrainsRemovedWorkers(t *testing.T) {
 			t.Errorf("level 8's first window averages %v; want at most 8 × 7 ms: level 16's queue leaked in", first.AvgLatency)
 		}
 	})
+}
+
+// TestHistogramsHoldEveryValue runs windows long enough for each worker
+// to fill its sample buffer several times: the reported histograms must
+// hold exactly the reported requests (a value recorded into the wrong
+// window, or lost at a swap, changes the count) and give the percentiles
+// of the values sent.
+func TestHistogramsHoldEveryValue(t *testing.T) {
+	// 3 of every 4 requests take 300 µs, the 4th 900 µs: p50 300 µs, p90 900 µs.
+	service := func(_, n int) time.Duration {
+		if n%4 == 3 {
+			return 900 * time.Microsecond
+		}
+		return 300 * time.Microsecond
+	}
+	for _, tt := range []struct {
+		name string
+		opts func(*fakeServer) Options
+	}{
+		{"closed", func(s *fakeServer) Options { return baseOptions(s, 2) }},
+		{"open", func(s *fakeServer) Options { return rateOptions(s, 5000) }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				s := &fakeServer{service: service}
+				o := tt.opts(s)
+				o.MeasurementInterval = 250 * time.Millisecond
+				o.StabilityPercentage = 100 // the tail window's mix varies
+				run, err := Run(t.Context(), o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				c := run.Levels[0].Client
+				if c.Requests < 3*sampleBuffer*3 {
+					t.Fatalf("%d requests: too few to fill the sample buffers", c.Requests)
+				}
+				dists := map[string]result.Distribution{"latency": c.Latency}
+				if c.ServiceTime != nil {
+					dists["service time"], dists["schedule lag"] = *c.ServiceTime, *c.ScheduleLag
+				}
+				for name, d := range dists {
+					if n := hdrhistogram.Import(d.Hist).TotalCount(); n != int64(c.Requests) || d.Count != int64(c.Requests) {
+						t.Errorf("%s: histogram holds %d values, count %d; want the %d requests", name, n, d.Count, c.Requests)
+					}
+				}
+				for _, q := range []struct {
+					p    float64
+					want time.Duration
+				}{{50, 300 * time.Microsecond}, {90, 900 * time.Microsecond}} {
+					if got := c.Latency.Percentile(q.p); got < q.want || got > q.want+q.want/1000 {
+						t.Errorf("p%v %v; want %v within 0.1%%", q.p, got, q.want)
+					}
+				}
+			})
+		})
+	}
 }

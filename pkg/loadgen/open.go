@@ -18,12 +18,12 @@ type openLoad struct {
 	cur *openLevel
 }
 
-func (l *openLoad) begin(ctx context.Context, v float64, quota int64) (time.Time, uint64, error) {
+func (l *openLoad) begin(ctx context.Context, v float64, quota int64, first *window) (time.Time, uint64, error) {
 	s, err := l.e.o.schedule(v)
 	if err != nil {
 		return time.Time{}, 0, err
 	}
-	base := l.e.swap(nil) // the previous level is drained: nothing in flight
+	base := l.e.swap(nil, first) // the previous level is drained: nothing in flight
 	l.e.markIssued()
 	l.e.stats.begin(ctx)
 	lv := &openLevel{e: l.e, sched: s, max: int64(l.e.o.MaxInFlight)}

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"math"
 	"slices"
+	"sync"
 	"time"
 
 	hdr "github.com/HdrHistogram/hdrhistogram-go"
@@ -16,43 +17,52 @@ import (
 // not 1 µs: with a 1 µs floor the bucket width below 1 ms is 512 ns, so a
 // 20 µs loopback latency reads back as 20.48 µs (2.4% off); with 1 ns it
 // reads 20.02 µs. The ceiling of one hour covers any request timeout and
-// the backlog an overloaded open-loop run builds up. A dense histogram of
-// this geometry is 264 KiB, so only window and level aggregates are dense;
-// workers record into sparse (packed) histograms whose size follows the
-// buckets actually hit (a few KiB), so thousands of workers stay cheap.
+// the backlog an overloaded open-loop run builds up. Only windows and
+// levels hold histograms (dense, 264 KiB of address space each, of which
+// only the pages the values fall in are touched).
 const (
 	histLowest  = 1
 	histHighest = int64(time.Hour)
 	histDigits  = 3
 )
 
+// sampleBuffer is how many values a worker buffers per quantity before it
+// records them into its window's histogram, under the window's lock: one
+// shared lock per sampleBuffer requests, held about a microsecond. Workers
+// do not keep histograms of their own: at 3 significant figures nearly
+// every request of a wide distribution falls in a new bucket, so a
+// per-worker sparse histogram grows with the window's length (about 2,100
+// buckets per worker in a 4 s window at concurrency 64, against 630 in a
+// 1 s one) and costs a sorted insert per request; a fixed buffer costs
+// neither.
+const sampleBuffer = 128
+
 // lateAfter is how far behind its intended time a request may be sent
 // before it counts as late (perf_analyzer's tolerance since PR #312).
 const lateAfter = time.Millisecond
 
-// dist is one worker's distribution of one quantity in one window. Mean,
-// standard deviation, min and max are exact (from sums); percentiles come
-// from the histogram.
+// dist is one worker's record of one quantity in one window: exact sums
+// (mean, standard deviation, min and max come from them) and the values
+// not yet recorded into the window's histogram.
 type dist struct {
-	h          *hdr.PackedHistogram // nil: the quantity is not measured
+	buf        []int64 // nil: the quantity is not measured
 	n, sum     int64
 	sumSq      float64
 	min, max   int64
 	outOfRange uint64
 }
 
-func newDist() dist { return dist{h: hdr.NewPacked(histLowest, histHighest, histDigits)} }
+func newDist() dist { return dist{buf: make([]int64, 0, sampleBuffer)} }
 
-// record adds v nanoseconds. Values the histogram cannot hold are counted,
-// never dropped silently; checking the range first keeps the histogram's
-// error (which allocates) off the per-request path.
-func (d *dist) record(v int64) {
-	if d.h == nil {
-		return
+// record adds v nanoseconds and says whether the buffer is full. Values
+// the histogram cannot hold are counted, never dropped silently.
+func (d *dist) record(v int64) (full bool) {
+	if d.buf == nil {
+		return false
 	}
-	if v < 0 || v > histHighest || d.h.RecordValue(v) != nil {
+	if v < 0 || v > histHighest {
 		d.outOfRange++
-		return
+		return false
 	}
 	if d.n == 0 || v < d.min {
 		d.min = v
@@ -63,11 +73,13 @@ func (d *dist) record(v int64) {
 	d.n++
 	d.sum += v
 	d.sumSq += float64(v) * float64(v)
+	d.buf = append(d.buf, v)
+	return len(d.buf) == cap(d.buf)
 }
 
 func (d *dist) reset() {
-	if d.h != nil {
-		d.h.Reset() // keeps its storage: no allocation in the next window
+	if d.buf != nil {
+		d.buf = d.buf[:0]
 	}
 	d.n, d.sum, d.sumSq, d.min, d.max, d.outOfRange = 0, 0, 0, 0, 0, 0
 }
@@ -103,12 +115,24 @@ func (a *agg) addSums(n, sum int64, sumSq float64, lo, hi int64, oor uint64) {
 	a.outOfRange += oor
 }
 
-func (a *agg) addDist(d *dist) {
-	if a.h == nil || d.h == nil {
+// recordAll records buffered values (already range-checked) into the histogram.
+func (a *agg) recordAll(vs []int64) {
+	if a.h == nil {
 		return
 	}
-	a.addSums(d.n, d.sum, d.sumSq, d.min, d.max, d.outOfRange)
-	a.outOfRange += uint64(d.h.MergeInto(a.h))
+	for _, v := range vs {
+		if a.h.RecordValue(v) != nil {
+			a.outOfRange++
+		}
+	}
+}
+
+// addDistSums adds a worker's exact sums; its values reach the histogram
+// through recordAll.
+func (a *agg) addDistSums(d *dist) {
+	if a.h != nil && d.buf != nil {
+		a.addSums(d.n, d.sum, d.sumSq, d.min, d.max, d.outOfRange)
+	}
 }
 
 func (a *agg) addAgg(b *agg) {
@@ -194,9 +218,6 @@ func addClass(cs []classTally, class string, n uint64, first error) []classTally
 	return append(cs, classTally{class: class, n: n, first: first})
 }
 
-// tally is what one worker recorded in one window. The worker owns the
-// current tally behind its mutex; at a window end the controller swaps it
-// for a spare and reads it outside the lock.
 // counts are the plain counters a worker's tally and a window share.
 type counts struct {
 	ok, failed, late  uint64
@@ -227,11 +248,17 @@ func (c *counts) reset() {
 	*c = counts{classes: c.classes[:0]}
 }
 
+// tally is what one worker recorded in one window. The worker owns the
+// current tally behind its mutex; at a window end the controller swaps it
+// for a spare and adds it to the window outside the lock.
 type tally struct {
 	counts
 	// lat is the reported latency: from the actual send (closed loop) or
 	// from the intended send (open loop); svc and lag are open loop only.
 	lat, svc, lag dist
+	// into is the window the tally's full buffers go to; nil discards them
+	// (before a level's first window, between levels).
+	into *window
 }
 
 func newTally(open bool) *tally {
@@ -240,6 +267,24 @@ func newTally(open bool) *tally {
 		t.svc, t.lag = newDist(), newDist()
 	}
 	return t
+}
+
+// flush records the buffered values into the tally's window.
+func (t *tally) flush() {
+	if w := t.into; w != nil {
+		w.mu.Lock()
+		w.recordBuffered(t)
+		w.mu.Unlock()
+	}
+	t.lat.buf, t.svc.buf, t.lag.buf = clip(t.lat.buf), clip(t.svc.buf), clip(t.lag.buf)
+}
+
+// clip empties a buffer, keeping nil (not measured) as nil.
+func clip(b []int64) []int64 {
+	if b == nil {
+		return nil
+	}
+	return b[:0]
 }
 
 func (t *tally) reset() {
@@ -252,8 +297,11 @@ func (t *tally) reset() {
 // window aggregates tallies: one measurement window, or a level's merged windows.
 type window struct {
 	counts
-	start, end    time.Time
-	issued        uint64
+	start, end time.Time
+	issued     uint64
+	// mu guards the histograms while the window is the workers' target:
+	// they record their full buffers into it.
+	mu            sync.Mutex
 	lat, svc, lag agg
 	server        *result.ServerStats
 	serverMissing bool // statistics were unavailable for (part of) it
@@ -276,11 +324,23 @@ func (w *window) reset() {
 	w.server, w.serverMissing = nil, false
 }
 
+// recordBuffered records t's buffered values, with w.mu held.
+func (w *window) recordBuffered(t *tally) {
+	w.lat.recordAll(t.lat.buf)
+	w.svc.recordAll(t.svc.buf)
+	w.lag.recordAll(t.lag.buf)
+}
+
+// addTally adds a tally the controller owns: its counters and sums, and
+// the values still in its buffers (other workers may be recording theirs).
 func (w *window) addTally(t *tally) {
 	w.counts.add(&t.counts)
-	w.lat.addDist(&t.lat)
-	w.svc.addDist(&t.svc)
-	w.lag.addDist(&t.lag)
+	w.lat.addDistSums(&t.lat)
+	w.svc.addDistSums(&t.svc)
+	w.lag.addDistSums(&t.lag)
+	w.mu.Lock()
+	w.recordBuffered(t)
+	w.mu.Unlock()
 }
 
 // merge adds window o (a later one) to w.
