@@ -135,12 +135,10 @@ func (l *openLevel) claim() uint64 {
 const timerSlack = 1500 * time.Microsecond
 
 // waitUntil waits for due on the worker's timer and returns the send time,
-// or false when stop is closed. With precise waits the timer stops
-// timerSlack short and nanosleep does the rest; the loop never sends
-// early, so on a fake clock (where nanosleep moves no time) the timer
-// finishes the wait.
-func (l *openLevel) waitUntil(timer *time.Timer, due time.Time, stop <-chan struct{}) (time.Time, bool) {
-	precise := !l.e.o.coarseTimers
+// or false when stop is closed. With precise waits (pt != nil) the timer
+// stops timerSlack short and pt does the rest.
+func (l *openLevel) waitUntil(timer *time.Timer, pt *preciseTimer, due time.Time, stop <-chan struct{}) (time.Time, bool) {
+	precise := pt != nil
 	for {
 		now := time.Now()
 		d := due.Sub(now)
@@ -149,7 +147,7 @@ func (l *openLevel) waitUntil(timer *time.Timer, due time.Time, stop <-chan stru
 		}
 		if precise && d <= timerSlack {
 			precise = false
-			sleepPrecise(d)
+			pt.sleep(d)
 			continue
 		}
 		if precise {
@@ -179,12 +177,17 @@ func stopped(stop <-chan struct{}) bool {
 func (l *openLevel) work(w *worker, stop <-chan struct{}) {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
+	var pt *preciseTimer
+	if !l.e.o.coarseTimers { // a fake clock cannot drive a kernel timer
+		pt = newPreciseTimer()
+		defer pt.close()
+	}
 	for {
 		if l.limited && l.remaining.Add(-1) < 0 {
 			return
 		}
 		due := l.start.Add(l.sched.Due(l.claim()))
-		sent, ok := l.waitUntil(timer, due, stop)
+		sent, ok := l.waitUntil(timer, pt, due, stop)
 		if !ok {
 			return
 		}

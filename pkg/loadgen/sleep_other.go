@@ -4,5 +4,11 @@ package loadgen
 
 import "time"
 
-// sleepPrecise falls back to Go's timer where no nanosleep is wired up.
-func sleepPrecise(d time.Duration) { time.Sleep(d) }
+// preciseTimer falls back to Go's timer where no timerfd is wired up.
+type preciseTimer struct{}
+
+func newPreciseTimer() *preciseTimer { return nil }
+
+func (*preciseTimer) sleep(d time.Duration) { time.Sleep(d) }
+
+func (*preciseTimer) close() {}
