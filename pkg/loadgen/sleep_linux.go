@@ -16,7 +16,11 @@ import (
 // 10 ms later: with two Ps and a few workers sleeping, responses then
 // wait for a P, requests pile up, the pool grows and more workers sleep;
 // at 5,000/s over HTTP service time climbed to 100 ms while the server
-// reported 13 µs.)
+// reported 13 µs.) The read also gets a deadline at the same instant:
+// while every P is busy the netpoller is polled only when one runs out
+// of work, but timers are checked at every scheduling round, so whichever
+// notices first wakes the worker (gRPC at 10,000/s: schedule lag p99
+// median of 5 runs 1,058 µs with the deadline, 1,331 µs without).
 type preciseTimer struct {
 	fd   int
 	f    *os.File
@@ -36,7 +40,8 @@ func newPreciseTimer() *preciseTimer {
 	return &preciseTimer{fd: fd, f: os.NewFile(uintptr(fd), "timerfd")}
 }
 
-// sleep waits d; it never returns early.
+// sleep waits d. It returns early only when the timer fails; callers
+// check the clock again.
 func (t *preciseTimer) sleep(d time.Duration) {
 	if t == nil || d <= 0 {
 		time.Sleep(d)
@@ -47,9 +52,13 @@ func (t *preciseTimer) sleep(d time.Duration) {
 		time.Sleep(d)
 		return
 	}
-	if _, err := t.f.Read(t.buf[:]); err != nil {
+	if t.f.SetReadDeadline(time.Now().Add(d)) != nil {
 		time.Sleep(d)
+		return
 	}
+	// Either the timer's expiry count or the deadline's error: both mean
+	// d has passed, except an early error, which waitUntil's loop absorbs.
+	_, _ = t.f.Read(t.buf[:])
 }
 
 func (t *preciseTimer) close() {
