@@ -146,6 +146,11 @@ func checkJSONCounts(t *testing.T, path string, wantLevels int) {
 		if cc <= 0 {
 			t.Errorf("level %v: no requests", value)
 		}
+		// Workers spend some time recording between requests, far less
+		// than perf_analyzer's warning level of half their time.
+		if o := client["client_overhead"].(float64); o <= 0 || o >= 0.5 {
+			t.Errorf("level %v: client overhead %v; want within (0, 0.5)", value, o)
+		}
 	}
 }
 

@@ -42,7 +42,7 @@ func BenchmarkRecord(b *testing.B) {
 			for i := 0; b.Loop(); i++ {
 				l := ls[i&1023]
 				w.mu.Lock()
-				w.cur.add(l, l, l/8, timing, err, now)
+				w.cur.add(l, l, l/8, time.Microsecond, timing, err, now)
 				w.done.Add(1)
 				w.mu.Unlock()
 			}

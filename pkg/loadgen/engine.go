@@ -187,8 +187,11 @@ func (w *worker) next() bool {
 	return true
 }
 
-// add adds one completed request to the current tally, with w.mu held.
-func (t *tally) add(lat, svc, lag time.Duration, timing client.Timing, err error, end time.Time) {
+// add adds one completed request to the current tally, with w.mu held;
+// busy is the worker's time in perfgo between the previous request's end
+// and this one's send (or the start of its wait for its due time).
+func (t *tally) add(lat, svc, lag, busy time.Duration, timing client.Timing, err error, end time.Time) {
+	t.busy += int64(busy)
 	full := false
 	if err != nil {
 		t.failed++
@@ -218,14 +221,20 @@ func (e *engine) closedLoop(w *worker) error {
 	w.mu.Lock()
 	ok := w.next()
 	w.mu.Unlock()
+	var prevEnd time.Time
 	for ok {
 		w.issued.Add(1)
 		w.level.Store(e.levelSeq.Load())
 		start := time.Now()
 		timing, err := w.caller.Do(e.reqCtx)
 		end := time.Now()
+		busy := time.Duration(0)
+		if !prevEnd.IsZero() {
+			busy = start.Sub(prevEnd)
+		}
+		prevEnd = end
 		w.mu.Lock()
-		w.cur.add(end.Sub(start), 0, 0, timing, err, end)
+		w.cur.add(end.Sub(start), 0, 0, busy, timing, err, end)
 		w.done.Add(1)
 		ok = w.next()
 		w.mu.Unlock()
@@ -602,6 +611,7 @@ func (e *engine) level(ctx context.Context, ld load, v float64) (result.Level, b
 			// The window ends with its last request, not when it was noticed.
 			w.end = w.last
 		}
+		w.seal()
 		start = w.end
 		w.server = e.stats.next(ctx)
 		w.serverMissing = w.server == nil

@@ -61,6 +61,11 @@ func TestTimeWindowsExactCounts(t *testing.T) {
 		if c.RequestTime != 7*time.Millisecond || c.Send != 700*time.Microsecond || c.Recv != 350*time.Microsecond {
 			t.Errorf("client library split %v/%v/%v; want 7ms/700µs/350µs", c.RequestTime, c.Send, c.Recv)
 		}
+		// No time passes on the fake clock between a response and the next
+		// send: any overhead would be measured from the wrong instants.
+		if c.Overhead != 0 {
+			t.Errorf("client overhead %v; want 0", c.Overhead)
+		}
 	})
 }
 

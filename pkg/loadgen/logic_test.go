@@ -241,8 +241,8 @@ func TestPoissonSeedChosenAndReported(t *testing.T) {
 
 func TestRecordOutOfRange(t *testing.T) {
 	tl := newTally(true)
-	tl.add(time.Millisecond, time.Millisecond, -time.Microsecond, clientTiming(), nil, time.Time{})
-	tl.add(2*time.Hour, time.Millisecond, 0, clientTiming(), nil, time.Time{})
+	tl.add(time.Millisecond, time.Millisecond, -time.Microsecond, 0, clientTiming(), nil, time.Time{})
+	tl.add(2*time.Hour, time.Millisecond, 0, 0, clientTiming(), nil, time.Time{})
 	w := newWindow(true)
 	w.addTally(tl)
 	cs := w.clientStats(1, 0, true)
@@ -257,7 +257,7 @@ func TestRecordOutOfRange(t *testing.T) {
 func TestDistribution(t *testing.T) {
 	tl := newTally(false)
 	for i := 1; i <= 100; i++ {
-		tl.add(time.Duration(i)*time.Millisecond, 0, 0, clientTiming(), nil, time.Time{})
+		tl.add(time.Duration(i)*time.Millisecond, 0, 0, 0, clientTiming(), nil, time.Time{})
 	}
 	w := newWindow(false)
 	w.addTally(tl)
@@ -279,5 +279,47 @@ func TestDistribution(t *testing.T) {
 	}
 	if d.Hist == nil || d.Hist.Validate() != nil {
 		t.Errorf("histogram snapshot missing or invalid")
+	}
+}
+
+func TestClientOverhead(t *testing.T) {
+	// Two 100 ms windows; in the first two workers spent 10 and 30 ms in
+	// perfgo between requests, in the second one worker spent 20 ms.
+	at := time.Unix(0, 0)
+	win := func(from time.Duration, busy ...time.Duration) *window {
+		w := newWindow(false)
+		w.start, w.end = at.Add(from), at.Add(from+100*time.Millisecond)
+		for _, b := range busy {
+			tl := newTally(false)
+			tl.add(time.Millisecond, 0, 0, b, clientTiming(), nil, w.end)
+			w.addTally(tl)
+		}
+		w.seal()
+		return w
+	}
+	idle := newTally(false) // a worker that completed nothing is not counted
+	first := win(0, 10*time.Millisecond, 30*time.Millisecond)
+	first.addTally(idle)
+	second := win(100*time.Millisecond, 20*time.Millisecond)
+	for _, tt := range []struct {
+		name string
+		w    *window
+		want float64
+	}{
+		{"first", first, 0.2},   // 40 ms of 2 × 100 ms
+		{"second", second, 0.2}, // 20 ms of 100 ms
+	} {
+		if got := tt.w.clientStats(1, 0, false).Overhead; math.Abs(got-tt.want) > 1e-9 {
+			t.Errorf("%s window: overhead %v; want %v", tt.name, got, tt.want)
+		}
+	}
+	third := win(200*time.Millisecond, 90*time.Millisecond)
+	m := newWindow(false)
+	for _, w := range []*window{first, second, third} {
+		m.merge(w)
+	}
+	// 150 ms of 400 ms worker time: weighted by worker time, not an average of ratios.
+	if got := m.clientStats(1, 0, false).Overhead; math.Abs(got-0.375) > 1e-9 {
+		t.Errorf("merged overhead %v; want 0.375", got)
 	}
 }

@@ -134,16 +134,20 @@ func (l *openLevel) claim() uint64 {
 // the rest is slept precisely.
 const timerSlack = 1500 * time.Microsecond
 
-// waitUntil waits for due on the worker's timer and returns the send time,
-// or false when stop is closed. With precise waits (pt != nil) the timer
-// stops timerSlack short and pt does the rest.
-func (l *openLevel) waitUntil(timer *time.Timer, pt *preciseTimer, due time.Time, stop <-chan struct{}) (time.Time, bool) {
+// waitUntil waits for due on the worker's timer and returns when it
+// began waiting and the send time, or false when stop is closed. With
+// precise waits (pt != nil) the timer stops timerSlack short and pt does
+// the rest.
+func (l *openLevel) waitUntil(timer *time.Timer, pt *preciseTimer, due time.Time, stop <-chan struct{}) (began, sent time.Time, ok bool) {
 	precise := pt != nil
 	for {
 		now := time.Now()
+		if began.IsZero() {
+			began = now
+		}
 		d := due.Sub(now)
 		if d <= 0 {
-			return now, !stopped(stop)
+			return began, now, !stopped(stop)
 		}
 		if precise && d <= timerSlack {
 			precise = false
@@ -158,7 +162,7 @@ func (l *openLevel) waitUntil(timer *time.Timer, pt *preciseTimer, due time.Time
 		case <-timer.C:
 		case <-stop:
 			timer.Stop()
-			return now, false
+			return began, now, false
 		}
 	}
 }
@@ -182,14 +186,19 @@ func (l *openLevel) work(w *worker, stop <-chan struct{}) {
 		pt = newPreciseTimer()
 		defer pt.close()
 	}
+	var prevEnd time.Time
 	for {
 		if l.limited && l.remaining.Add(-1) < 0 {
 			return
 		}
 		due := l.start.Add(l.sched.Due(l.claim()))
-		sent, ok := l.waitUntil(timer, pt, due, stop)
+		began, sent, ok := l.waitUntil(timer, pt, due, stop)
 		if !ok {
 			return
+		}
+		busy := time.Duration(0)
+		if !prevEnd.IsZero() {
+			busy = began.Sub(prevEnd)
 		}
 		if l.idle.Add(-1) == 0 {
 			l.grow()
@@ -197,8 +206,9 @@ func (l *openLevel) work(w *worker, stop <-chan struct{}) {
 		w.issued.Add(1)
 		timing, err := w.caller.Do(l.e.reqCtx)
 		end := time.Now()
+		prevEnd = end
 		w.mu.Lock()
-		w.cur.add(end.Sub(due), end.Sub(sent), sent.Sub(due), timing, err, end)
+		w.cur.add(end.Sub(due), end.Sub(sent), sent.Sub(due), busy, timing, err, end)
 		w.done.Add(1)
 		w.mu.Unlock()
 		l.idle.Add(1)

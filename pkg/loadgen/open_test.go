@@ -123,6 +123,11 @@ func TestOpenLoopElasticPool(t *testing.T) {
 		if c.Late != 0 || c.Latency.Max != 10*time.Millisecond {
 			t.Errorf("%d late, latency max %v; want none late and 10ms", c.Late, c.Latency.Max)
 		}
+		// Workers wait for their due times, which is not client overhead;
+		// on the fake clock nothing else takes time.
+		if c.Overhead != 0 {
+			t.Errorf("client overhead %v; want 0", c.Overhead)
+		}
 		workers := map[int]bool{}
 		for _, cl := range s.all() {
 			workers[cl.worker] = true

@@ -222,8 +222,12 @@ func addClass(cs []classTally, class string, n uint64, first error) []classTally
 type counts struct {
 	ok, failed, late  uint64
 	send, recv, total int64 // client library time sums over successful requests, ns
-	classes           []classTally
-	last              time.Time // latest completion (request-count windows end there)
+	// busy is the time workers spent in perfgo between requests (recording,
+	// claiming, waiting to be scheduled), not in a request or waiting for
+	// one's due time: perf_analyzer's client overhead, ns.
+	busy    int64
+	classes []classTally
+	last    time.Time // latest completion (request-count windows end there)
 }
 
 // add adds o's counters to c.
@@ -234,6 +238,7 @@ func (c *counts) add(o *counts) {
 	c.send += o.send
 	c.recv += o.recv
 	c.total += o.total
+	c.busy += o.busy
 	for _, cl := range o.classes {
 		c.classes = addClass(c.classes, cl.class, cl.n, cl.first)
 	}
@@ -299,6 +304,10 @@ type window struct {
 	counts
 	start, end time.Time
 	issued     uint64
+	// workers counts the tallies that recorded a request; workerTime is
+	// their time in the window(s), the base of the client overhead.
+	workers    int
+	workerTime time.Duration
 	// mu guards the histograms while the window is the workers' target:
 	// they record their full buffers into it.
 	mu            sync.Mutex
@@ -318,6 +327,7 @@ func newWindow(open bool) *window {
 func (w *window) reset() {
 	w.counts.reset()
 	w.start, w.end, w.issued = time.Time{}, time.Time{}, 0
+	w.workers, w.workerTime = 0, 0
 	w.lat.reset()
 	w.svc.reset()
 	w.lag.reset()
@@ -334,6 +344,9 @@ func (w *window) recordBuffered(t *tally) {
 // addTally adds a tally the controller owns: its counters and sums, and
 // the values still in its buffers (other workers may be recording theirs).
 func (w *window) addTally(t *tally) {
+	if t.ok+t.failed > 0 {
+		w.workers++
+	}
 	w.counts.add(&t.counts)
 	w.lat.addDistSums(&t.lat)
 	w.svc.addDistSums(&t.svc)
@@ -353,6 +366,7 @@ func (w *window) merge(o *window) {
 	}
 	w.counts.add(&o.counts)
 	w.issued += o.issued
+	w.workerTime += o.workerTime
 	w.lat.addAgg(&o.lat)
 	w.svc.addAgg(&o.svc)
 	w.lag.addAgg(&o.lag)
@@ -364,6 +378,11 @@ func (w *window) merge(o *window) {
 }
 
 func (w *window) duration() time.Duration { return w.end.Sub(w.start) }
+
+// seal sets the base of the client overhead once the window's tallies are
+// in and its end is final: each worker that recorded a request was there
+// for the whole window (windows are long against a request).
+func (w *window) seal() { w.workerTime = time.Duration(w.workers) * w.duration() }
 
 // throughput in inferences per second.
 func (w *window) throughput(batch int) float64 {
@@ -417,6 +436,9 @@ func (w *window) clientStats(batch int, percentile float64, open bool) result.Cl
 	}
 	if d > 0 {
 		cs.SendRate = float64(w.issued) / d.Seconds()
+	}
+	if w.workerTime > 0 {
+		cs.Overhead = float64(w.busy) / float64(w.workerTime)
 	}
 	if w.ok > 0 {
 		n := int64(w.ok)

@@ -102,6 +102,9 @@ func goldenCases(t testing.TB) []goldenCase {
 	verbose.Levels = verbose.Levels[:2]
 	verbose.Settings.RangeEnd = 2
 	verbose.Settings.WarmupRequests = 100
+	// The second level's client was busy over half the time: the warning.
+	verbose.Levels[0].Client.Overhead = 0.01234
+	verbose.Levels[1].Client.Overhead = 0.51239
 	cases = append(cases, goldenCase{
 		name: "http_verbose", run: verbose, verbose: true, csv: CSVOptions{Verbose: true},
 		passes: [][]pass{

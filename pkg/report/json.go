@@ -47,7 +47,8 @@ const JSONSchema = "perfgo.report/v1"
 //	    "client": {
 //	      "requests", "inferences", "failed", "responses", "issued", "late",
 //	      "out_of_range", "duration_us", "throughput", "response_throughput",
-//	      "send_rate", "request_time_us", "send_us", "recv_us", "wait_us",
+//	      "send_rate", "client_overhead" (share 0–1 of the workers' time spent
+//	      in perfgo between requests), "request_time_us", "send_us", "recv_us", "wait_us",
 //	      "latency": <distribution>,
 //	      "service_time": <distribution> | null (open loop only),
 //	      "schedule_lag": <distribution> | null (open loop only)
@@ -171,6 +172,7 @@ type jsonClient struct {
 	Throughput         jsonFloat `json:"throughput"`
 	ResponseThroughput jsonFloat `json:"response_throughput"`
 	SendRate           jsonFloat `json:"send_rate"`
+	ClientOverhead     jsonFloat `json:"client_overhead"`
 	RequestTimeUs      jsonFloat `json:"request_time_us"`
 	SendUs             jsonFloat `json:"send_us"`
 	RecvUs             jsonFloat `json:"recv_us"`
@@ -275,7 +277,8 @@ func newJSONLevel(s result.Settings, l result.Level) (jsonLevel, error) {
 			Responses: c.Responses, Issued: c.Issued, Late: c.Late, OutOfRange: c.OutOfRange,
 			DurationUs: us(c.Duration), Throughput: jsonFloat(c.Throughput),
 			ResponseThroughput: jsonFloat(c.ResponseThroughput), SendRate: jsonFloat(c.SendRate),
-			RequestTimeUs: us(c.RequestTime), SendUs: us(c.Send), RecvUs: us(c.Recv), WaitUs: us(c.Wait()),
+			ClientOverhead: jsonFloat(c.Overhead),
+			RequestTimeUs:  us(c.RequestTime), SendUs: us(c.Send), RecvUs: us(c.Recv), WaitUs: us(c.Wait()),
 		},
 		Failures: make([]jsonFailures, 0, len(l.Failures)),
 	}

@@ -51,6 +51,7 @@ const (
 	tmplLateWarning    = "    [WARNING] Perf Analyzer was not able to keep up with the desired request rate. %s%% of the requests were delayed. \n"
 	tmplThroughput     = "    Throughput: %s infer/sec\n"
 	tmplRespThroughput = "    Response Throughput: %s infer/sec\n"
+	tmplOverhead       = "    Avg client overhead: %s%%\n" // -v only
 	tmplAvgLatency     = "    Avg latency: %d usec (standard deviation %d usec)\n"
 	tmplPctLatency     = "    %s latency: %d usec\n"
 	tmplHTTP           = "    Avg HTTP time: %d usec (send/recv %d usec + response wait %d usec)\n"
@@ -63,6 +64,7 @@ const (
 	tmplScheduleLag    = "    Schedule lag p50/p99/max: %d/%d/%d usec\n"        // perfgo, open loop
 
 	tmplServer              = "  Server: \n"
+	tmplOverheadWarning     = "[WARNING] Perf Analyzer is not able to keep up with the desired load. The results may not be accurate.\n"
 	tmplSrvNoRequests       = "%s  Request count: %d\n"
 	tmplSrvInferences       = "%s  Inference count: %d\n"
 	tmplSrvExecutions       = "%s  Execution count: %d\n"
@@ -250,8 +252,15 @@ func Level(w io.Writer, s result.Settings, l result.Level, verbose bool) error {
 		p.printf(tmplServer)
 		writeServer(&p, s, l.Server, 1)
 	}
+	if l.Client.Overhead > overheadWarnAbove {
+		p.printf(tmplOverheadWarning)
+	}
 	return p.flush()
 }
+
+// overheadWarnAbove is perf_analyzer's threshold for warning that the
+// client itself could not keep up: half of the workers' time.
+const overheadWarnAbove = 0.5
 
 func writeClient(p *printer, s result.Settings, l result.Level, verbose bool) error {
 	c := l.Client
@@ -273,6 +282,9 @@ func writeClient(p *printer, s result.Settings, l result.Level, verbose bool) er
 	p.printf(tmplThroughput, formatDouble(c.Throughput))
 	if s.Decoupled {
 		p.printf(tmplRespThroughput, formatDouble(c.ResponseThroughput))
+	}
+	if verbose {
+		p.printf(tmplOverhead, formatFixed2(c.Overhead*100))
 	}
 	if s.Percentile == 0 {
 		p.printf(tmplAvgLatency, usec(c.Latency.Mean), usec(c.Latency.StdDev))

@@ -163,6 +163,10 @@ type ClientStats struct {
 	SendRate float64
 	Late     uint64
 	Issued   uint64
+	// Overhead is the share (0–1) of the workers' time spent in perfgo
+	// between requests rather than in one or waiting for one's due time:
+	// perf_analyzer's "client overhead", which warns above 0.5.
+	Overhead float64
 
 	// Client library time split, averaged over completed requests:
 	// RequestTime is the library's request start→end; Send and Recv its
