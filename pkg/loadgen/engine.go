@@ -190,7 +190,7 @@ func (w *worker) next() bool {
 // add adds one completed request to the current tally, with w.mu held;
 // busy is the worker's time in perfgo between the previous request's end
 // and this one's send (or the start of its wait for its due time).
-func (t *tally) add(lat, svc, lag, busy time.Duration, timing client.Timing, err error, end time.Time) {
+func (t *tally) add(lat, svc, busy time.Duration, timing client.Timing, err error, end time.Time) {
 	t.busy += int64(busy)
 	full := false
 	if err != nil {
@@ -204,14 +204,23 @@ func (t *tally) add(lat, svc, lag, busy time.Duration, timing client.Timing, err
 		t.recv += int64(timing.Recv)
 		t.total += int64(timing.Total)
 	}
-	if t.lag.record(int64(lag)) || full {
+	if full {
 		t.flush()
-	}
-	if lag > lateAfter {
-		t.late++
 	}
 	if end.After(t.last) {
 		t.last = end
+	}
+}
+
+// sent adds an open-loop request's schedule lag when it is sent, with
+// w.mu held: lateness belongs to the window the request was sent in (an
+// overloaded server returns late requests long after, if at all).
+func (t *tally) sent(lag time.Duration) {
+	if lag > lateAfter {
+		t.late++
+	}
+	if t.lag.record(int64(lag)) {
+		t.flush()
 	}
 }
 
@@ -234,7 +243,7 @@ func (e *engine) closedLoop(w *worker) error {
 		}
 		prevEnd = end
 		w.mu.Lock()
-		w.cur.add(end.Sub(start), 0, 0, busy, timing, err, end)
+		w.cur.add(end.Sub(start), 0, busy, timing, err, end)
 		w.done.Add(1)
 		ok = w.next()
 		w.mu.Unlock()

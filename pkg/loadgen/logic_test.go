@@ -241,8 +241,10 @@ func TestPoissonSeedChosenAndReported(t *testing.T) {
 
 func TestRecordOutOfRange(t *testing.T) {
 	tl := newTally(true)
-	tl.add(time.Millisecond, time.Millisecond, -time.Microsecond, 0, clientTiming(), nil, time.Time{})
-	tl.add(2*time.Hour, time.Millisecond, 0, 0, clientTiming(), nil, time.Time{})
+	tl.sent(-time.Microsecond)
+	tl.add(time.Millisecond, time.Millisecond, 0, clientTiming(), nil, time.Time{})
+	tl.sent(0)
+	tl.add(2*time.Hour, time.Millisecond, 0, clientTiming(), nil, time.Time{})
 	w := newWindow(true)
 	w.addTally(tl)
 	cs := w.clientStats(1, 0, true)
@@ -257,7 +259,7 @@ func TestRecordOutOfRange(t *testing.T) {
 func TestDistribution(t *testing.T) {
 	tl := newTally(false)
 	for i := 1; i <= 100; i++ {
-		tl.add(time.Duration(i)*time.Millisecond, 0, 0, 0, clientTiming(), nil, time.Time{})
+		tl.add(time.Duration(i)*time.Millisecond, 0, 0, clientTiming(), nil, time.Time{})
 	}
 	w := newWindow(false)
 	w.addTally(tl)
@@ -291,7 +293,7 @@ func TestClientOverhead(t *testing.T) {
 		w.start, w.end = at.Add(from), at.Add(from+100*time.Millisecond)
 		for _, b := range busy {
 			tl := newTally(false)
-			tl.add(time.Millisecond, 0, 0, b, clientTiming(), nil, w.end)
+			tl.add(time.Millisecond, 0, b, clientTiming(), nil, w.end)
 			w.addTally(tl)
 		}
 		w.seal()

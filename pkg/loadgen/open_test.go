@@ -138,6 +138,47 @@ func TestOpenLoopElasticPool(t *testing.T) {
 	})
 }
 
+// Against a server that falls behind, the requests sent late are mostly
+// still queued when the windows end: their lateness must be reported in
+// the windows they were sent in, not wait for (or miss) their completion.
+func TestOpenLoopLatenessCountedWhenSent(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// A single-server queue of 9 ms at 1000/s, capped at 50 in flight:
+		// the pool fills within ~60 ms; after that each completion releases
+		// one send, due long before.
+		s := &fakeServer{service: constService(9 * time.Millisecond), sem: make(chan struct{}, 1)}
+		o := rateOptions(s, 1000)
+		o.MaxInFlight = 50
+		o.MaxTrials = 3
+		o.StabilityPercentage = 1000
+		run, err := Run(t.Context(), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := (append(run.Levels, run.Unreported...))[0].Client
+		// The 33 completions of the three 100 ms windows were all sent on
+		// time; request i completes at 9(i+1) ms.
+		if c.Requests != 33 || c.Latency.Max != 265*time.Millisecond {
+			t.Errorf("%d requests, latency max %v; want the first 33, up to 265ms", c.Requests, c.Latency.Max)
+		}
+		// From the server's side: the k-th request sent was due at k ms.
+		sends := starts(s.all())
+		var issued, late uint64
+		for k, at := range sends {
+			if at < 300*time.Millisecond {
+				issued++
+				if at-time.Duration(k)*time.Millisecond > lateAfter {
+					late++
+				}
+			}
+		}
+		if late < 20 || c.Issued != issued || c.Late != late || c.ScheduleLag.Count != int64(issued) || c.ScheduleLag.Max < 200*time.Millisecond {
+			t.Errorf("%d of %d sent late, lag count %d, max %v; want %d of %d (server's view), every send, over 200ms",
+				c.Late, c.Issued, c.ScheduleLag.Count, c.ScheduleLag.Max, late, issued)
+		}
+	})
+}
+
 func TestOpenLoopCapMakesRequestsLate(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := &fakeServer{service: constService(10 * time.Millisecond)}

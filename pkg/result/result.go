@@ -156,7 +156,9 @@ type ClientStats struct {
 	Latency Distribution
 	// ServiceTime (open loop only) is measured from the actual send.
 	ServiceTime *Distribution
-	// ScheduleLag (open loop only) is actual send minus intended send.
+	// ScheduleLag (open loop only) is actual send minus intended send, of
+	// the requests sent in the windows (latency and service time are of
+	// those that completed in them: under overload, different requests).
 	ScheduleLag *Distribution
 	// SendRate is requests issued per second; Late counts requests sent
 	// more than 1 ms after their intended time.
