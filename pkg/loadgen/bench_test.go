@@ -20,9 +20,9 @@ func latencies() []time.Duration {
 	return ls
 }
 
-// BenchmarkRecord is the per-request recording path: the worker's lock,
-// one tally update and, every sampleBuffer requests, the buffered values
-// recorded into the window under its lock. It must not allocate.
+// BenchmarkRecord is the per-request recording path: the worker's record
+// marks, one tally update and, every sampleBuffer requests, the buffered
+// values recorded into the window under its lock. It must not allocate.
 func BenchmarkRecord(b *testing.B) {
 	failure := &client.Error{Op: "infer", Kind: client.ErrServer, Class: "grpc:UNAVAILABLE"}
 	for _, tt := range []struct {
@@ -32,8 +32,8 @@ func BenchmarkRecord(b *testing.B) {
 	}{{"closed", false, nil}, {"open", true, nil}, {"failed", false, failure}} {
 		open, err := tt.open, tt.err
 		b.Run(tt.name, func(b *testing.B) {
-			w := &worker{cur: newTally(open)}
-			w.cur.into = newWindow(open)
+			w := newWorker(0, nopCaller{}, open)
+			w.tallies[0].into = newWindow(open)
 			ls := latencies()
 			timing := client.Timing{Send: time.Microsecond, Recv: time.Microsecond, Total: time.Millisecond}
 			now := time.Now()
@@ -41,15 +41,13 @@ func BenchmarkRecord(b *testing.B) {
 			b.ResetTimer()
 			for i := 0; b.Loop(); i++ {
 				l := ls[i&1023]
-				if open { // the send records its lag under the lock too
-					w.mu.Lock()
-					w.cur.sent(l / 8)
-					w.mu.Unlock()
+				if open { // the send records its lag
+					w.recording().sent(l / 8)
+					w.recorded()
 				}
-				w.mu.Lock()
-				w.cur.add(l, l, time.Microsecond, timing, err, now)
+				w.recording().add(l, l, time.Microsecond, timing, err, now)
 				w.done.Add(1)
-				w.mu.Unlock()
+				w.recorded()
 			}
 		})
 	}

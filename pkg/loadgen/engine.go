@@ -3,6 +3,7 @@ package loadgen
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -122,9 +123,12 @@ func (e *engine) fail(err error) {
 	})
 }
 
-// worker is one request loop's state. Its mutex guards the current tally
-// and the control fields; only the window swap (and level changes) contend
-// for it, so the per-request path takes no shared lock.
+// worker is one request loop's state. Recording takes no lock: the
+// worker's goroutine, the only writer, makes its seq odd while it records
+// into tallies[sel]; at a window end the controller flips sel and waits
+// only for a record already under way. Both live on the worker's own cache
+// line. The mutex guards the control fields' transitions; the per-request
+// path reads them atomically and locks only to leave.
 type worker struct {
 	id     int
 	caller Caller
@@ -135,17 +139,52 @@ type worker struct {
 	// level is the engine's levelSeq when the request in flight was sent.
 	level atomic.Uint64
 
+	seq     atomic.Uint64 // odd while the worker is recording
+	sel     atomic.Uint32 // the tally the worker records into
+	tallies [2]*tally
+
+	quit  atomic.Bool  // closed loop: leave after the current request
+	quota atomic.Int64 // closed loop: requests left to send; <0: no limit
+
 	mu      sync.Mutex
-	cur     *tally
-	quit    bool  // closed loop: leave after the current request
-	running bool  // closed loop: a goroutine is (still) issuing for this worker
-	quota   int64 // closed loop: requests left to send; <0: no limit
+	running bool // closed loop: a goroutine is (still) issuing for this worker
 
 	// Owned by the controller.
-	spare      *tally
 	issuedSeen uint64
 
 	_ [64]byte // keep the next worker's hot fields off this cache line
+}
+
+func newWorker(id int, c Caller, open bool) *worker {
+	w := &worker{id: id, caller: c, tallies: [2]*tally{newTally(open), newTally(open)}}
+	w.quota.Store(-1)
+	return w
+}
+
+// recording returns the tally to record into; recorded must follow.
+// Only the worker's goroutine calls them.
+func (w *worker) recording() *tally {
+	w.seq.Add(1)
+	return w.tallies[w.sel.Load()]
+}
+
+func (w *worker) recorded() { w.seq.Add(1) }
+
+// flip makes the other tally, targeting next, the one the worker records
+// into, and returns the previous one once no record into it is under way.
+// Only the controller calls it. (A record that began before the flip is
+// odd in seq and may use either tally; one that begins after sees the new
+// sel: the atomics are sequentially consistent.)
+func (w *worker) flip(next *window) *tally {
+	old := w.sel.Load()
+	w.tallies[1-old].into = next
+	w.sel.Store(1 - old)
+	if s := w.seq.Load(); s%2 == 1 {
+		for w.seq.Load() == s {
+			runtime.Gosched() // a record takes nanoseconds
+		}
+	}
+	return w.tallies[old]
 }
 
 // worker returns worker id, making it (and its Caller) on first use.
@@ -164,9 +203,9 @@ func (e *engine) worker(id int) (*worker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot make worker %d's request: %w", id, err)
 	}
-	w := &worker{id: id, caller: c, cur: newTally(e.open), spare: newTally(e.open), quota: -1}
+	w := newWorker(id, c, e.open)
 	e.regMu.Lock()
-	w.cur.into = e.target
+	w.tallies[0].into = e.target
 	for len(e.workers) <= id {
 		e.workers = append(e.workers, nil)
 	}
@@ -175,20 +214,30 @@ func (e *engine) worker(id int) (*worker, error) {
 	return w, nil
 }
 
-// next decides, with w.mu held, whether the worker sends another request.
+// next decides whether the worker sends another request. Carrying on
+// takes no lock; leaving does, so that setWorkers sees quit and running
+// change together.
 func (w *worker) next() bool {
-	if w.quit || w.quota == 0 {
+	if !w.quit.Load() {
+		q := w.quota.Load()
+		if q < 0 || (q > 0 && w.quota.CompareAndSwap(q, q-1)) {
+			return true
+		}
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	q := w.quota.Load()
+	if w.quit.Load() || q == 0 {
 		w.running = false
 		return false
 	}
-	if w.quota > 0 {
-		w.quota--
+	if q > 0 {
+		w.quota.Store(q - 1)
 	}
 	return true
 }
 
-// add adds one completed request to the current tally, with w.mu held;
-// busy is the worker's time in perfgo between the previous request's end
+// add adds one completed request to the tally; busy is the worker's time in perfgo between the previous request's end
 // and this one's send (or the start of its wait for its due time).
 func (t *tally) add(lat, svc, busy time.Duration, timing client.Timing, err error, end time.Time) {
 	t.busy += int64(busy)
@@ -212,9 +261,9 @@ func (t *tally) add(lat, svc, busy time.Duration, timing client.Timing, err erro
 	}
 }
 
-// sent adds an open-loop request's schedule lag when it is sent, with
-// w.mu held: lateness belongs to the window the request was sent in (an
-// overloaded server returns late requests long after, if at all).
+// sent adds an open-loop request's schedule lag when it is sent:
+// lateness belongs to the window the request was sent in (an overloaded
+// server returns late requests long after, if at all).
 func (t *tally) sent(lag time.Duration) {
 	if lag > lateAfter {
 		t.late++
@@ -227,9 +276,7 @@ func (t *tally) sent(lag time.Duration) {
 // closedLoop keeps one request outstanding until told to quit or its
 // quota is spent. Latency is measured from the actual send.
 func (e *engine) closedLoop(w *worker) error {
-	w.mu.Lock()
 	ok := w.next()
-	w.mu.Unlock()
 	var prevEnd time.Time
 	for ok {
 		w.issued.Add(1)
@@ -242,11 +289,10 @@ func (e *engine) closedLoop(w *worker) error {
 			busy = start.Sub(prevEnd)
 		}
 		prevEnd = end
-		w.mu.Lock()
-		w.cur.add(end.Sub(start), 0, busy, timing, err, end)
+		w.recording().add(end.Sub(start), 0, busy, timing, err, end)
 		w.done.Add(1)
+		w.recorded()
 		ok = w.next()
-		w.mu.Unlock()
 	}
 	return nil
 }
@@ -269,7 +315,8 @@ func (e *engine) setWorkers(n int, quota int64) error {
 			}
 		}
 		w.mu.Lock()
-		w.quit, w.quota = false, q
+		w.quit.Store(false)
+		w.quota.Store(q)
 		start := !w.running
 		w.running = true
 		if start {
@@ -292,9 +339,7 @@ func (e *engine) retire(n int) {
 	rest := append(e.scratch[:0], e.workers[min(n, len(e.workers)):]...)
 	e.regMu.Unlock()
 	for _, w := range rest {
-		w.mu.Lock()
-		w.quit = true
-		w.mu.Unlock()
+		w.quit.Store(true)
 	}
 	clear(rest)
 	e.scratch = rest[:0]
@@ -308,9 +353,8 @@ func (e *engine) stopWorkers() {
 }
 
 // swap ends the current window for every worker and makes next (nil:
-// none) the window they record into: each worker's tally is exchanged for
-// its spare under the worker's lock, then added to into (nil: discarded)
-// outside it. Once every worker has been swapped nothing records into
+// none) the window they record into: each worker is flipped to its other
+// tally, and the one it leaves is added to into (nil: discarded). Once every worker has been swapped nothing records into
 // into any more. It returns the workers' completed count at the swap, the
 // base a count window counts from. A window's issued count starts where
 // markIssued last left it.
@@ -324,18 +368,15 @@ func (e *engine) swap(into, next *window) uint64 {
 		if w == nil {
 			continue
 		}
-		w.mu.Lock()
-		w.spare.into = next
-		w.cur, w.spare = w.spare, w.cur
+		t := w.flip(next)
 		done += w.done.Load()
-		w.mu.Unlock()
 		if into != nil {
-			into.addTally(w.spare)
+			into.addTally(t)
 			issued := w.issued.Load()
 			into.issued += issued - w.issuedSeen
 			w.issuedSeen = issued
 		}
-		w.spare.reset()
+		t.reset()
 	}
 	clear(ws)
 	e.scratch = ws[:0]

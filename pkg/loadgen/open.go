@@ -204,16 +204,14 @@ func (l *openLevel) work(w *worker, stop <-chan struct{}) {
 			l.grow()
 		}
 		w.issued.Add(1)
-		w.mu.Lock()
-		w.cur.sent(sent.Sub(due))
-		w.mu.Unlock()
+		w.recording().sent(sent.Sub(due))
+		w.recorded()
 		timing, err := w.caller.Do(l.e.reqCtx)
 		end := time.Now()
 		prevEnd = end
-		w.mu.Lock()
-		w.cur.add(end.Sub(due), end.Sub(sent), busy, timing, err, end)
+		w.recording().add(end.Sub(due), end.Sub(sent), busy, timing, err, end)
 		w.done.Add(1)
-		w.mu.Unlock()
+		w.recorded()
 		l.idle.Add(1)
 		if stopped(stop) {
 			return

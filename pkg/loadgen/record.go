@@ -253,9 +253,9 @@ func (c *counts) reset() {
 	*c = counts{classes: c.classes[:0]}
 }
 
-// tally is what one worker recorded in one window. The worker owns the
-// current tally behind its mutex; at a window end the controller swaps it
-// for a spare and adds it to the window outside the lock.
+// tally is what one worker recorded in one window. Each worker has two:
+// it records into one while the controller adds the other, left at the
+// last window end, to that window (worker.flip).
 type tally struct {
 	counts
 	// lat is the reported latency: from the actual send (closed loop) or
