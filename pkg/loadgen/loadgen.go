@@ -12,11 +12,10 @@
 //
 // One engine serves every mode: a level is a worker policy (fixed N workers,
 // or an elastic pool) plus a schedule (none, constant, Poisson, intervals).
-// Each worker records into its own tally behind its own mutex, which only
-// the window swap contends for: exact sums, and a small buffer of values
-// that, once full, goes into the window's histogram under the window's
-// lock. The per-request path takes no shared lock (one per 128 requests),
-// sends on no channel and allocates nothing.
+// Each worker records into its own tally without a lock (worker.flip):
+// exact sums, and a small buffer of values that, once full, goes into the
+// window's histogram under the window's lock. The per-request path takes
+// no lock (one per 128 requests), sends on no channel and allocates nothing.
 package loadgen
 
 import (
