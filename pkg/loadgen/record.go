@@ -78,9 +78,7 @@ func (d *dist) record(v int64) (full bool) {
 }
 
 func (d *dist) reset() {
-	if d.buf != nil {
-		d.buf = d.buf[:0]
-	}
+	d.buf = d.buf[:0] // nil (not measured) stays nil
 	d.n, d.sum, d.sumSq, d.min, d.max, d.outOfRange = 0, 0, 0, 0, 0, 0
 }
 
@@ -281,15 +279,8 @@ func (t *tally) flush() {
 		w.recordBuffered(t)
 		w.mu.Unlock()
 	}
-	t.lat.buf, t.svc.buf, t.lag.buf = clip(t.lat.buf), clip(t.svc.buf), clip(t.lag.buf)
-}
-
-// clip empties a buffer, keeping nil (not measured) as nil.
-func clip(b []int64) []int64 {
-	if b == nil {
-		return nil
-	}
-	return b[:0]
+	// A nil buffer (not measured) stays nil.
+	t.lat.buf, t.svc.buf, t.lag.buf = t.lat.buf[:0], t.svc.buf[:0], t.lag.buf[:0]
 }
 
 func (t *tally) reset() {
