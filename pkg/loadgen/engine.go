@@ -273,6 +273,15 @@ func (t *tally) sent(lag time.Duration) {
 	}
 }
 
+// since is the time from the worker's previous request's end (zero: none
+// yet) to t: its client overhead before the next request.
+func since(prevEnd, t time.Time) time.Duration {
+	if prevEnd.IsZero() {
+		return 0
+	}
+	return t.Sub(prevEnd)
+}
+
 // closedLoop keeps one request outstanding until told to quit or its
 // quota is spent. Latency is measured from the actual send.
 func (e *engine) closedLoop(w *worker) error {
@@ -284,10 +293,7 @@ func (e *engine) closedLoop(w *worker) error {
 		start := time.Now()
 		timing, err := w.caller.Do(e.reqCtx)
 		end := time.Now()
-		busy := time.Duration(0)
-		if !prevEnd.IsZero() {
-			busy = start.Sub(prevEnd)
-		}
+		busy := since(prevEnd, start)
 		prevEnd = end
 		w.recording().add(end.Sub(start), 0, busy, timing, err, end)
 		w.done.Add(1)

@@ -140,11 +140,8 @@ const timerSlack = 1500 * time.Microsecond
 // the rest.
 func (l *openLevel) waitUntil(timer *time.Timer, pt *preciseTimer, due time.Time, stop <-chan struct{}) (began, sent time.Time, ok bool) {
 	precise := pt != nil
-	for {
-		now := time.Now()
-		if began.IsZero() {
-			began = now
-		}
+	began = time.Now()
+	for now := began; ; now = time.Now() {
 		d := due.Sub(now)
 		if d <= 0 {
 			return began, now, !stopped(stop)
@@ -196,10 +193,7 @@ func (l *openLevel) work(w *worker, stop <-chan struct{}) {
 		if !ok {
 			return
 		}
-		busy := time.Duration(0)
-		if !prevEnd.IsZero() {
-			busy = began.Sub(prevEnd)
-		}
+		busy := since(prevEnd, began)
 		if l.idle.Add(-1) == 0 {
 			l.grow()
 		}

@@ -274,10 +274,8 @@ func newTally(open bool) *tally {
 
 // flush records the buffered values into the tally's window.
 func (t *tally) flush() {
-	if w := t.into; w != nil {
-		w.mu.Lock()
-		w.recordBuffered(t)
-		w.mu.Unlock()
+	if t.into != nil {
+		t.into.recordBuffered(t)
 	}
 	// A nil buffer (not measured) stays nil.
 	t.lat.buf, t.svc.buf, t.lag.buf = t.lat.buf[:0], t.svc.buf[:0], t.lag.buf[:0]
@@ -325,15 +323,18 @@ func (w *window) reset() {
 	w.server, w.serverMissing = nil, false
 }
 
-// recordBuffered records t's buffered values, with w.mu held.
+// recordBuffered records t's buffered values; other workers may be
+// recording theirs.
 func (w *window) recordBuffered(t *tally) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	w.lat.recordAll(t.lat.buf)
 	w.svc.recordAll(t.svc.buf)
 	w.lag.recordAll(t.lag.buf)
 }
 
 // addTally adds a tally the controller owns: its counters and sums, and
-// the values still in its buffers (other workers may be recording theirs).
+// the values still in its buffers.
 func (w *window) addTally(t *tally) {
 	if t.ok+t.failed > 0 {
 		w.workers++
@@ -342,9 +343,7 @@ func (w *window) addTally(t *tally) {
 	w.lat.addDistSums(&t.lat)
 	w.svc.addDistSums(&t.svc)
 	w.lag.addDistSums(&t.lag)
-	w.mu.Lock()
 	w.recordBuffered(t)
-	w.mu.Unlock()
 }
 
 // merge adds window o (a later one) to w.
