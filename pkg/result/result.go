@@ -115,6 +115,13 @@ type Settings struct {
 	Decoupled     bool
 	ServerStats   bool // the server offered the statistics extension
 	ResponseCache bool // the model has the response cache enabled
+	// FailureLimit is the percentage of failed requests above which a level
+	// is marked OverFailureLimit (and the run exits with its own code).
+	FailureLimit float64
+	// RequestTimeout bounds each request (0: none); DrainTimeout is how long
+	// requests still in flight at the end of a level or run may take before
+	// they are cancelled and counted as failed (class "cancelled").
+	RequestTimeout, DrainTimeout time.Duration
 }
 
 // Level is one reported load level: the last (up to three) windows merged.
@@ -128,8 +135,47 @@ type Level struct {
 	// Server is nil when the server offers no statistics.
 	Server *ServerStats
 	// Failures counts failed requests by status class ("grpc:UNAVAILABLE",
-	// "http:503", "timeout", ...), sorted by class.
+	// "http:503", "timeout", ...), sorted by class, over every window of
+	// the level (Total), not only the windows merged into Client: a server
+	// that restarted in an early window must not look clean.
 	Failures []ClassCount
+	// Total counts the requests that completed in every window of the
+	// level, successful and failed.
+	Total Counts
+	// Passes are every window measured at this level, oldest first.
+	Passes []Pass
+	// OverFailureLimit: more than Settings.FailureLimit percent of Total
+	// failed, so the level's figures describe a failing server.
+	OverFailureLimit bool
+}
+
+// Counts are completed requests: Requests succeeded, Failed did not.
+type Counts struct {
+	Requests, Failed uint64
+}
+
+// FailedPercent is the share of failed requests in percent, 0 when none completed.
+func (c Counts) FailedPercent() float64 {
+	if c.Requests+c.Failed == 0 {
+		return 0
+	}
+	return 100 * float64(c.Failed) / float64(c.Requests+c.Failed)
+}
+
+// Pass is one measurement window, as perf_analyzer's verbose "Pass [k]"
+// lines describe it, with its failures.
+type Pass struct {
+	Duration time.Duration
+	// Requests completed successfully, Failed completed with an error,
+	// Issued were sent (open loop: Late of them more than 1 ms late).
+	Requests, Failed, Issued, Late uint64
+	Failures                       []ClassCount
+	// Throughput in inferences per second; Latency is the stabilising
+	// latency (average or the chosen percentile), 0 without a valid request.
+	Throughput float64
+	Latency    time.Duration
+	// ServerStats: the server's statistics were available for this window.
+	ServerStats bool
 }
 
 // ClassCount is the number of failed requests of one status class.
