@@ -3,6 +3,7 @@ package loadgen
 import (
 	"context"
 	"fmt"
+	"math"
 	"runtime"
 	"strconv"
 	"sync"
@@ -41,8 +42,8 @@ func (e *StopError) Unwrap() error { return e.Err }
 // StopUnstable (a level never stabilised; the CLI exits 2 when no level
 // was reported), StopNoValidRequests, StopError (a whole window of failed
 // requests, or a Caller could not be made) or StopCancelled. When ctx is
-// cancelled Run stops issuing, lets requests in flight finish (bounded by
-// the Caller's own timeouts: they do not see the cancellation), and
+// cancelled Run stops issuing, lets requests in flight finish for at most
+// DrainTimeout (then cancels them: they are counted in Run.Drained), and
 // reports the current level's completed windows, unstable, if any.
 // Run returns only after every goroutine it started has exited.
 func Run(ctx context.Context, opts Options) (result.Run, error) {
@@ -55,7 +56,11 @@ func Run(ctx context.Context, opts Options) (result.Run, error) {
 	e := newEngine(ctx, o)
 	stop := e.sweep(ctx, &run)
 	e.stopWorkers()
-	_ = e.closed.Wait() // workers return no errors: failures are data
+	e.drain(func() { _ = e.closed.Wait() }, e.cancelScopes) // workers return no errors: failures are data
+	e.cancelScopes()
+	e.swap(e.outside, nil)
+	run.Drained = result.Counts{Requests: e.outside.ok, Failed: e.outside.failed}
+	run.DrainedFailures = e.outside.failures()
 	if stop == nil {
 		run.Stop = result.StopCompleted
 		return run, nil
@@ -70,22 +75,27 @@ func Run(ctx context.Context, opts Options) (result.Run, error) {
 // engine runs one Run. Its controller (the goroutine in Run) owns the
 // sweep, the windows and the worker set; workers only send and record.
 type engine struct {
-	o      Options
-	obs    Observer
-	open   bool
-	reqCtx context.Context // requests finish even when the run is cancelled
-	stats  serverStats
+	o     Options
+	obs   Observer
+	open  bool
+	stats serverStats
+
+	// Requests are sent with their level's scope: cancelling the run's
+	// context stops issuing, not the requests in flight (they drain), and
+	// a level's stragglers can be cancelled without touching the next
+	// level's requests.
+	reqBase context.Context
+	scope   atomic.Pointer[scope] // closed loop: the current level's
+	scopes  []*scope              // every scope made; the controller's
+	// outside collects what completes outside every window (between
+	// levels, while draining): Run.Drained.
+	outside *window
 
 	regMu   sync.Mutex
 	workers []*worker // by id; nil where not created yet (open loop)
 	scratch []*worker // controller's copy of workers for a swap
 
 	closed errgroup.Group // closed-loop workers; they outlive levels
-	// levelSeq counts closed-loop levels; each worker notes the level of
-	// the request it has in flight, so that a level's first window can
-	// wait until no request of the previous load is left (it is written
-	// only between levels).
-	levelSeq atomic.Uint64
 
 	failOnce sync.Once
 	failErr  error         // set once, before failed is closed
@@ -98,20 +108,76 @@ type engine struct {
 	wins    []*window // the level's last (up to 3) windows, oldest first
 	free    []*window // recycled windows: their histograms are 264 KiB each
 	samples []sample  // the level's windows, for the stability test
+	// total counts every window of the level; passes describes each.
+	total  counts
+	passes []result.Pass
+}
+
+// scope is the context one level's requests are sent with. seq numbers
+// the closed-loop levels: each worker notes the scope of the request it
+// has in flight, so that a level's first window can wait until no request
+// of the previous load is left.
+type scope struct {
+	seq    uint64
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+// newScope makes the next level's scope; only the controller calls it.
+func (e *engine) newScope() *scope {
+	sc := &scope{seq: uint64(len(e.scopes)) + 1}
+	sc.ctx, sc.cancel = context.WithCancel(e.reqBase)
+	e.scopes = append(e.scopes, sc)
+	return sc
+}
+
+// cancelScopes cancels the requests of every level.
+func (e *engine) cancelScopes() { e.cancelBefore(math.MaxUint64) }
+
+// cancelBefore cancels the requests of the levels before seq.
+func (e *engine) cancelBefore(seq uint64) {
+	for _, sc := range e.scopes {
+		if sc.seq < seq {
+			sc.cancel()
+		}
+	}
+}
+
+// drain waits until wait returns, for at most DrainTimeout or until
+// Abandon is closed; then it cancels the requests (cancel) and waits for
+// them to return, which they do at once.
+func (e *engine) drain(wait func(), cancel func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		wait()
+	}()
+	t := time.NewTimer(max(e.o.DrainTimeout, 0))
+	defer t.Stop()
+	select {
+	case <-done:
+		return
+	case <-t.C:
+	case <-e.o.Abandon:
+	}
+	cancel()
+	<-done
 }
 
 func newEngine(ctx context.Context, o Options) *engine {
 	e := &engine{
-		o:      o,
-		obs:    o.Observer,
-		open:   o.open(),
-		reqCtx: context.WithoutCancel(ctx),
-		failed: make(chan struct{}),
+		o:       o,
+		obs:     o.Observer,
+		open:    o.open(),
+		reqBase: context.WithoutCancel(ctx),
+		failed:  make(chan struct{}),
+		outside: newWindow(o.open()),
 	}
 	if e.obs == nil {
 		e.obs = nopObserver{}
 	}
-	e.stats = serverStats{src: o.Stats, model: o.Model, version: o.Version, warn: e.obs.Warn}
+	e.stats = serverStats{src: o.Stats, model: o.Model, version: o.Version, warn: e.obs.Warn, timeout: statsTimeoutFor(o)}
+	e.scope.Store(e.newScope())
 	return e
 }
 
@@ -136,7 +202,7 @@ type worker struct {
 	// was made; the controller reads them without the lock.
 	issued atomic.Uint64
 	done   atomic.Uint64
-	// level is the engine's levelSeq when the request in flight was sent.
+	// level is the scope's seq of the request in flight.
 	level atomic.Uint64
 
 	seq     atomic.Uint64 // odd while the worker is recording
@@ -289,9 +355,10 @@ func (e *engine) closedLoop(w *worker) error {
 	var prevEnd time.Time
 	for ok {
 		w.issued.Add(1)
-		w.level.Store(e.levelSeq.Load())
+		sc := e.scope.Load()
+		w.level.Store(sc.seq)
 		start := time.Now()
-		timing, err := w.caller.Do(e.reqCtx)
+		timing, err := w.caller.Do(sc.ctx)
 		end := time.Now()
 		busy := since(prevEnd, start)
 		prevEnd = end
@@ -327,7 +394,7 @@ func (e *engine) setWorkers(n int, quota int64) error {
 		w.running = true
 		if start {
 			// Its first request will be of this level.
-			w.level.Store(e.levelSeq.Load())
+			w.level.Store(e.scope.Load().seq)
 		}
 		w.mu.Unlock()
 		if start {
@@ -426,14 +493,14 @@ func (l closedLoad) begin(ctx context.Context, v float64, quota int64, first *wi
 		// Exactly quota requests, all inside the window: start them after
 		// it opens. Only warm-up precedes such a level, and it has drained.
 		e.stats.begin(ctx)
-		base := e.swap(nil, first)
+		base := e.swap(e.outside, first)
 		e.markIssued()
 		start := time.Now()
 		return start, base, e.setWorkers(int(v), quota)
 	}
 	// The first window counts the requests sent at this level, including
 	// those sent while it settles (they are in flight when it opens).
-	e.levelSeq.Add(1)
+	e.scope.Store(e.newScope())
 	e.markIssued()
 	if err := e.setWorkers(int(v), quota); err != nil {
 		return time.Time{}, 0, err
@@ -441,13 +508,13 @@ func (l closedLoad) begin(ctx context.Context, v float64, quota int64, first *wi
 	if e.settle(ctx) {
 		// Requests sent while the previous load was still leaving queued
 		// behind it: wait once more, for requests sent after it had left.
-		e.levelSeq.Add(1)
+		e.scope.Store(e.newScope())
 		e.markIssued()
 		e.settle(ctx)
 	}
 	e.stats.begin(ctx)
 	// Completions before the first window belong to no window.
-	base := e.swap(nil, first)
+	base := e.swap(e.outside, first)
 	return time.Now(), base, nil
 }
 
@@ -463,12 +530,15 @@ func (e *engine) markIssued() {
 }
 
 // settle waits until no worker has a request of an earlier level in
-// flight (or ctx ends), and says whether it had to wait. It runs between
-// levels, not per request: it polls.
+// flight (or ctx ends), and says whether it had to wait. Requests of
+// earlier levels still in flight after DrainTimeout (or once Abandon is
+// closed) are cancelled. It runs between levels, not per request: it polls.
 func (e *engine) settle(ctx context.Context) (waited bool) {
-	cur := e.levelSeq.Load()
+	cur := e.scope.Load().seq
 	tick := time.NewTicker(time.Millisecond)
 	defer tick.Stop()
+	drained := time.NewTimer(max(e.o.DrainTimeout, 0))
+	defer drained.Stop()
 	for {
 		e.regMu.Lock()
 		ws := append(e.scratch[:0], e.workers...)
@@ -490,6 +560,10 @@ func (e *engine) settle(ctx context.Context) (waited bool) {
 		waited = true
 		select {
 		case <-tick.C:
+		case <-drained.C:
+			e.cancelBefore(cur)
+		case <-e.o.Abandon:
+			e.cancelBefore(cur)
 		case <-ctx.Done():
 			return waited
 		case <-e.failed:
@@ -542,6 +616,7 @@ func (e *engine) warmup(ctx context.Context, ld load, first float64) *StopError 
 		err = e.interruption(ctx)
 	}
 	ld.end()
+	e.swap(nil, nil) // warm-up counts nowhere
 	if err != nil {
 		return asStop(err)
 	}
@@ -624,6 +699,8 @@ func (e *engine) level(ctx context.Context, ld load, v float64) (result.Level, b
 	lvl := result.Level{Mode: e.o.Mode, Value: v}
 	e.free = append(e.free, e.wins...)
 	e.wins, e.samples = e.wins[:0], e.samples[:0]
+	e.total.reset()
+	e.passes = nil
 
 	quota := int64(-1)
 	if e.o.RequestCount > 0 {
@@ -632,8 +709,9 @@ func (e *engine) level(ctx context.Context, ld load, v float64) (result.Level, b
 	cur := e.window() // the window being measured
 	defer func() {
 		// The workers (closed-loop ones carry on) stop recording into
-		// cur before it is recycled.
-		e.swap(nil, nil)
+		// cur before it is recycled; what completes from now until the
+		// next level's first window is outside every window.
+		e.swap(e.outside, e.outside)
 		e.free = append(e.free, cur)
 	}()
 	start, base, err := ld.begin(ctx, v, quota, cur)
@@ -676,8 +754,10 @@ func (e *engine) level(ctx context.Context, ld load, v float64) (result.Level, b
 			e.free = append(e.free, e.wins[0])
 			e.wins = append(e.wins[:0], e.wins[1:]...)
 		}
-		s := sample{throughput: w.throughput(e.o.BatchSize), latency: w.stabilising(e.o.Percentile)}
+		s := sample{throughput: w.throughput(e.o.BatchSize), latency: w.stabilising(e.o.Percentile), inFlight: e.inFlight()}
 		e.samples = append(e.samples, s)
+		e.total.add(&w.counts)
+		e.passes = append(e.passes, passOf(w, s))
 		e.obs.Window(pass, e.summary(w, s))
 		lvl.Windows = pass
 
@@ -723,15 +803,53 @@ func (e *engine) summary(w *window, s sample) WindowSummary {
 		StdDev:     time.Duration(w.lat.stdDev()),
 	}
 	if w.ok == 0 {
-		ws.Err = noValidRequests()
+		ws.Err = noValidRequests(s.inFlight)
 	} else {
 		ws.Latency = time.Duration(s.latency)
 	}
 	return ws
 }
 
-func noValidRequests() *StopError {
-	return &StopError{Reason: result.StopNoValidRequests, Msg: "No valid requests recorded within time interval. Please use a larger time window."}
+// noValidRequests is perf_analyzer's message for a window without a
+// completed request, unless requests are stuck in flight: then a larger
+// window would not help, and the message says what would.
+func noValidRequests(inFlight uint64) *StopError {
+	msg := "No valid requests recorded within time interval. Please use a larger time window."
+	if n := inFlight; n > 0 {
+		msg = fmt.Sprintf("No valid requests recorded within time interval: %d requests were in flight and none completed. Please use a larger time window if the model is this slow; if the server stopped answering, its requests fail after the request timeout.", n)
+	}
+	return &StopError{Reason: result.StopNoValidRequests, Msg: msg}
+}
+
+// inFlight is how many requests were sent and have not completed.
+func (e *engine) inFlight() uint64 {
+	e.regMu.Lock()
+	defer e.regMu.Unlock()
+	var n uint64
+	for _, w := range e.workers {
+		if w != nil {
+			n += w.issued.Load() - w.done.Load()
+		}
+	}
+	return n
+}
+
+// passOf describes window w for the report.
+func passOf(w *window, s sample) result.Pass {
+	p := result.Pass{
+		Duration:    w.duration(),
+		Requests:    w.ok,
+		Failed:      w.failed,
+		Issued:      w.issued,
+		Late:        w.late,
+		Failures:    w.failures(),
+		Throughput:  s.throughput,
+		ServerStats: w.server != nil && !w.serverMissing,
+	}
+	if !math.IsInf(s.latency, 0) {
+		p.Latency = time.Duration(s.latency)
+	}
+	return p
 }
 
 // merged fills lvl from the level's last windows.
@@ -741,7 +859,12 @@ func (e *engine) merged(lvl result.Level) result.Level {
 		m.merge(w)
 	}
 	lvl.Client = m.clientStats(e.o.BatchSize, e.o.Percentile, e.open)
-	lvl.Failures = m.failures()
+	// Failures of every window count, not only those of the windows
+	// merged: a level that failed early and then settled is not clean.
+	lvl.Total = result.Counts{Requests: e.total.ok, Failed: e.total.failed}
+	lvl.Failures = failuresOf(e.total.classes)
+	lvl.Passes = e.passes
+	lvl.OverFailureLimit = lvl.Total.FailedPercent() > e.o.FailureLimit
 	if len(e.wins) > 0 && !m.serverMissing {
 		lvl.Server = m.server
 	}
@@ -753,7 +876,7 @@ func (e *engine) verdict(lvl result.Level, thresholdHit bool) (result.Level, boo
 	lvl = e.merged(lvl)
 	for _, s := range e.samples[max(0, len(e.samples)-stabilityWindows):] {
 		if s.throughput == 0 {
-			stop := noValidRequests()
+			stop := noValidRequests(s.inFlight)
 			e.obs.LevelEnd(lvl, stop)
 			return lvl, false, stop
 		}

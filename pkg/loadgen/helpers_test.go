@@ -32,6 +32,9 @@ type fakeServer struct {
 	fail func(n int) error
 	// sem, when set, serialises service: a single-server queue.
 	sem chan struct{}
+	// stall, when set, says the n-th call overall is never answered: it
+	// waits for its context and fails as the client does when cancelled.
+	stall func(n int) bool
 
 	inflight atomic.Int32
 
@@ -66,6 +69,14 @@ func (c *fakeCaller) Do(ctx context.Context) (client.Timing, error) {
 	s.mu.Unlock()
 	d := s.service(c.w, c.n)
 	c.n++
+	if s.stall != nil && s.stall(idx) {
+		<-ctx.Done()
+		end := time.Now()
+		s.mu.Lock()
+		s.calls = append(s.calls, call{worker: c.w, start: start, end: end, ctxErr: ctx.Err()})
+		s.mu.Unlock()
+		return client.Timing{Total: end.Sub(start)}, &client.Error{Op: "infer", Kind: context.Canceled, Class: "cancelled", Err: ctx.Err()}
+	}
 	if s.sem != nil {
 		s.sem <- struct{}{}
 	}

@@ -156,6 +156,18 @@ type Options struct {
 	// worker is busy a due request waits for one and is counted late.
 	MaxInFlight int
 
+	// DrainTimeout is how long requests still in flight when a level or
+	// the run ends (or ctx is cancelled) may take before they are
+	// cancelled and counted as failed (class "cancelled"); 0 means 5 s,
+	// negative cancels them at once.
+	DrainTimeout time.Duration
+	// Abandon, when closed, cancels every request in flight at once (a
+	// second Ctrl-C): Run then returns without waiting for the server.
+	Abandon <-chan struct{}
+	// FailureLimit is the percentage of failed requests above which a
+	// level is marked OverFailureLimit; 0 marks any failure.
+	FailureLimit float64
+
 	// coarseTimers waits on Go timers alone: for tests on a fake clock,
 	// which cannot drive a kernel timer.
 	coarseTimers bool

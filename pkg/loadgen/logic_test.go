@@ -21,19 +21,19 @@ func TestStable(t *testing.T) {
 		want    bool
 	}{
 		{"no windows", nil, 10, false},
-		{"two windows", []sample{{100, ms}, {100, ms}}, 10, false},
-		{"three equal", []sample{{100, ms}, {100, ms}, {100, ms}}, 10, true},
-		{"throughput within 10%", []sample{{100, ms}, {110, ms}, {105, ms}}, 10, true},
-		{"throughput just over", []sample{{100, ms}, {110.1, ms}, {105, ms}}, 10, false},
-		{"latency within", []sample{{100, ms}, {100, 1.1 * ms}, {100, ms}}, 10, true},
-		{"latency over", []sample{{100, ms}, {100, 1.11 * ms}, {100, ms}}, 10, false},
-		{"zero throughput", []sample{{100, ms}, {0, inf}, {100, ms}}, 10, false},
-		{"only last three count", []sample{{1, 9 * ms}, {100, ms}, {100, ms}, {100, ms}}, 10, true},
-		{"old failure forgotten", []sample{{0, inf}, {100, ms}, {100, ms}, {100, ms}}, 10, true},
-		{"zero percent needs equality", []sample{{100, ms}, {100, ms}, {100, ms}}, 0, true},
-		{"zero percent, tiny spread", []sample{{100, ms}, {100.001, ms}, {100, ms}}, 0, false},
-		{"zero latencies", []sample{{100, 0}, {100, 0}, {100, 0}}, 10, true},
-		{"zero and non-zero latency", []sample{{100, 0}, {100, ms}, {100, ms}}, 10, false},
+		{"two windows", []sample{{100, ms, 0}, {100, ms, 0}}, 10, false},
+		{"three equal", []sample{{100, ms, 0}, {100, ms, 0}, {100, ms, 0}}, 10, true},
+		{"throughput within 10%", []sample{{100, ms, 0}, {110, ms, 0}, {105, ms, 0}}, 10, true},
+		{"throughput just over", []sample{{100, ms, 0}, {110.1, ms, 0}, {105, ms, 0}}, 10, false},
+		{"latency within", []sample{{100, ms, 0}, {100, 1.1 * ms, 0}, {100, ms, 0}}, 10, true},
+		{"latency over", []sample{{100, ms, 0}, {100, 1.11 * ms, 0}, {100, ms, 0}}, 10, false},
+		{"zero throughput", []sample{{100, ms, 0}, {0, inf, 0}, {100, ms, 0}}, 10, false},
+		{"only last three count", []sample{{1, 9 * ms, 0}, {100, ms, 0}, {100, ms, 0}, {100, ms, 0}}, 10, true},
+		{"old failure forgotten", []sample{{0, inf, 0}, {100, ms, 0}, {100, ms, 0}, {100, ms, 0}}, 10, true},
+		{"zero percent needs equality", []sample{{100, ms, 0}, {100, ms, 0}, {100, ms, 0}}, 0, true},
+		{"zero percent, tiny spread", []sample{{100, ms, 0}, {100.001, ms, 0}, {100, ms, 0}}, 0, false},
+		{"zero latencies", []sample{{100, 0, 0}, {100, 0, 0}, {100, 0, 0}}, 10, true},
+		{"zero and non-zero latency", []sample{{100, 0, 0}, {100, ms, 0}, {100, ms, 0}}, 10, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -46,13 +46,13 @@ func TestStable(t *testing.T) {
 
 func TestThroughputStable(t *testing.T) {
 	ms := float64(time.Millisecond)
-	if !throughputStable([]sample{{100, ms}, {105, 5 * ms}, {100, 9 * ms}}, 10) {
+	if !throughputStable([]sample{{100, ms, 0}, {105, 5 * ms, 0}, {100, 9 * ms, 0}}, 10) {
 		t.Error("steady throughput with moving latency: want stable")
 	}
-	if throughputStable([]sample{{100, ms}, {150, ms}, {100, ms}}, 10) {
+	if throughputStable([]sample{{100, ms, 0}, {150, ms, 0}, {100, ms, 0}}, 10) {
 		t.Error("moving throughput: want unstable")
 	}
-	if throughputStable([]sample{{100, ms}, {100, ms}}, 10) {
+	if throughputStable([]sample{{100, ms, 0}, {100, ms, 0}}, 10) {
 		t.Error("two windows: want unstable")
 	}
 }
@@ -64,11 +64,11 @@ func TestOverThreshold(t *testing.T) {
 		threshold time.Duration
 		want      bool
 	}{
-		{[]sample{{100, 9 * ms}}, 0, false},
-		{[]sample{{100, ms}, {100, 2 * ms}}, 2 * time.Millisecond, true},
-		{[]sample{{100, ms}, {100, 1.9 * ms}}, 2 * time.Millisecond, false},
-		{[]sample{{100, 5 * ms}, {100, ms}, {100, ms}, {100, ms}}, 2 * time.Millisecond, false},
-		{[]sample{{0, math.Inf(1)}}, 2 * time.Millisecond, true},
+		{[]sample{{100, 9 * ms, 0}}, 0, false},
+		{[]sample{{100, ms, 0}, {100, 2 * ms, 0}}, 2 * time.Millisecond, true},
+		{[]sample{{100, ms, 0}, {100, 1.9 * ms, 0}}, 2 * time.Millisecond, false},
+		{[]sample{{100, 5 * ms, 0}, {100, ms, 0}, {100, ms, 0}, {100, ms, 0}}, 2 * time.Millisecond, false},
+		{[]sample{{0, math.Inf(1), 0}}, 2 * time.Millisecond, true},
 	}
 	for _, tt := range tests {
 		if got := overThreshold(tt.windows, tt.threshold); got != tt.want {

@@ -23,10 +23,10 @@ func (l *openLoad) begin(ctx context.Context, v float64, quota int64, first *win
 	if err != nil {
 		return time.Time{}, 0, err
 	}
-	base := l.e.swap(nil, first) // the previous level is drained: nothing in flight
+	base := l.e.swap(l.e.outside, first) // the previous level is drained: nothing in flight
 	l.e.markIssued()
 	l.e.stats.begin(ctx)
-	lv := &openLevel{e: l.e, sched: s, max: int64(l.e.o.MaxInFlight)}
+	lv := &openLevel{e: l.e, sched: s, max: int64(l.e.o.MaxInFlight), scope: l.e.newScope()}
 	if quota >= 0 {
 		lv.limited = true
 		lv.remaining.Store(quota)
@@ -49,7 +49,11 @@ func (l *openLoad) end() {
 		close(stop)
 	}
 	l.cur.mu.Unlock()
-	_ = l.cur.group.Wait() // workers return no errors
+	// Workers return no errors. A request still in flight after the
+	// drain timeout is cancelled: a stalled server cannot hold the run.
+	cur := l.cur
+	l.e.drain(func() { _ = cur.group.Wait() }, cur.scope.cancel)
+	cur.scope.cancel()
 	l.cur = nil
 }
 
@@ -64,6 +68,7 @@ type openLevel struct {
 	sched schedule.Schedule
 	start time.Time
 	max   int64
+	scope *scope // the level's requests are sent with scope.ctx
 
 	limited bool
 	group   errgroup.Group
@@ -200,7 +205,7 @@ func (l *openLevel) work(w *worker, stop <-chan struct{}) {
 		w.issued.Add(1)
 		w.recording().sent(sent.Sub(due))
 		w.recorded()
-		timing, err := w.caller.Do(l.e.reqCtx)
+		timing, err := w.caller.Do(l.scope.ctx)
 		end := time.Now()
 		prevEnd = end
 		w.recording().add(end.Sub(due), end.Sub(sent), busy, timing, err, end)

@@ -17,6 +17,7 @@ const (
 	defaultRequestCount = 50
 	defaultMaxTrials    = 10
 	defaultMaxInFlight  = 1024
+	defaultDrainTimeout = 5 * time.Second
 )
 
 // normalize fills defaults and validates; errors say what to change.
@@ -41,6 +42,7 @@ func (o Options) normalize() (Options, error) {
 	zeroDefault(&o.MeasurementRequestCount, defaultRequestCount)
 	zeroDefault(&o.MaxTrials, defaultMaxTrials)
 	zeroDefault(&o.MaxInFlight, defaultMaxInFlight)
+	zeroDefault(&o.DrainTimeout, defaultDrainTimeout)
 
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
@@ -99,6 +101,9 @@ func (o Options) normalize() (Options, error) {
 	}
 	if o.RequestCount < 0 || o.WarmupRequestCount < 0 {
 		bad("request counts (%d, warm-up %d) must be 0 or more", o.RequestCount, o.WarmupRequestCount)
+	}
+	if math.IsNaN(o.FailureLimit) || o.FailureLimit < 0 || o.FailureLimit > 100 {
+		bad("failure limit %v%% is outside 0-100: use e.g. 1", o.FailureLimit)
 	}
 	if o.MaxInFlight < 0 {
 		bad("max in flight %d is negative: use 1 or more", o.MaxInFlight)
@@ -168,6 +173,8 @@ func (o *Options) settings() result.Settings {
 		BinarySearch:            o.BinarySearch,
 		LatencyOrigin:           "send",
 		ServerStats:             o.Stats != nil,
+		FailureLimit:            o.FailureLimit,
+		DrainTimeout:            max(o.DrainTimeout, 0),
 	}
 	if o.open() {
 		s.LatencyOrigin = "intended"

@@ -444,12 +444,15 @@ func (w *window) clientStats(batch int, percentile float64, open bool) result.Cl
 }
 
 // failures lists the failure counts sorted by class.
-func (w *window) failures() []result.ClassCount {
-	if len(w.classes) == 0 {
+func (w *window) failures() []result.ClassCount { return failuresOf(w.classes) }
+
+// failuresOf lists failure counts sorted by class.
+func failuresOf(cs []classTally) []result.ClassCount {
+	if len(cs) == 0 {
 		return nil
 	}
-	out := make([]result.ClassCount, 0, len(w.classes))
-	for _, c := range w.classes {
+	out := make([]result.ClassCount, 0, len(cs))
+	for _, c := range cs {
 		out = append(out, result.ClassCount{Class: c.class, Count: c.n})
 	}
 	slices.SortFunc(out, func(a, b result.ClassCount) int { return cmp.Compare(a.Class, b.Class) })

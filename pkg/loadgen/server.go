@@ -11,18 +11,31 @@ import (
 	"github.com/perfgo/perfgo/pkg/result"
 )
 
-// statsTimeout bounds one statistics call, so that a stalled server cannot
-// hold a window boundary (and the run) hostage.
-const statsTimeout = 10 * time.Second
+// A statistics call is bounded so that a stalled server cannot hold a
+// window boundary (and the run) hostage: by the window's length, within
+// these limits (a call normally takes well under a millisecond).
+const (
+	minStatsTimeout = 500 * time.Millisecond
+	maxStatsTimeout = 10 * time.Second
+)
+
+// statsTimeoutFor bounds each statistics call of a run.
+func statsTimeoutFor(o Options) time.Duration {
+	return min(max(o.MeasurementInterval, minStatsTimeout), maxStatsTimeout)
+}
 
 // serverStats snapshots the server's cumulative statistics at window
 // boundaries and turns consecutive snapshots into per-window deltas.
 type serverStats struct {
-	src            StatsSource // nil: no statistics (never asked, or failed once)
+	src            StatsSource // nil: no statistics
 	model, version string
+	timeout        time.Duration
 	prev           *inferencepb.ModelStatisticsResponse
 	warn           func(string)
 	warnedVersions bool
+	// down: the last call failed. Every window boundary asks again, so
+	// the Server block comes back when the server does.
+	down bool
 }
 
 // begin takes the snapshot a level's first window is measured against.
@@ -51,17 +64,23 @@ func (s *serverStats) snapshot(ctx context.Context) *inferencepb.ModelStatistics
 	if s.src == nil || ctx.Err() != nil {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, statsTimeout)
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	r, err := s.src.ModelStatistics(ctx, s.model, s.version)
 	if err == nil && findModel(r, s.model) == nil {
 		err = fmt.Errorf("the response has no statistics for model %q", s.model)
 	}
 	if err != nil {
-		// Reported once; the run goes on without server statistics.
-		s.src = nil
-		s.warn(fmt.Sprintf("server statistics unavailable, continuing without them: %v", err))
+		// Reported once per outage; the windows meanwhile have no server block.
+		if !s.down {
+			s.warn(fmt.Sprintf("server statistics unavailable: %v; asking again at every window", err))
+		}
+		s.down = true
 		return nil
+	}
+	if s.down {
+		s.down = false
+		s.warn("server statistics are available again")
 	}
 	return r
 }

@@ -36,6 +36,20 @@ func (f fakeStats) ModelStatistics(_ context.Context, model, version string) (*i
 	return stats(stat("m", "1", 3, 3), stat("m", "2", ok, ok)), nil
 }
 
+// flakyStats fails calls from..to (1-based) and answers the others.
+type flakyStats struct {
+	fakeStats
+	calls    *atomic.Int32
+	from, to int32
+}
+
+func (f flakyStats) ModelStatistics(ctx context.Context, model, version string) (*inferencepb.ModelStatisticsResponse, error) {
+	if n := f.calls.Add(1); n >= f.from && n <= f.to {
+		return nil, errors.New("statistics extension unavailable")
+	}
+	return f.fakeStats.ModelStatistics(ctx, model, version)
+}
+
 func TestServerStatsMatchClient(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := &fakeServer{service: constService(7 * time.Millisecond)}

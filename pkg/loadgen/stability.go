@@ -14,6 +14,10 @@ const stabilityWindows = 3
 type sample struct {
 	throughput float64
 	latency    float64
+	// inFlight is how many requests were outstanding when the window
+	// ended: a window without completions and with requests stuck in
+	// flight is a stalled server, not a short window.
+	inFlight uint64
 }
 
 // stable is perf_analyzer's test: at least 3 windows, none of the last 3

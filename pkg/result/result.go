@@ -72,6 +72,11 @@ type Run struct {
 	// perf_analyzer drops them; perfgo keeps them for the JSON report.
 	Unreported []Level
 	Stop       StopReason
+	// Drained counts the requests that completed outside every window: in
+	// flight when a level or the run ended, they finished while draining,
+	// or were cancelled after Settings.DrainTimeout (class "cancelled").
+	Drained         Counts
+	DrainedFailures []ClassCount
 	// StopMessage is the one-line explanation printed for a stop other than
 	// StopCompleted (e.g. "Measured latency went over the set limit of 5 msec.").
 	StopMessage string
