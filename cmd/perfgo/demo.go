@@ -22,7 +22,7 @@ type demoOptions struct {
 	CSVFile     string
 }
 
-func newDemoCmd(stop func()) *cobra.Command {
+func newDemoCmd(abandon <-chan struct{}) *cobra.Command {
 	d := &demoOptions{}
 	cmd := &cobra.Command{
 		Use:   "demo",
@@ -32,7 +32,7 @@ port and profiles its "delay" model (fixed service time, a few instances), so
 that the report shows a real saturation curve without any setup.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runDemo(cmd.Context(), d, stop, cmd)
+			return runDemo(cmd.Context(), d, abandon, cmd)
 		},
 	}
 	bindDemo(cmd.Flags(), d)
@@ -48,7 +48,7 @@ func bindDemo(fs *pflag.FlagSet, d *demoOptions) {
 	fs.StringVarP(&d.CSVFile, "latency-report-file", "f", "", "also write the CSV report here")
 }
 
-func runDemo(ctx context.Context, d *demoOptions, stop func(), cmd *cobra.Command) error {
+func runDemo(ctx context.Context, d *demoOptions, abandon <-chan struct{}, cmd *cobra.Command) error {
 	if d.ServiceMs <= 0 || d.Instances <= 0 {
 		return usagef("--delay-ms and --delay-instances must be more than 0")
 	}
@@ -93,6 +93,6 @@ func runDemo(ctx context.Context, d *demoOptions, stop func(), cmd *cobra.Comman
 	if err := o.finish(fs); err != nil {
 		return err
 	}
-	o.onInterrupt = stop
+	o.abandon = abandon
 	return profile(ctx, o, cmd.OutOrStdout(), cmd.ErrOrStderr())
 }

@@ -4,9 +4,12 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"sync"
 )
 
 // gcPercent is perfgo's GOGC unless the environment sets one. grpc-go
@@ -21,10 +24,56 @@ func main() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(gcPercent)
 	}
-	// The first Ctrl-C cancels ctx: the run stops issuing and reports what it
-	// measured. stop() restores default handling, so a second Ctrl-C kills.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	code := run(ctx, stop, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	abandon := make(chan struct{})
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		watchInterrupts(sigs, done, interruptActions{
+			stop:    cancel,
+			abandon: func() { close(abandon) },
+			exit:    func() { os.Exit(exitInterrupted) },
+			stderr:  os.Stderr,
+		})
+	})
+	code := run(ctx, abandon, os.Args[1:], os.Stdout, os.Stderr)
+	signal.Stop(sigs)
+	close(done)
+	wg.Wait()
+	cancel()
 	os.Exit(code)
+}
+
+// interruptActions are what successive Ctrl-Cs do.
+type interruptActions struct {
+	stop    func() // first: stop issuing, drain, report everything measured
+	abandon func() // second: cancel the requests in flight, still report
+	exit    func() // third: leave at once, writing nothing more
+	stderr  io.Writer
+}
+
+// watchInterrupts turns each signal from sigs into the next action until
+// done is closed. A measuring run must not lose its results to an
+// impatient Ctrl-C, nor trap a user whose reports cannot be written.
+func watchInterrupts(sigs <-chan os.Signal, done <-chan struct{}, a interruptActions) {
+	for n := 1; ; n++ {
+		select {
+		case <-done:
+			return
+		case <-sigs:
+		}
+		switch n {
+		case 1:
+			fmt.Fprintln(a.stderr, "perfgo: interrupted: finishing the requests in flight, then reporting (Ctrl-C again to cancel them now)")
+			a.stop()
+		case 2:
+			fmt.Fprintln(a.stderr, "perfgo: cancelling the requests in flight; reporting what was measured (Ctrl-C again to exit without reports)")
+			a.abandon()
+		default:
+			a.exit()
+			return
+		}
+	}
 }

@@ -68,8 +68,9 @@ type profileOptions struct {
 	SSLHTTPSCert       string
 	SSLHTTPSKey        string
 
-	// onInterrupt restores default signal handling after the first Ctrl-C.
-	onInterrupt func()
+	// abandon is closed by a second Ctrl-C: requests in flight are
+	// cancelled at once, and what was measured is still written.
+	abandon <-chan struct{}
 }
 
 // loadSpec is the load mode and the levels to sweep.

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/perfgo/perfgo/pkg/client"
@@ -25,7 +26,22 @@ const setupTimeout = 10 * time.Second
 // profile runs one perf_analyzer-style profile: discover the model, sweep,
 // print and write the reports. Whatever was measured is printed and written
 // even when the run stops early (Ctrl-C, dead server, unstable level).
-func profile(ctx context.Context, o *profileOptions, stdout, stderr io.Writer) error {
+func profile(ctx context.Context, o *profileOptions, stdout, stderr io.Writer) (err error) {
+	// A report path that cannot be written fails now, not after the sweep.
+	out, err := openOutputs(o)
+	if err != nil {
+		return err
+	}
+	defer out.discardUnwritten()
+	defer func() {
+		// Ctrl-C while connecting or discovering is an interruption, not
+		// a server failure.
+		if err != nil && ctx.Err() != nil {
+			if _, ok := errors.AsType[*exitErr](err); !ok {
+				err = &exitErr{code: exitInterrupted, err: fmt.Errorf("interrupted before the first level: %w", err)}
+			}
+		}
+	}()
 	workers := int(max(o.Load.Start, o.Load.End))
 	if o.Load.Mode != "concurrency" {
 		workers = o.MaxThreads
@@ -90,16 +106,22 @@ func profile(ctx context.Context, o *profileOptions, stdout, stderr io.Writer) e
 		}
 	}
 
-	// The first Ctrl-C cancels ctx: from then on a second one kills at once.
-	if o.onInterrupt != nil {
-		defer context.AfterFunc(ctx, o.onInterrupt)()
-	}
 	run, runErr := loadgen.Run(ctx, lopts)
 	run.Settings = target.complete(run.Settings, o)
-	if err := writeReports(run, o, stdout); err != nil {
+	for _, c := range run.DrainedFailures {
+		if c.Class == "cancelled" {
+			obs.Warn(fmt.Sprintf("%d requests still in flight when a level or the run ended were cancelled after the %v drain timeout; they are in no level's figures", c.Count, run.Settings.DrainTimeout))
+		}
+	}
+	runExit := exitFor(run, runErr, obs.told)
+	if err := out.write(run, o, stdout); err != nil {
+		if runExit != nil {
+			fmt.Fprintf(stderr, "Error: %v\n", err)
+			return runExit
+		}
 		return err
 	}
-	return exitFor(run, runErr, obs.told)
+	return runExit
 }
 
 // target is what discovery learned about the server and the model.
@@ -225,6 +247,7 @@ func (o *profileOptions) loadgenOptions(t *target, cl, control client.Client, ob
 		Distribution: o.Distribution,
 		Seed:         o.Seed,
 		MaxInFlight:  o.MaxThreads,
+		Abandon:      o.abandon,
 	}
 	if o.Percentile > 0 {
 		lo.Percentile = o.Percentile
@@ -292,49 +315,102 @@ func (p *printer) LevelEnd(l result.Level, err error) {
 
 func (p *printer) Warn(msg string) { fmt.Fprintln(p.stderr, "warning: "+msg) }
 
-// writeReports prints the summary and writes the CSV and JSON files.
-func writeReports(run result.Run, o *profileOptions, stdout io.Writer) error {
-	if err := report.Summary(stdout, run); err != nil {
-		return err
-	}
-	if o.CSVFile != "" {
-		if err := writeFile(o.CSVFile, func(w io.Writer) error {
-			return report.CSV(w, run, report.CSVOptions{Verbose: o.VerboseCSV})
-		}); err != nil {
-			return err
-		}
-	}
-	if o.JSONFile != "" {
-		if err := writeFile(o.JSONFile, func(w io.Writer) error { return report.JSON(w, run) }); err != nil {
-			return err
-		}
-	}
-	return nil
+// outputs are the report files, opened before the first request so that
+// a path that cannot be written is refused before anything is measured.
+type outputs struct {
+	files []*outputFile
 }
 
-func writeFile(path string, write func(io.Writer) error) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("write report: %w", err)
+type outputFile struct {
+	flag, path string
+	f          *os.File
+	// created: the file did not exist before this run, so a run that
+	// writes nothing into it removes it again.
+	created, written bool
+	write            func(io.Writer, result.Run, *profileOptions) error
+}
+
+func openOutputs(o *profileOptions) (*outputs, error) {
+	out := &outputs{}
+	for _, spec := range []struct {
+		flag, path string
+		write      func(io.Writer, result.Run, *profileOptions) error
+	}{
+		{"-f", o.CSVFile, func(w io.Writer, run result.Run, o *profileOptions) error {
+			return report.CSV(w, run, report.CSVOptions{Verbose: o.VerboseCSV})
+		}},
+		{"--json", o.JSONFile, func(w io.Writer, run result.Run, _ *profileOptions) error { return report.JSON(w, run) }},
+	} {
+		if spec.path == "" {
+			continue
+		}
+		_, statErr := os.Stat(spec.path)
+		// Not truncated yet: an earlier report survives a run that ends
+		// before measuring anything.
+		f, err := os.OpenFile(spec.path, os.O_WRONLY|os.O_CREATE, 0o644)
+		if err != nil {
+			out.discardUnwritten()
+			return nil, usagef("%s %s: cannot write the report there (%v); give a path in a writable directory", spec.flag, spec.path, unwrapPath(err))
+		}
+		out.files = append(out.files, &outputFile{flag: spec.flag, path: spec.path, f: f, created: os.IsNotExist(statErr), write: spec.write})
 	}
-	if err := write(f); err != nil {
-		f.Close()
-		return fmt.Errorf("write report %s: %w", path, err)
+	return out, nil
+}
+
+// unwrapPath drops the path from a *PathError: the message names it already.
+func unwrapPath(err error) error {
+	if pe, ok := errors.AsType[*os.PathError](err); ok {
+		return pe.Err
 	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write report %s: %w", path, err)
+	return err
+}
+
+// write prints the summary and writes every report file, each on its
+// own: one that fails does not keep the others from being written.
+func (out *outputs) write(run result.Run, o *profileOptions, stdout io.Writer) error {
+	var errs []error
+	if err := report.Summary(stdout, run); err != nil {
+		errs = append(errs, fmt.Errorf("print the summary: %w", err))
 	}
-	return nil
+	for _, of := range out.files {
+		of.written = true
+		err := of.f.Truncate(0)
+		if err == nil {
+			err = of.write(of.f, run, o)
+		}
+		if cerr := of.f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("write report %s (%s): %w", of.path, of.flag, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// discardUnwritten closes the files no report was written into, and
+// removes those this run created.
+func (out *outputs) discardUnwritten() {
+	for _, of := range out.files {
+		if of.written {
+			continue
+		}
+		of.written = true
+		_ = of.f.Close()
+		if of.created {
+			_ = os.Remove(of.path)
+		}
+	}
 }
 
 // exitFor maps how the run ended onto perf_analyzer's exit codes.
 func exitFor(run result.Run, runErr error, told bool) error {
 	switch run.Stop {
 	case result.StopCompleted, result.StopLatencyThreshold:
-		return nil
+		return overFailureLimit(run)
 	case result.StopUnstable:
 		if len(run.Levels) > 0 {
-			return nil // as perf_analyzer: a later level failing still reports the earlier ones
+			return overFailureLimit(run) // as perf_analyzer: a later level failing still reports the earlier ones
 		}
 		return &exitErr{code: exitUnstable, err: errors.New(run.StopMessage), shown: true}
 	case result.StopNoValidRequests:
@@ -346,4 +422,20 @@ func exitFor(run result.Run, runErr error, told bool) error {
 		runErr = errors.New(run.StopMessage)
 	}
 	return &exitErr{code: exitError, err: runErr, shown: told}
+}
+
+// overFailureLimit is exit code 4 when a reported level had more failed
+// requests than --failure-limit allows: its figures describe a failing
+// server, and a CI gate must not pass on them.
+func overFailureLimit(run result.Run) error {
+	var over []string
+	for _, l := range run.Levels {
+		if l.OverFailureLimit {
+			over = append(over, fmt.Sprintf("%s %v (%.2f%% of %d failed)", l.Mode, l.Value, l.Total.FailedPercent(), l.Total.Requests+l.Total.Failed))
+		}
+	}
+	if len(over) == 0 {
+		return nil
+	}
+	return &exitErr{code: exitFailures, err: fmt.Errorf("more than %v%% of the requests failed at %s (--failure-limit)", run.Settings.FailureLimit, strings.Join(over, ", "))}
 }

@@ -15,6 +15,7 @@ const (
 	exitOK              = 0
 	exitUnstable        = 2   // the first (or only) level never stabilised
 	exitNoValidRequests = 3   // a window saw no completed request
+	exitFailures        = 4   // a reported level had more than --failure-limit % failed requests
 	exitError           = 99  // everything else, including bad flags
 	exitInterrupted     = 130 // Ctrl-C: what was measured is still reported
 )
@@ -38,10 +39,11 @@ func (e *usageErr) Error() string { return e.msg }
 
 func usagef(format string, args ...any) error { return &usageErr{fmt.Sprintf(format, args...)} }
 
-// run executes perfgo with args and returns the process exit code. stop
-// restores default signal handling, so that a second Ctrl-C kills at once.
-func run(ctx context.Context, stop func(), args []string, stdout, stderr io.Writer) int {
-	root := newRootCmd(stop)
+// run executes perfgo with args and returns the process exit code.
+// Cancelling ctx is the first Ctrl-C (stop issuing, drain, report);
+// closing abandon the second (cancel what is in flight, still report).
+func run(ctx context.Context, abandon <-chan struct{}, args []string, stdout, stderr io.Writer) int {
+	root := newRootCmd(abandon)
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
@@ -59,7 +61,7 @@ func run(ctx context.Context, stop func(), args []string, stdout, stderr io.Writ
 	return ee.code
 }
 
-func newRootCmd(stop func()) *cobra.Command {
+func newRootCmd(abandon <-chan struct{}) *cobra.Command {
 	opts := defaultProfileOptions()
 	root := &cobra.Command{
 		Use:   "perfgo -m MODEL [flags]",
@@ -69,8 +71,11 @@ KServe v2 / Open Inference Protocol (Triton, KServe, MLServer, ...) over gRPC or
 HTTP, and prints perf_analyzer's report and CSV, measured with HDR histograms.
 
 Exit codes: 0 ok, 2 the first level never stabilised, 3 no valid requests in a
-window, 99 any other error (bad flags included), 130 interrupted (Ctrl-C; what was
-measured is still printed and written).`,
+window, 4 a reported level had more than --failure-limit percent of failed
+requests, 99 any other error (bad flags included), 130 interrupted (what was
+measured is still printed and written: the first Ctrl-C stops issuing and lets
+requests in flight finish for at most --drain-timeout, the second cancels them
+at once, a third exits without writing).`,
 		Example: `  perfgo -m simple --concurrency-range 1:8:2
   perfgo -m resnet -i grpc -u localhost:8001 -b 4 --percentile 99 -l 50 --concurrency-range 1:0 -f out.csv
   perfgo demo`,
@@ -81,15 +86,13 @@ measured is still printed and written).`,
 			if err := opts.finish(cmd.Flags()); err != nil {
 				return err
 			}
-			if stop != nil {
-				opts.onInterrupt = stop
-			}
+			opts.abandon = abandon
 			return profile(cmd.Context(), opts, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	root.CompletionOptions.DisableDefaultCmd = true
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageErr{err.Error() + " (see perfgo --help)"} })
 	opts.bind(root.Flags())
-	root.AddCommand(newServeCmd(), newDemoCmd(stop), newVersionCmd())
+	root.AddCommand(newServeCmd(), newDemoCmd(abandon), newVersionCmd())
 	return root
 }
