@@ -235,17 +235,43 @@ func openLoopRun(t testing.TB) result.Run {
 			},
 			Server: server(sp.reqs, 600, 50, 20, 400, 15),
 		})
+		setPasses(&run.Levels[len(run.Levels)-1])
 	}
 	return run
 }
 
+// failuresRun has failures three ways: concurrency 1 only in an early
+// window that is not merged into Client (Client.Failed 0), concurrency 2
+// in the merged windows, under the limit, and concurrency 3 over the 1%
+// failure limit.
 func failuresRun() result.Run {
 	run := paExampleRun()
-	run.Levels = run.Levels[:2]
-	run.Settings.RangeEnd = 2
-	run.Levels[1].Client.Failed = 12
-	run.Levels[1].Failures = []result.ClassCount{{Class: "http:503", Count: 9}, {Class: "grpc:UNAVAILABLE", Count: 0}, {Class: "timeout", Count: 3}}
-	run.Levels[0].Failures = []result.ClassCount{{Class: "http:500", Count: 2}} // Failed left 0: the classes are summed
+	run.Settings.RequestTimeout = 500 * time.Millisecond
+	early := result.Pass{
+		Duration: 6 * time.Second, Requests: 7100, Failed: 2, Throughput: 7100.0 / 6,
+		Failures: []result.ClassCount{{Class: "http:500", Count: 2}},
+		Latency:  micro(845), ServerStats: true,
+	}
+	l0 := &run.Levels[0]
+	setPasses(l0, early)
+	l0.Failures = []result.ClassCount{{Class: "http:500", Count: 2}}
+
+	l1 := &run.Levels[1]
+	l1.Client.Failed = 12
+	setPasses(l1)
+	l1.Passes[1].Failures = []result.ClassCount{{Class: "http:503", Count: 4}}
+	l1.Passes[2].Failures = []result.ClassCount{{Class: "http:503", Count: 5}, {Class: "timeout", Count: 3}}
+	// Out of order, with a class that never failed: the line sorts and skips.
+	l1.Failures = []result.ClassCount{{Class: "http:503", Count: 9}, {Class: "grpc:UNAVAILABLE", Count: 0}, {Class: "timeout", Count: 3}}
+
+	l2 := &run.Levels[2]
+	l2.Client.Failed = 600
+	setPasses(l2)
+	for i := range l2.Passes {
+		l2.Passes[i].Failures = []result.ClassCount{{Class: "http:503", Count: 150}, {Class: "timeout", Count: 50}}
+	}
+	l2.Failures = []result.ClassCount{{Class: "http:503", Count: 450}, {Class: "timeout", Count: 150}}
+	l2.OverFailureLimit = true // 600 of 42022: 1.43%
 	return run
 }
 

@@ -53,6 +53,7 @@ func TestHeader(t *testing.T) {
 				s.Async, s.BinarySearch, s.Decoupled = true, true, true
 				s.LatencyOrigin = LatencyOriginIntended
 				s.Percentile = 99
+				s.RequestTimeout = 1500 * time.Microsecond
 			},
 			want: "*** Measurement Settings ***\n" +
 				"  Batch size: 1\n" +
@@ -65,7 +66,8 @@ func TestHeader(t *testing.T) {
 				"  Using Binary Search algorithm\n" +
 				"  Using asynchronous calls for inference\n" +
 				"  Detected decoupled model, using the first response for measuring latency\n" +
-				"  Latency measured from the intended send time (free of coordinated omission)\n\n",
+				"  Latency measured from the intended send time (free of coordinated omission)\n" +
+				"  Request timeout: 1.5 msec\n\n",
 		},
 		{
 			name: "rate end 1: no limit lines; fractional limit",
