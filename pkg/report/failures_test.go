@@ -2,6 +2,7 @@ package report
 
 import (
 	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -205,4 +206,99 @@ func TestSummaryOverLimit(t *testing.T) {
 	if want := "Levels over the 1% failure limit: request rate 250.5 (see \"Failed requests\" above)\n"; !strings.HasSuffix(b.String(), want) {
 		t.Errorf("rate summary = %q, want it to end with %q", b.String(), want)
 	}
+}
+
+func TestJSONFailures(t *testing.T) {
+	run := failuresRun()
+	// A level that completed no request: 0%, not NaN (null), and no passes.
+	run.Unreported = []result.Level{{Mode: result.Concurrency, Value: 4, OverFailureLimit: false}}
+	var b bytes.Buffer
+	if err := JSON(&b, run); err != nil {
+		t.Fatal(err)
+	}
+	type failures []struct {
+		Class string
+		Count uint64
+	}
+	type level struct {
+		Failures failures
+		Total    struct {
+			Requests, Failed uint64
+			FailedPercent    *float64 `json:"failed_percent"`
+		}
+		OverFailureLimit bool `json:"over_failure_limit"`
+		Passes           []struct {
+			DurationUs                     float64 `json:"duration_us"`
+			Requests, Failed, Issued, Late uint64
+			Failures                       failures
+			Throughput                     float64
+			LatencyUs                      float64 `json:"latency_us"`
+			ServerStats                    bool    `json:"server_stats"`
+		}
+	}
+	var doc struct {
+		Settings struct {
+			FailureLimit   *float64 `json:"failure_limit_percent"`
+			RequestTimeout *float64 `json:"request_timeout_ms"`
+			DrainTimeout   *float64 `json:"drain_timeout_ms"`
+		}
+		Levels     []level
+		Unreported []level `json:"unreported_levels"`
+	}
+	if err := json.Unmarshal(b.Bytes(), &doc); err != nil {
+		t.Fatalf("report is not JSON: %v", err)
+	}
+	st := doc.Settings
+	if st.FailureLimit == nil || *st.FailureLimit != 1 || st.RequestTimeout == nil || *st.RequestTimeout != 500 ||
+		st.DrainTimeout == nil || *st.DrainTimeout != 2000 {
+		t.Errorf("settings failure limit, request and drain timeouts = %v, %v, %v; want 1, 500, 2000",
+			deref(st.FailureLimit), deref(st.RequestTimeout), deref(st.DrainTimeout))
+	}
+	if len(doc.Levels) != 3 || len(doc.Unreported) != 1 {
+		t.Fatalf("%d levels, %d unreported; want 3 and 1", len(doc.Levels), len(doc.Unreported))
+	}
+
+	// Concurrency 1 failed only in its first, unmerged window.
+	l0 := doc.Levels[0]
+	if l0.Total.Requests != 28700 || l0.Total.Failed != 2 || deref(l0.Total.FailedPercent) != 100*2.0/28702 {
+		t.Errorf("early-window total = %+v (%v%%), want 28700 requests, 2 failed, %v%%", l0.Total, deref(l0.Total.FailedPercent), 100*2.0/28702)
+	}
+	if len(l0.Failures) != 1 || l0.Failures[0].Class != "http:500" || l0.Failures[0].Count != 2 {
+		t.Errorf("early-window failures = %+v, want http:500 2", l0.Failures)
+	}
+	if len(l0.Passes) != 4 {
+		t.Fatalf("%d passes, want the early window and the three merged ones", len(l0.Passes))
+	}
+	p0 := l0.Passes[0]
+	if p0.DurationUs != 6e6 || p0.Requests != 7100 || p0.Failed != 2 || p0.LatencyUs != 845 || !p0.ServerStats ||
+		len(p0.Failures) != 1 || p0.Failures[0].Class != "http:500" {
+		t.Errorf("first pass = %+v, want the early window (6 s, 7100 requests, 2 failed http:500, 845 µs)", p0)
+	}
+	if last := l0.Passes[3]; last.Failed != 0 || last.Failures == nil || len(last.Failures) != 0 {
+		t.Errorf("merged pass = %+v, want no failure and failures []", last)
+	}
+	if l0.OverFailureLimit {
+		t.Error("concurrency 1 is under the limit")
+	}
+
+	// Concurrency 3 is over the limit; pass failures sorted by class.
+	l2 := doc.Levels[2]
+	if !l2.OverFailureLimit || l2.Total.Failed != 600 {
+		t.Errorf("concurrency 3: over %v, failed %d; want over, 600", l2.OverFailureLimit, l2.Total.Failed)
+	}
+	if pf := l2.Passes[0].Failures; len(pf) != 2 || pf[0].Class != "http:503" || pf[1].Class != "timeout" {
+		t.Errorf("pass failures = %+v, want http:503 then timeout", pf)
+	}
+
+	u := doc.Unreported[0]
+	if u.Total.FailedPercent == nil || *u.Total.FailedPercent != 0 || u.Passes == nil || len(u.Passes) != 0 {
+		t.Errorf("level without requests: failed_percent %v, passes %v; want 0 and []", deref(u.Total.FailedPercent), u.Passes)
+	}
+}
+
+func deref(f *float64) any {
+	if f == nil {
+		return nil
+	}
+	return *f
 }
