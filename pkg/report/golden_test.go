@@ -220,6 +220,14 @@ func percentileRun(t testing.TB, p float64) result.Run {
 		}
 		vs = append(vs, 9*time.Millisecond, 12*time.Millisecond, 15*time.Millisecond)
 		run.Levels[i].Client.Latency = histDist(t, vs...)
+		// Each window's latency is the stabilising percentile, not the mean.
+		lat, err := stabilizingLatency(run.Settings, &run.Levels[i].Client.Latency)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k := range run.Levels[i].Passes {
+			run.Levels[i].Passes[k].Latency = lat
+		}
 	}
 	return run
 }

@@ -28,9 +28,8 @@
 // keep theirs), "requests per seconds". Known differences, on purpose: after
 // the "delayed requests" warning perf_analyzer leaves std::cout in fixed
 // two-decimal mode, so its later throughputs print as "361.97"; perfgo keeps
-// the default format. perf_analyzer's -v "Avg client overhead" line and its
-// 50% overhead warning are not printed (perfgo measures no per-thread idle
-// time), nor are sequence, GPU-metric and Prometheus lines (no data yet).
+// the default format. Sequence, GPU-metric and Prometheus lines are not
+// printed (no data yet).
 package report
 
 import (
