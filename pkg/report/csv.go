@@ -39,6 +39,7 @@ type csvRow struct {
 	serviceP99         uint64
 	lagP99             uint64
 	late               uint64
+	failed             uint64 // over every window of the level
 	sendRate           float64
 	throughput         float64
 	responseThroughput float64
@@ -56,8 +57,9 @@ func uintCell(f func(r *csvRow) uint64) func([]byte, *csvRow) []byte {
 
 // csvColumns is the one definition of the CSV layout (§3.1): perf_analyzer's
 // columns in its order, each group present under its condition, then
-// perfgo's open-loop columns after all of them so perf_analyzer's keep
-// their positions.
+// perfgo's open-loop columns and its two failure columns after all of them
+// so perf_analyzer's keep their positions. "Failed Requests" counts every
+// window of the level; "Over Failure Limit" is "true" or "false".
 func csvColumns(s result.Settings, o CSVOptions) []csvColumn {
 	var cols []csvColumn
 	add := func(name string, cell func([]byte, *csvRow) []byte) {
@@ -102,6 +104,8 @@ func csvColumns(s result.Settings, o CSVOptions) []csvColumn {
 		add("Late Requests", uintCell(func(r *csvRow) uint64 { return r.late }))
 		add("Send Rate", func(b []byte, r *csvRow) []byte { return appendDouble(b, r.sendRate) })
 	}
+	add("Failed Requests", uintCell(func(r *csvRow) uint64 { return r.failed }))
+	add("Over Failure Limit", func(b []byte, r *csvRow) []byte { return strconv.AppendBool(b, r.level.OverFailureLimit) })
 	return cols
 }
 
@@ -139,6 +143,7 @@ func newCSVRow(s result.Settings, l result.Level) (csvRow, error) {
 		recv:               usec(c.Recv),
 		avgLatency:         usec(c.Latency.Mean),
 		late:               c.Late,
+		failed:             levelTotal(l).Failed,
 		sendRate:           c.SendRate,
 		throughput:         c.Throughput,
 		responseThroughput: c.ResponseThroughput,
@@ -269,7 +274,9 @@ func ComposingFileName(csvPath string, m ModelRef) string {
 }
 
 // composingColumns is the layout of a composing model's CSV: the main
-// layout with server columns, cut after "Client Recv".
+// layout with server columns, cut after "Client Recv". That leaves out
+// perfgo's failure columns too: failures are the ensemble's requests, not
+// the composing model's, and the main CSV has them on the same rows.
 func composingColumns(s result.Settings) []csvColumn {
 	s.ServerStats, s.Decoupled, s.LatencyOrigin = true, false, ""
 	cols := csvColumns(s, CSVOptions{})

@@ -84,6 +84,42 @@ func paExampleSettings() result.Settings {
 		StabilityPercentage: 10, MaxTrials: 10,
 		RangeStart: 1, RangeEnd: 3, RangeStep: 1,
 		LatencyOrigin: "send", ServerStats: true,
+		FailureLimit: 1, DrainTimeout: 2 * time.Second,
+	}
+}
+
+// mergedWindows is how many windows a fixture level's Client merges.
+const mergedWindows = 3
+
+// setPasses fills a level's Passes, Windows and Total as the engine does:
+// the earlier (unmerged) windows given, then the merged windows, which
+// split the level's Client figures evenly (remainders in the last one).
+// Failures by class are left to the caller.
+func setPasses(l *result.Level, earlier ...result.Pass) {
+	c := l.Client
+	l.Passes = append([]result.Pass(nil), earlier...)
+	per := c.Duration / mergedWindows
+	for i := range mergedWindows {
+		p := result.Pass{
+			Duration: per,
+			Requests: c.Requests / mergedWindows, Failed: c.Failed / mergedWindows,
+			Issued: c.Issued / mergedWindows, Late: c.Late / mergedWindows,
+			Latency: c.Latency.Mean, ServerStats: l.Server != nil,
+		}
+		if i == mergedWindows-1 {
+			p.Requests += c.Requests % mergedWindows
+			p.Failed += c.Failed % mergedWindows
+			p.Issued += c.Issued % mergedWindows
+			p.Late += c.Late % mergedWindows
+		}
+		p.Throughput = float64(p.Requests) / per.Seconds()
+		l.Passes = append(l.Passes, p)
+	}
+	l.Windows = len(l.Passes)
+	l.Total = result.Counts{}
+	for _, p := range l.Passes {
+		l.Total.Requests += p.Requests
+		l.Total.Failed += p.Failed
 	}
 }
 
@@ -118,6 +154,7 @@ func paExampleRun() result.Run {
 			},
 			Server: server(s.srvCount, s.srvReq, s.queue, s.in, s.inf, s.ou),
 		})
+		setPasses(&run.Levels[len(run.Levels)-1])
 	}
 	return run
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
@@ -38,13 +39,17 @@ const JSONSchema = "perfgo.report/v1"
 //	    "percentile" (0 = stabilised on the average), "latency_threshold_ms" (0 = none),
 //	    "range": {"start", "end", "step"}, "binary_search", "async",
 //	    "distribution", "seed", "latency_origin" ("send"|"intended"),
-//	    "decoupled", "server_stats", "response_cache"
+//	    "decoupled", "server_stats", "response_cache",
+//	    "failure_limit_percent" (a level is over it when more than this share
+//	      of its requests failed), "request_timeout_ms" (0 = none),
+//	    "drain_timeout_ms" (how long requests in flight at the end of a level
+//	      may take before they are cancelled and counted as failed)
 //	  },
 //	  "stop": {"reason": "completed"|"latency_threshold"|"unstable"|
 //	           "no_valid_requests"|"cancelled"|"error", "message": string},
 //	  "levels": [{
 //	    "mode", "value" (concurrency or requests/s), "windows", "stable",
-//	    "client": {
+//	    "client": { (the merged last windows, as perf_analyzer reports them)
 //	      "requests", "inferences", "failed", "responses", "issued", "late",
 //	      "out_of_range", "duration_us", "throughput", "response_throughput",
 //	      "send_rate", "client_overhead" (share 0–1 of the workers' time spent
@@ -54,7 +59,19 @@ const JSONSchema = "perfgo.report/v1"
 //	      "schedule_lag": <distribution> | null (open loop only)
 //	    },
 //	    "server": <server> | null (no statistics),
-//	    "failures": [{"class": "grpc:UNAVAILABLE", "count": 3}, ...] (sorted by class; [] if none)
+//	    "failures": [{"class": "grpc:UNAVAILABLE", "count": 3}, ...] (over
+//	      every window of the level, merged or not; sorted by class; [] if none),
+//	    "total": {"requests" (succeeded), "failed", "failed_percent" (of the
+//	      completed requests; 0 when none completed)}: every window of the level,
+//	    "over_failure_limit": failed_percent > settings.failure_limit_percent
+//	      (the CLI exits with its own code when a reported level is),
+//	    "passes": [{ (every window measured at the level, oldest first)
+//	      "duration_us", "requests", "failed", "issued", "late" (open loop;
+//	      0 in closed loop), "failures": [{"class", "count"}, ...] ([] if none),
+//	      "throughput", "latency_us" (the stabilising latency: average or
+//	      the chosen percentile; 0 without a completed request),
+//	      "server_stats" (the server's statistics covered the window)
+//	    }, ...]
 //	  }, ...],
 //	  "unreported_levels": [<level>, ...] (measured but not reported: did not
 //	    stabilise or went over the latency threshold; "stable": false)
@@ -132,6 +149,9 @@ type jsonSettings struct {
 	Decoupled               bool      `json:"decoupled"`
 	ServerStats             bool      `json:"server_stats"`
 	ResponseCache           bool      `json:"response_cache"`
+	FailureLimitPercent     jsonFloat `json:"failure_limit_percent"`
+	RequestTimeoutMs        jsonFloat `json:"request_timeout_ms"`
+	DrainTimeoutMs          jsonFloat `json:"drain_timeout_ms"`
 }
 
 type jsonRange struct {
@@ -153,11 +173,33 @@ type jsonLevel struct {
 	Client   jsonClient     `json:"client"`
 	Server   *jsonServer    `json:"server"`
 	Failures []jsonFailures `json:"failures"`
+	Total    jsonTotal      `json:"total"`
+	// OverFailureLimit is the engine's verdict, which the exit code follows.
+	OverFailureLimit bool       `json:"over_failure_limit"`
+	Passes           []jsonPass `json:"passes"`
 }
 
 type jsonFailures struct {
 	Class string `json:"class"`
 	Count uint64 `json:"count"`
+}
+
+type jsonTotal struct {
+	Requests      uint64    `json:"requests"`
+	Failed        uint64    `json:"failed"`
+	FailedPercent jsonFloat `json:"failed_percent"`
+}
+
+type jsonPass struct {
+	DurationUs  jsonFloat      `json:"duration_us"`
+	Requests    uint64         `json:"requests"`
+	Failed      uint64         `json:"failed"`
+	Issued      uint64         `json:"issued"`
+	Late        uint64         `json:"late"`
+	Failures    []jsonFailures `json:"failures"`
+	Throughput  jsonFloat      `json:"throughput"`
+	LatencyUs   jsonFloat      `json:"latency_us"`
+	ServerStats bool           `json:"server_stats"`
 }
 
 type jsonClient struct {
@@ -243,6 +285,8 @@ func newJSONReport(r result.Run) (jsonReport, error) {
 			BinarySearch:            s.BinarySearch, Async: s.Async,
 			Distribution: s.Distribution, Seed: s.Seed, LatencyOrigin: s.LatencyOrigin,
 			Decoupled: s.Decoupled, ServerStats: s.ServerStats, ResponseCache: s.ResponseCache,
+			FailureLimitPercent: jsonFloat(s.FailureLimit),
+			RequestTimeoutMs:    ms(s.RequestTimeout), DrainTimeoutMs: ms(s.DrainTimeout),
 		},
 		Stop: jsonStop{Reason: r.Stop.String(), Message: r.StopMessage},
 	}
@@ -270,6 +314,7 @@ func newJSONLevels(s result.Settings, levels []result.Level) ([]jsonLevel, error
 
 func newJSONLevel(s result.Settings, l result.Level) (jsonLevel, error) {
 	c := l.Client
+	t := levelTotal(l)
 	jl := jsonLevel{
 		Mode: string(l.Mode), Value: jsonFloat(l.Value), Windows: l.Windows, Stable: l.Stable,
 		Client: jsonClient{
@@ -280,7 +325,17 @@ func newJSONLevel(s result.Settings, l result.Level) (jsonLevel, error) {
 			ClientOverhead: jsonFloat(c.Overhead),
 			RequestTimeUs:  us(c.RequestTime), SendUs: us(c.Send), RecvUs: us(c.Recv), WaitUs: us(c.Wait()),
 		},
-		Failures: make([]jsonFailures, 0, len(l.Failures)),
+		Failures:         newJSONFailures(l.Failures),
+		Total:            jsonTotal{t.Requests, t.Failed, jsonFloat(t.FailedPercent())},
+		OverFailureLimit: l.OverFailureLimit,
+		Passes:           make([]jsonPass, 0, len(l.Passes)),
+	}
+	for _, p := range l.Passes {
+		jl.Passes = append(jl.Passes, jsonPass{
+			DurationUs: us(p.Duration), Requests: p.Requests, Failed: p.Failed,
+			Issued: p.Issued, Late: p.Late, Failures: newJSONFailures(p.Failures),
+			Throughput: jsonFloat(p.Throughput), LatencyUs: us(p.Latency), ServerStats: p.ServerStats,
+		})
 	}
 	var err error
 	if jl.Client.Latency, err = newJSONDist(s, &c.Latency); err != nil {
@@ -304,19 +359,17 @@ func newJSONLevel(s result.Settings, l result.Level) (jsonLevel, error) {
 		srv := newJSONServer(l.Server)
 		jl.Server = &srv
 	}
-	for _, f := range l.Failures {
-		jl.Failures = append(jl.Failures, jsonFailures{f.Class, f.Count})
-	}
-	slices.SortStableFunc(jl.Failures, func(a, b jsonFailures) int {
-		switch {
-		case a.Class < b.Class:
-			return -1
-		case a.Class > b.Class:
-			return 1
-		}
-		return 0
-	})
 	return jl, nil
+}
+
+// newJSONFailures lists failures sorted by class, [] for none.
+func newJSONFailures(fs []result.ClassCount) []jsonFailures {
+	out := make([]jsonFailures, 0, len(fs))
+	for _, f := range fs {
+		out = append(out, jsonFailures{f.Class, f.Count})
+	}
+	slices.SortStableFunc(out, func(a, b jsonFailures) int { return strings.Compare(a.Class, b.Class) })
+	return out
 }
 
 // jsonPercentiles is the "full" set every distribution reports, before the

@@ -7,9 +7,15 @@
 // them; the places where perfgo deliberately prints more are listed here and
 // never change or move a line a perf_analyzer parser keys on:
 //
-//   - "    Failed requests: <n> (<class> <count>, ...)" after the client
-//     block's last perf_analyzer line, only when requests failed
-//     (perf_analyzer stops at the first failure instead).
+//   - "    Failed requests: <n> of <completed> (<share>%): <class> <count>, ..."
+//     after the client block's last perf_analyzer line, only when requests
+//     failed in any window of the level, merged or not (perf_analyzer stops
+//     at the first failure instead); counts over every window, share with
+//     two decimals (more where two would read as 0 or as the limit). When
+//     the level is over the failure limit, a "[WARNING] More than <limit>%
+//     ..." line follows it, and a "Levels over the <limit>% failure limit:
+//     ..." line follows the summary.
+//   - A "Request timeout: <ms> msec" header line when requests have one.
 //   - Open loop (Settings.LatencyOrigin == "intended"): a header line saying
 //     latency is measured from the intended send time, and per level the
 //     service time, schedule lag and send rate (with perf_analyzer's
@@ -22,9 +28,8 @@
 // keep theirs), "requests per seconds". Known differences, on purpose: after
 // the "delayed requests" warning perf_analyzer leaves std::cout in fixed
 // two-decimal mode, so its later throughputs print as "361.97"; perfgo keeps
-// the default format. perf_analyzer's -v "Avg client overhead" line and its
-// 50% overhead warning are not printed (perfgo measures no per-thread idle
-// time), nor are sequence, GPU-metric and Prometheus lines (no data yet).
+// the default format. Sequence, GPU-metric and Prometheus lines are not
+// printed (no data yet).
 package report
 
 import (
@@ -33,6 +38,7 @@ import (
 	"io"
 	"math"
 	"slices"
+	"strconv"
 	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
@@ -168,14 +174,60 @@ func lateShare(c result.ClientStats) (pct float64, warn bool) {
 	return pct, pct > lateThresholdPct
 }
 
-// levelName names a level in error messages.
-func levelName(s result.Settings, l result.Level) string {
-	switch s.Mode {
-	case result.Concurrency:
-		return "concurrency " + formatCount(l.Value)
-	default:
-		return "request rate " + formatDouble(l.Value)
+// levelTotal is a level's completed requests over every window, as every
+// report prints them: Level.Total, except that it never shows fewer
+// failures than the level's own classes or merged windows count, nor fewer
+// successes than the merged windows (a result made before Total existed
+// has it zero). For a result the engine filled, it is Level.Total.
+func levelTotal(l result.Level) result.Counts {
+	t := l.Total
+	var classes uint64
+	for _, f := range l.Failures {
+		classes += f.Count
 	}
+	t.Failed = max(t.Failed, classes, l.Client.Failed)
+	t.Requests = max(t.Requests, l.Client.Requests)
+	return t
+}
+
+// maxShareDecimals bounds the decimals formatShare adds.
+const maxShareDecimals = 6
+
+// formatShare formats a failed share in percent with two decimals, as
+// perf_analyzer prints percentages, adding decimals (up to six) where two
+// would mislead: a share above the limit that rounds down to it ("1.00%"
+// beside "more than 1% failed"), or a share above 0 that rounds to "0.00".
+func formatShare(pct, limit float64) string {
+	for d := 2; ; d++ {
+		s := strconv.FormatFloat(pct, 'f', d, 64)
+		v, err := strconv.ParseFloat(s, 64)
+		misleading := err == nil && ((pct > 0 && v == 0) || (pct > limit && v <= limit))
+		if !misleading || d == maxShareDecimals {
+			return s
+		}
+	}
+}
+
+// levelName names a level in error messages and perfgo's own lines:
+// "concurrency 4", "request rate 250.5".
+func levelName(s result.Settings, l result.Level) string {
+	return levelUnit(s) + " " + formatLevelValue(s, l.Value)
+}
+
+func levelUnit(s result.Settings) string {
+	if s.Mode == result.Concurrency {
+		return "concurrency"
+	}
+	return "request rate"
+}
+
+// formatLevelValue prints a level's concurrency or rate as perf_analyzer
+// does: a concurrency is an integer, a rate a double.
+func formatLevelValue(s result.Settings, v float64) string {
+	if s.Mode == result.Concurrency {
+		return formatCount(v)
+	}
+	return formatDouble(v)
 }
 
 // printer writes lines and keeps the first write error, so templates read

@@ -53,6 +53,7 @@ func TestHeader(t *testing.T) {
 				s.Async, s.BinarySearch, s.Decoupled = true, true, true
 				s.LatencyOrigin = LatencyOriginIntended
 				s.Percentile = 99
+				s.RequestTimeout = 1500 * time.Microsecond
 			},
 			want: "*** Measurement Settings ***\n" +
 				"  Batch size: 1\n" +
@@ -65,7 +66,8 @@ func TestHeader(t *testing.T) {
 				"  Using Binary Search algorithm\n" +
 				"  Using asynchronous calls for inference\n" +
 				"  Detected decoupled model, using the first response for measuring latency\n" +
-				"  Latency measured from the intended send time (free of coordinated omission)\n\n",
+				"  Latency measured from the intended send time (free of coordinated omission)\n" +
+				"  Request timeout: 1.5 msec\n\n",
 		},
 		{
 			name: "rate end 1: no limit lines; fractional limit",
@@ -309,6 +311,26 @@ func TestCSVCells(t *testing.T) {
 			want: map[string]string{"Response Throughput": "4800.25"},
 		},
 		{
+			name: "failure columns: no failure",
+			want: map[string]string{"Failed Requests": "0", "Over Failure Limit": "false"},
+		},
+		{
+			name: "failure columns: failures in an early window only count; over the limit",
+			l: func(l *result.Level) {
+				l.Client.Requests, l.Client.Failed = 300, 0
+				l.Total = result.Counts{Requests: 400, Failed: 7}
+				l.OverFailureLimit = true
+			},
+			want: map[string]string{"Failed Requests": "7", "Over Failure Limit": "true"},
+		},
+		{
+			name: "failure columns stay last after the verbose and open-loop ones",
+			s:    func(s *result.Settings) { s.LatencyOrigin = LatencyOriginIntended },
+			o:    CSVOptions{Verbose: true},
+			l:    func(l *result.Level) { l.Total = result.Counts{Requests: 100, Failed: 1} },
+			want: map[string]string{"Failed Requests": "1", "Send Rate": "0", "response wait": "726"},
+		},
+		{
 			name: "no server stats: no server columns at all",
 			s:    func(s *result.Settings) { s.ServerStats = false },
 			want: map[string]string{"Network+Server Send/Recv": "", "Server Queue": "", "Client Recv": "25"},
@@ -352,7 +374,7 @@ func TestCSVColumnOrder(t *testing.T) {
 	want := "Request Rate,Inferences/Second,Response Throughput,Client Send,Network+Server Send/Recv,Server Queue," +
 		"Server Compute Input,Server Compute Infer,Server Compute Output,Server Cache Hit,Server Cache Miss,Client Recv," +
 		"p50 latency,p90 latency,p95 latency,p99 latency,p99.9 latency,request/response,response wait," +
-		"Service p50,Service p99,Schedule Lag p99,Late Requests,Send Rate"
+		"Service p50,Service p99,Schedule Lag p99,Late Requests,Send Rate,Failed Requests,Over Failure Limit"
 	if got := strings.Join(names, ","); got != want {
 		t.Errorf("columns\n got %s\nwant %s", got, want)
 	}
@@ -665,6 +687,10 @@ func TestComposing(t *testing.T) {
 	var b bytes.Buffer
 	if err := ComposingCSV(&b, run, ModelRef{"ghost", "3"}); err != nil {
 		t.Fatal(err)
+	}
+	// perfgo's failure columns are the ensemble's, not a composing model's.
+	if !strings.HasPrefix(b.String(), "Concurrency,Inferences/Second,Client Send,Network+Server Send/Recv,Server Queue,Server Compute Input,Server Compute Infer,Server Compute Output,Client Recv\n") {
+		t.Errorf("composing header = %q, want perf_analyzer's, ending at Client Recv", strings.SplitN(b.String(), "\n", 2)[0])
 	}
 	if !strings.HasSuffix(b.String(), "\n1,0,0,0,0,0,0,0,0\n2,0,0,0,0,0,0,0,0\n") {
 		t.Errorf("unknown composing model rows = %q", b.String())

@@ -38,6 +38,7 @@ const (
 	tmplSync      = "  Using synchronous calls for inference\n"
 	tmplDecoupled = "  Detected decoupled model, using the first response for measuring latency\n"
 	tmplIntended  = "  Latency measured from the intended send time (free of coordinated omission)\n" // perfgo
+	tmplTimeout   = "  Request timeout: %s msec\n"                                                    // perfgo
 
 	tmplLevelConc = "Request concurrency: %s\n"
 	tmplLevelRate = "Request Rate: %s inference requests per seconds\n"
@@ -59,9 +60,12 @@ const (
 	tmplGRPC           = "    Avg gRPC time: %d usec ((un)marshal request/response %d usec + response wait %d usec)\n"
 	tmplGRPCVerbose    = "    Avg gRPC time: %d usec (marshal %d usec + response wait %d usec + unmarshal %d usec)\n"
 	tmplNoLibStats     = "    \n"                                               // decoupled models: no client-library split
-	tmplFailed         = "    Failed requests: %d%s\n"                          // perfgo
+	tmplFailed         = "    Failed requests: %d of %d (%s%%)%s\n"             // perfgo: over every window
 	tmplServiceTime    = "    Service time p50/p90/p95/p99: %d/%d/%d/%d usec\n" // perfgo, open loop
 	tmplScheduleLag    = "    Schedule lag p50/p99/max: %d/%d/%d usec\n"        // perfgo, open loop
+
+	// perfgo: after "Failed requests" when the level is over --failure-limit.
+	tmplOverLimit = "    [WARNING] More than %s%% of the requests at this level failed (--failure-limit): its latency and throughput describe a failing server.\n"
 
 	tmplServer              = "  Server: \n"
 	tmplOverheadWarning     = "[WARNING] Perf Analyzer is not able to keep up with the desired load. The results may not be accurate.\n"
@@ -84,6 +88,7 @@ const (
 	tmplSummaryPct  = "Inferences/Second vs. Client %s Batch Latency\n"
 	tmplSummaryConc = "Concurrency: %s, throughput: %s infer/sec, latency %d usec\n"
 	tmplSummaryRate = "Request Rate: %s, throughput: %s infer/sec, latency %d usec\n"
+	tmplSummaryOver = "Levels over the %s%% failure limit: %s %s (see \"Failed requests\" above)\n" // perfgo
 
 	tmplStopThreshold     = "Measured latency went over the set limit of %d msec. "
 	tmplStopUnstableTime  = "Failed to obtain stable measurement within %d measurement windows for concurrency %s. Please try to increase the --measurement-interval."
@@ -179,6 +184,9 @@ func Header(w io.Writer, s result.Settings) error {
 	}
 	if s.LatencyOrigin == LatencyOriginIntended {
 		p.printf(tmplIntended)
+	}
+	if s.RequestTimeout > 0 {
+		p.printf(tmplTimeout, formatDouble(float64(s.RequestTimeout)/float64(time.Millisecond)))
 	}
 	p.line("")
 	return p.flush()
@@ -293,7 +301,7 @@ func writeClient(p *printer, s result.Settings, l result.Level, verbose bool) er
 		p.printf(tmplPctLatency, percentileLabel(pct), usec(lat[i]))
 	}
 	writeClientLibrary(p, s, c, verbose)
-	writeFailures(p, l)
+	writeFailures(p, s, l)
 	if openLoop {
 		if err := writeOpenLoop(p, c, latePct, late); err != nil {
 			return err
@@ -325,36 +333,29 @@ func writeClientLibrary(p *printer, s result.Settings, c result.ClientStats, ver
 }
 
 // writeFailures is perfgo's "Failed requests" line, printed only when some
-// request failed.
-func writeFailures(p *printer, l result.Level) {
-	var sum uint64
-	for _, f := range l.Failures {
-		sum += f.Count
-	}
-	total := l.Client.Failed
-	if total == 0 {
-		total = sum
-	}
-	if total == 0 {
-		return
-	}
-	fs := slices.DeleteFunc(slices.Clone(l.Failures), func(f result.ClassCount) bool { return f.Count == 0 })
-	slices.SortStableFunc(fs, func(a, b result.ClassCount) int { return strings.Compare(a.Class, b.Class) })
-	var classes strings.Builder
-	for i, f := range fs {
-		if i == 0 {
-			classes.WriteString(" (")
-		} else {
-			classes.WriteString(", ")
+// request failed in any window of the level (not only the merged ones), and
+// the failure-limit warning when the level is over it.
+func writeFailures(p *printer, s result.Settings, l result.Level) {
+	t := levelTotal(l)
+	if t.Failed > 0 {
+		fs := slices.DeleteFunc(slices.Clone(l.Failures), func(f result.ClassCount) bool { return f.Count == 0 })
+		slices.SortStableFunc(fs, func(a, b result.ClassCount) int { return strings.Compare(a.Class, b.Class) })
+		var classes strings.Builder
+		for i, f := range fs {
+			if i == 0 {
+				classes.WriteString(": ")
+			} else {
+				classes.WriteString(", ")
+			}
+			classes.WriteString(f.Class)
+			classes.WriteByte(' ')
+			classes.WriteString(strconv.FormatUint(f.Count, 10))
 		}
-		classes.WriteString(f.Class)
-		classes.WriteByte(' ')
-		classes.WriteString(strconv.FormatUint(f.Count, 10))
+		p.printf(tmplFailed, t.Failed, t.Requests+t.Failed, formatShare(t.FailedPercent(), s.FailureLimit), classes.String())
 	}
-	if len(fs) > 0 {
-		classes.WriteString(")")
+	if l.OverFailureLimit {
+		p.printf(tmplOverLimit, formatDouble(s.FailureLimit))
 	}
-	p.printf(tmplFailed, total, classes.String())
 }
 
 // writeOpenLoop writes perfgo's open-loop lines: the service time (from the
@@ -521,7 +522,24 @@ func Summary(w io.Writer, r result.Run) error {
 			p.printf(tmplSummaryRate, formatDouble(l.Value), formatDouble(l.Client.Throughput), usec(lat))
 		}
 	}
+	writeOverLimit(&p, r)
 	return p.flush()
+}
+
+// writeOverLimit is perfgo's line after the summary naming the reported
+// levels over the failure limit (the ones the CLI's exit code is about),
+// or nothing when none is.
+func writeOverLimit(p *printer, r result.Run) {
+	var values []string
+	for _, l := range r.Levels {
+		if l.OverFailureLimit {
+			values = append(values, formatLevelValue(r.Settings, l.Value))
+		}
+	}
+	if len(values) == 0 {
+		return
+	}
+	p.printf(tmplSummaryOver, formatDouble(r.Settings.FailureLimit), levelUnit(r.Settings), strings.Join(values, ", "))
 }
 
 // StopText is the one-line explanation perf_analyzer prints on stderr when a
