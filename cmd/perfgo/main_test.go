@@ -72,7 +72,7 @@ func TestSweepBothProtocols(t *testing.T) {
 				t.Errorf("want 3 client-time lines %q and 3 server blocks:\n%s", wantTime, stdout)
 			}
 			rows := readCSV(t, csvPath)
-			wantHeader := "Concurrency,Inferences/Second,Client Send,Network+Server Send/Recv,Server Queue,Server Compute Input,Server Compute Infer,Server Compute Output,Client Recv,p50 latency,p90 latency,p95 latency,p99 latency"
+			wantHeader := "Concurrency,Inferences/Second,Client Send,Network+Server Send/Recv,Server Queue,Server Compute Input,Server Compute Infer,Server Compute Output,Client Recv,p50 latency,p90 latency,p95 latency,p99 latency,Failed Requests,Over Failure Limit"
 			if got := strings.Join(rows[0], ","); got != wantHeader {
 				t.Errorf("CSV header\n got %s\nwant %s", got, wantHeader)
 			}

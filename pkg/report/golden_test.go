@@ -313,6 +313,9 @@ func failuresRun() result.Run {
 	}
 	l2.Failures = []result.ClassCount{{Class: "http:503", Count: 450}, {Class: "timeout", Count: 150}}
 	l2.OverFailureLimit = true // 600 of 42022: 1.43%
+	// Three requests were in flight when the run ended and were cancelled.
+	run.Drained = result.Counts{Requests: 1, Failed: 3}
+	run.DrainedFailures = []result.ClassCount{{Class: "cancelled", Count: 3}}
 	return run
 }
 

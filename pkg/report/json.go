@@ -74,7 +74,10 @@ const JSONSchema = "perfgo.report/v1"
 //	    }, ...]
 //	  }, ...],
 //	  "unreported_levels": [<level>, ...] (measured but not reported: did not
-//	    stabilise or went over the latency threshold; "stable": false)
+//	    stabilise or went over the latency threshold; "stable": false),
+//	  "drained": {"requests", "failed", "failed_percent", "failures": [...]}:
+//	    requests that completed outside every window (in flight when a level
+//	    or the run ended; class "cancelled" when the drain timeout cut them off)
 //	}
 //
 //	<distribution> = {"count", "mean_us", "stddev_us", "min_us", "max_us",
@@ -121,6 +124,13 @@ type jsonReport struct {
 	// Unreported: measured levels perf_analyzer would drop (unstable, over
 	// the latency threshold), so that nothing measured is lost.
 	Unreported []jsonLevel `json:"unreported_levels"`
+	Drained    jsonDrained `json:"drained"`
+}
+
+// jsonDrained counts the requests that completed outside every window.
+type jsonDrained struct {
+	jsonTotal
+	Failures []jsonFailures `json:"failures"`
 }
 
 type jsonSettings struct {
@@ -289,6 +299,10 @@ func newJSONReport(r result.Run) (jsonReport, error) {
 			RequestTimeoutMs:    ms(s.RequestTimeout), DrainTimeoutMs: ms(s.DrainTimeout),
 		},
 		Stop: jsonStop{Reason: r.Stop.String(), Message: r.StopMessage},
+		Drained: jsonDrained{
+			jsonTotal{r.Drained.Requests, r.Drained.Failed, jsonFloat(r.Drained.FailedPercent())},
+			newJSONFailures(r.DrainedFailures),
+		},
 	}
 	var err error
 	if doc.Levels, err = newJSONLevels(s, r.Levels); err != nil {
