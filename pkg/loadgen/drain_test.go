@@ -9,6 +9,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/perfgo/perfgo/pkg/client"
 	"github.com/perfgo/perfgo/pkg/result"
 )
 
@@ -165,6 +166,32 @@ func TestServerStatsComeBack(t *testing.T) {
 		last := run.Levels[len(run.Levels)-1]
 		if last.Server == nil || last.Server.Success.Count != last.Client.Requests {
 			t.Errorf("the last level's server block %+v; want it back, matching the client's %d requests", last.Server, last.Client.Requests)
+		}
+	})
+}
+
+// A server that refuses every connection is not hammered: each worker
+// backs off, and every attempt is still counted.
+func TestUnreachableBacksOff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		refused := &client.Error{Op: "infer", Kind: client.ErrUnreachable, Class: "unreachable"}
+		s := &fakeServer{service: constService(0), fail: func(int) error { return refused }}
+		o := baseOptions(s, 2)
+		o.MeasurementInterval = time.Second
+		o.MaxTrials = 1
+		run, err := Run(t.Context(), o)
+		if err == nil {
+			t.Fatal("no error from a server that refuses everything")
+		}
+		// Without the backoff this loops forever on the fake clock. With
+		// it, a worker makes ~16 attempts in the 1 s window (1, 2, 4 ... 100 ms).
+		n := len(s.all())
+		t.Logf("%d attempts", n)
+		if n < 2 || n > 2*20 {
+			t.Errorf("%d attempts by 2 workers in 1 s; want the backoff's 20 or so each", n)
+		}
+		if got := run.Unreported; len(got) != 1 || got[0].Total.Failed == 0 || got[0].Failures[0].Class != "unreachable" {
+			t.Errorf("levels %+v: the attempts are not counted as unreachable failures", got)
 		}
 	})
 }
