@@ -250,6 +250,7 @@ func (c *GRPCClient) NewCall(req *InferRequest) (Call, error) {
 		timeout: c.timeout,
 		op:      "infer " + quoteModel(req.Model, req.Version),
 		req:     encodedMsg{data: mem.BufferSlice{mem.SliceBuffer(b)}},
+		resp:    rawMsg{check: newOutputCheck(req.Outputs)},
 	}, nil
 }
 
@@ -266,7 +267,8 @@ type grpcCall struct {
 var _ Call = (*grpcCall)(nil)
 
 // Do sends the pre-encoded request. The response bytes land in a buffer
-// the Call reuses; they are checked for framing but not decoded.
+// the Call reuses; they are checked (framing, outputs, sizes) but not
+// decoded.
 func (c *grpcCall) Do(ctx context.Context) (Timing, error) {
 	if c.timeout > 0 {
 		var cancel context.CancelFunc
@@ -276,12 +278,15 @@ func (c *grpcCall) Do(ctx context.Context) (Timing, error) {
 	if c.md != nil {
 		ctx = metadata.NewOutgoingContext(ctx, c.md)
 	}
-	c.req.marshal, c.resp.unmarshal = 0, 0
+	c.req.marshal, c.resp.unmarshal, c.resp.err = 0, 0, nil
 	start := time.Now()
 	err := c.conn.Invoke(ctx, methodInfer, &c.req, &c.resp, c.opts...)
 	t := Timing{Send: c.req.marshal, Recv: c.resp.unmarshal, Total: time.Since(start)}
 	if err != nil {
 		c.resp.buf = c.resp.buf[:0]
+		if c.resp.err != nil {
+			return t, protocolError(c.op, c.resp.err.Error(), err)
+		}
 		return t, grpcError(ctx, c.op, err)
 	}
 	return t, nil
@@ -322,6 +327,11 @@ type rawMsg struct {
 	unmarshal time.Duration
 	// stream selects the ModelStreamInferResponse framing.
 	stream bool
+	// check, when set, is what an infer response must carry.
+	check *outputCheck
+	// err is the latest Unmarshal's failure: a wrong answer, not a
+	// failure of the server's gRPC stack.
+	err error
 	// summary, errMsg and inner describe buf after a successful Unmarshal.
 	summary inferSummary
 	errMsg  []byte
@@ -367,6 +377,11 @@ func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
 		}
 	} else {
 		m.summary, err = scanInferResponse(m.buf)
+		if err == nil && m.check != nil {
+			err = m.check.checkPB(m.buf, m.summary)
+		}
 	}
+	// grpc-go turns the error into INTERNAL text; keep it for Do.
+	m.err = err
 	return err
 }

@@ -322,7 +322,7 @@ func (c *HTTPClient) NewCall(req *InferRequest) (Call, error) {
 	if err != nil {
 		return nil, fmt.Errorf("prepare request for model %q: %w", req.Model, err)
 	}
-	call := &httpCall{x: x, op: "infer " + quoteModel(req.Model, req.Version), timeout: c.timeout}
+	call := &httpCall{x: x, op: "infer " + quoteModel(req.Model, req.Version), timeout: c.timeout, check: newOutputCheck(req.Outputs)}
 	if c.prefix != "" {
 		call.noPath = noSuchPath(http.MethodPost, c.prefix+path)
 	}
@@ -333,6 +333,7 @@ type httpCall struct {
 	x       httpExchange
 	op      string
 	timeout time.Duration
+	check   *outputCheck
 	// noPath is the message for a 404 without a v2 error body when the
 	// URL has a path prefix (which may be wrong); "" without a prefix.
 	noPath string
@@ -346,7 +347,8 @@ type httpCall struct {
 var _ Call = (*httpCall)(nil)
 
 // Do sends the prepared body and reads the whole response into a reused
-// buffer. The response is checked (status, framing) but not decoded.
+// buffer. The response is checked (status, framing, outputs, sizes) but
+// not decoded.
 func (c *httpCall) Do(ctx context.Context) (Timing, error) {
 	c.last = nil
 	start := time.Now()
@@ -377,7 +379,7 @@ func (c *httpCall) Do(ctx context.Context) (Timing, error) {
 		}
 		return t, e
 	}
-	if _, _, err := splitInferBody(res.body, res.headerLen); err != nil {
+	if err := c.check.checkHTTP(res.body, res.headerLen); err != nil {
 		return t, protocolError(c.op, err.Error(), nil)
 	}
 	c.last, c.headerLen = res.body, res.headerLen
