@@ -244,3 +244,50 @@ func TestMaxResponseSizeOption(t *testing.T) {
 		}
 	}
 }
+
+// A server that drips its answer a byte at a time cannot hold a request
+// past its timeout: the deadline bounds the whole response, not each read.
+func TestHTTPDrip(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		close(done)
+		ln.Close()
+		wg.Wait()
+	})
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() {
+				defer c.Close()
+				reply := "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + strings.Repeat(" ", 100000)
+				tick := time.NewTicker(5 * time.Millisecond)
+				defer tick.Stop()
+				for i := range len(reply) {
+					select {
+					case <-done:
+						return
+					case <-tick.C:
+					}
+					if _, err := c.Write([]byte{reply[i]}); err != nil {
+						return
+					}
+				}
+			})
+		}
+	})
+	for _, tr := range httpTransports {
+		opts := jsonOpts("http://"+ln.Addr().String(), tr)
+		opts.Timeout = 200 * time.Millisecond
+		if _, err := newCall(t, newClient(t, opts), echoRequest()).Do(testCtx(t)); Class(err) != "timeout" {
+			t.Errorf("%s: a dripping answer: %v (class %q), want timeout", tr, err, Class(err))
+		}
+	}
+}
