@@ -11,6 +11,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/perfgo/perfgo/pkg/inferencepb"
 	"github.com/perfgo/perfgo/pkg/server/servertest"
@@ -203,6 +204,44 @@ func benchPost(b *testing.B, req *InferRequest) {
 	b.ReportAllocs()
 	for b.Loop() {
 		if err := post(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkCheckHTTP is the response check alone on the simple model's
+// binary answer; compare with BenchmarkHTTPCall's ns/op.
+func BenchmarkCheckHTTP(b *testing.B) {
+	c := newOutputCheck([]string{"OUTPUT0", "OUTPUT1"})
+	body := simpleBinaryBody()
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := c.checkHTTP(body, len(simpleBinaryHeader)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkCheckGRPC is the gRPC response scan and check alone on the
+// simple model's answer; compare with BenchmarkGRPCCall's ns/op.
+func BenchmarkCheckGRPC(b *testing.B) {
+	out := func(n string) *inferencepb.ModelInferResponse_InferOutputTensor {
+		return &inferencepb.ModelInferResponse_InferOutputTensor{Name: n, Datatype: TypeInt32, Shape: []int64{1, 16}}
+	}
+	msg, err := proto.Marshal(&inferencepb.ModelInferResponse{ModelName: "simple", ModelVersion: "1",
+		Outputs:           []*inferencepb.ModelInferResponse_InferOutputTensor{out("OUTPUT0"), out("OUTPUT1")},
+		RawOutputContents: [][]byte{make([]byte, 64), make([]byte, 64)}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := newOutputCheck([]string{"OUTPUT0", "OUTPUT1"})
+	b.ReportAllocs()
+	for b.Loop() {
+		s, err := scanInferResponse(msg)
+		if err == nil {
+			err = c.checkPB(msg, s)
+		}
+		if err != nil {
 			b.Fatal(err)
 		}
 	}

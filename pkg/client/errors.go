@@ -6,10 +6,12 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -35,6 +37,16 @@ var (
 	ErrUnsupported = errors.New("not supported by the server")
 	// ErrServer: the server failed (5xx, INTERNAL, or a malformed response).
 	ErrServer = errors.New("server error")
+	// ErrNotV2: something answered that does not speak HTTP or the v2
+	// protocol at this address (garbage on the socket, or a 404 without a
+	// v2 error body for a path every v2 server has).
+	ErrNotV2 = errors.New("not a v2 inference server")
+	// ErrResponseTooLarge: a response exceeded Options.MaxResponseSize.
+	// Only that request fails.
+	ErrResponseTooLarge = errors.New("response too large")
+	// ErrLocalResources: this process, not the server, ran out of file
+	// descriptors, local ports or socket buffers.
+	ErrLocalResources = errors.New("out of local resources")
 )
 
 // Error is a classified request failure.
@@ -43,8 +55,20 @@ type Error struct {
 	Op string
 	// Kind is one of the Err* sentinels (or context.Canceled).
 	Kind error
-	// Class is the status class reports count by: "grpc:NOT_FOUND",
-	// "http:400", "timeout", "unreachable", "cancelled", "protocol".
+	// Class is the status class reports count by:
+	//   - "grpc:NOT_FOUND" etc.: the gRPC status code the server sent;
+	//   - "http:400" etc.: the HTTP status the server sent;
+	//   - "timeout": the request timeout or the context deadline passed;
+	//   - "cancelled": the caller's context was cancelled;
+	//   - "unreachable": no connection to the server;
+	//   - "protocol": the answer is not a valid v2 response (not HTTP, not
+	//     v2 JSON, outputs missing or of the wrong size);
+	//   - "truncated": the server closed the connection mid-response;
+	//   - "too_large": the response exceeded Options.MaxResponseSize;
+	//   - "local:EMFILE", "local:ENFILE", "local:EADDRNOTAVAIL",
+	//     "local:ENOBUFS": this process ran out of a resource (Kind
+	//     ErrLocalResources);
+	//   - "client": the request could not be built.
 	Class string
 	// Message is the server's own message when it sent one.
 	Message string
@@ -64,7 +88,7 @@ func (e *Error) Error() string {
 		b.WriteString(": ")
 		b.WriteString(e.Err.Error())
 	}
-	if h := hint(e.Kind); h != "" {
+	if h := e.hint(); h != "" {
 		b.WriteString(" (")
 		b.WriteString(h)
 		b.WriteString(")")
@@ -78,8 +102,18 @@ func (e *Error) Is(target error) bool { return target == e.Kind }
 // Unwrap exposes the transport error (e.g. context.DeadlineExceeded).
 func (e *Error) Unwrap() error { return e.Err }
 
-func hint(kind error) string {
-	switch kind {
+// hint says what to do about a failure: by class where the class is finer
+// than the kind.
+func (e *Error) hint() string {
+	switch e.Class {
+	case "truncated":
+		return "the server closed the connection in the middle of a response"
+	case "local:EADDRNOTAVAIL":
+		return "perfgo ran out of local ports; lower the concurrency or --connections"
+	case "local:ENOBUFS":
+		return "the kernel ran out of socket buffers; lower the concurrency"
+	}
+	switch e.Kind {
 	case ErrUnreachable:
 		return "check the URL, the protocol and that the server is running"
 	case ErrModelNotFound:
@@ -90,8 +124,40 @@ func hint(kind error) string {
 		return "raise the request timeout or lower the load"
 	case ErrUnsupported:
 		return "this server does not offer it; carry on without it"
+	case ErrNotV2:
+		return "the server at this address does not speak HTTP/v2: check -u and -i"
+	case ErrResponseTooLarge:
+		return "raise --max-response-size"
+	case ErrLocalResources:
+		return "perfgo ran out of file descriptors; raise ulimit -n or lower the concurrency"
 	}
 	return ""
+}
+
+// localErrnos are the errors of this machine running out of something,
+// with the text gRPC puts in a status message instead of the errno. ENFILE
+// comes before EMFILE: its text contains EMFILE's.
+var localErrnos = []struct {
+	errno syscall.Errno
+	name  string
+	text  string
+}{
+	{syscall.ENFILE, "ENFILE", "too many open files in system"},
+	{syscall.EMFILE, "EMFILE", "too many open files"},
+	{syscall.EADDRNOTAVAIL, "EADDRNOTAVAIL", "cannot assign requested address"},
+	{syscall.ENOBUFS, "ENOBUFS", "no buffer space available"},
+}
+
+// localError classifies err as local resource exhaustion, by errno or
+// (from gRPC) by message; nil if it is not.
+func localError(op string, err error, msg string) *Error {
+	lower := strings.ToLower(msg)
+	for _, l := range localErrnos {
+		if errors.Is(err, l.errno) || msg != "" && strings.Contains(lower, l.text) {
+			return &Error{Op: op, Kind: ErrLocalResources, Class: "local:" + l.name, Message: msg, Err: err}
+		}
+	}
+	return nil
 }
 
 // Class returns the status class of err for counting failures: the Class
@@ -172,6 +238,9 @@ func grpcError(ctx context.Context, op string, err error) *Error {
 	case codes.Canceled:
 		e.Kind, e.Class = context.Canceled, "cancelled"
 	case codes.Unavailable:
+		if le := localError(op, err, st.Message()); le != nil {
+			return le
+		}
 		if modelKindFromMessage(st.Message()) == ErrModelNotReady {
 			e.Kind = ErrModelNotReady
 		} else {
@@ -188,6 +257,12 @@ func grpcError(ctx context.Context, op string, err error) *Error {
 		}
 	case codes.Unimplemented:
 		e.Kind = ErrUnsupported
+	case codes.ResourceExhausted:
+		e.Kind = ErrServer
+		// grpc-go's own check of MaxCallRecvMsgSize, on this side.
+		if strings.Contains(st.Message(), "larger than max") {
+			e.Kind, e.Class = ErrResponseTooLarge, "too_large"
+		}
 	default:
 		e.Kind = ErrServer
 	}
@@ -255,14 +330,29 @@ func contextError(op string, ctxErr, err error) *Error {
 }
 
 // contextOr classifies err by its own nature (timeouts, cancellation,
-// network failures) or falls back to kind/class.
+// local exhaustion, answers that are not HTTP, network failures) or falls
+// back to kind/class.
 func contextOr(op string, err, kind error, class string) *Error {
-	var ne net.Error
+	var (
+		ne  net.Error
+		big *tooLargeError
+	)
 	switch {
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
 		return &Error{Op: op, Kind: ErrTimeout, Class: "timeout", Err: err}
 	case errors.Is(err, context.Canceled):
 		return &Error{Op: op, Kind: context.Canceled, Class: "cancelled", Err: err}
+	case errors.As(err, &big):
+		return &Error{Op: op, Kind: ErrResponseTooLarge, Class: "too_large", Message: big.Error(), Err: err}
+	case errors.Is(err, errTruncated):
+		return &Error{Op: op, Kind: ErrServer, Class: "truncated", Message: err.Error(), Err: err}
+	case errors.Is(err, errNotHTTP):
+		return &Error{Op: op, Kind: ErrNotV2, Class: "protocol", Message: err.Error(), Err: err}
+	case errors.Is(err, errMalformed):
+		return protocolError(op, err.Error(), err)
+	}
+	if le := localError(op, err, ""); le != nil {
+		return le
 	}
 	if isNetworkError(err) {
 		kind, class = ErrUnreachable, "unreachable"
@@ -283,6 +373,27 @@ func isNetworkError(err error) bool {
 	return errors.As(err, &opErr) || errors.As(err, &dnsErr) || errors.As(err, &recErr) ||
 		errors.As(err, &certErr) || errors.As(err, &alert) || errors.As(err, &unknown) ||
 		errors.As(err, &host) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+// Transport errors the classifier recognizes, whichever transport saw them.
+var (
+	// errTruncated: the body ended before its framing said.
+	errTruncated = errors.New("the response ends before its declared length")
+	// errNotHTTP: the bytes on the socket are not an HTTP response.
+	errNotHTTP = errors.New("the answer is not an HTTP response")
+	// errMalformed: an HTTP response the client cannot read (headers too long).
+	errMalformed = errors.New("malformed HTTP response")
+)
+
+// tooLargeError is a response over the limit; size is -1 when unknown
+// (a chunked or read-until-close body, stopped at the limit).
+type tooLargeError struct{ size, limit int64 }
+
+func (e *tooLargeError) Error() string {
+	if e.size < 0 {
+		return fmt.Sprintf("the response exceeds the limit of %d bytes", e.limit)
+	}
+	return fmt.Sprintf("the response of %d bytes exceeds the limit of %d bytes", e.size, e.limit)
 }
 
 // protocolError reports a response the client cannot make sense of.

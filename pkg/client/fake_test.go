@@ -315,12 +315,17 @@ func (f *fakeGRPC) HandleRPC(_ context.Context, s stats.RPCStats) {
 }
 
 func startFakeGRPC(t *testing.T, f *fakeGRPC, opts ...grpc.ServerOption) string {
+	return serveGRPC(t, f, append(opts, grpc.StatsHandler(f))...)
+}
+
+// serveGRPC serves impl on a loopback port until the test ends.
+func serveGRPC(t *testing.T, impl inferencepb.GRPCInferenceServiceServer, opts ...grpc.ServerOption) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := grpc.NewServer(append(opts, grpc.StatsHandler(f))...)
-	inferencepb.RegisterGRPCInferenceServiceServer(s, f)
+	s := grpc.NewServer(opts...)
+	inferencepb.RegisterGRPCInferenceServiceServer(s, impl)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

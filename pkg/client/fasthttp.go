@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -38,18 +39,22 @@ type fastHTTP struct {
 	tls    *tls.Config // nil: plain TCP
 	dialer net.Dialer
 	pool   fastPool
+	// maxBody bounds a response body.
+	maxBody int64
 }
 
 // fastReadBuffer bounds the response headers, as fasthttp's client does
 // with its 4 KiB default, only more generously.
 const fastReadBuffer = 16 << 10
 
-// newFastHTTP dials addr (host:port) with at most conns connections (0: no cap).
-func newFastHTTP(addr string, conns int, tlsCfg *tls.Config) *fastHTTP {
+// newFastHTTP dials addr (host:port) with at most conns connections (0: no
+// cap), reading bodies of at most maxBody bytes.
+func newFastHTTP(addr string, conns int, maxBody int64, tlsCfg *tls.Config) *fastHTTP {
 	t := &fastHTTP{
-		addr:   addr,
-		tls:    tlsCfg,
-		dialer: net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second},
+		addr:    addr,
+		tls:     tlsCfg,
+		dialer:  net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second},
+		maxBody: maxBody,
 	}
 	t.pool.init(conns)
 	return t
@@ -57,10 +62,17 @@ func newFastHTTP(addr string, conns int, tlsCfg *tls.Config) *fastHTTP {
 
 func (t *fastHTTP) close() { t.pool.close() }
 
-func (t *fastHTTP) dial(ctx context.Context) (*fastConn, error) {
-	nc, err := t.dialer.DialContext(ctx, "tcp", t.addr)
+// dial connects within ctx and, when set, the request's deadline (which
+// is not a context, see fastExchange.do).
+func (t *fastHTTP) dial(ctx context.Context, deadline time.Time) (*fastConn, error) {
+	d := t.dialer
+	d.Deadline = deadline
+	nc, err := d.DialContext(ctx, "tcp", t.addr)
 	if err != nil {
 		return nil, err
+	}
+	if !deadline.IsZero() {
+		_ = nc.SetDeadline(deadline) // bounds the TLS handshake too
 	}
 	if t.tls != nil {
 		tc := tls.Client(nc, t.tls)
@@ -70,7 +82,7 @@ func (t *fastHTTP) dial(ctx context.Context) (*fastConn, error) {
 		}
 		nc = tc
 	}
-	return &fastConn{nc: nc, br: bufio.NewReaderSize(nc, fastReadBuffer)}, nil
+	return &fastConn{nc: nc, br: bufio.NewReaderSize(nc, fastReadBuffer), deadline: deadline}, nil
 }
 
 // prepare serializes the whole request once: every send is one write of
@@ -157,7 +169,7 @@ func (x *fastExchange) do(ctx context.Context, deadline time.Time, buf []byte) (
 		x.held = nil
 		if c == nil || !c.owner.CompareAndSwap(x, nil) {
 			var err error
-			if c, err = x.t.pool.get(ctx, x.t.dial); err != nil {
+			if c, err = x.t.pool.get(ctx, deadline, x.t.dial); err != nil {
 				return httpResult{}, withContext(ctx, deadline, err)
 			}
 		}
@@ -271,7 +283,7 @@ func (x *fastExchange) roundTrip(c *fastConn, dl, start time.Time, buf []byte) (
 	res.sent = time.Since(start)
 	h := &x.resp.Header
 	if err := h.Read(c.br); err != nil {
-		return res, false, reused && errors.Is(err, io.EOF), fastErr(err)
+		return res, false, reused && errors.Is(err, io.EOF) && c.br.Buffered() == 0, headerErr(c.br, err)
 	}
 	// Informational answers (100 Continue...) precede the real one.
 	for n := 0; h.StatusCode() >= 100 && h.StatusCode() < 200 && h.StatusCode() != http.StatusSwitchingProtocols; n++ {
@@ -279,7 +291,7 @@ func (x *fastExchange) roundTrip(c *fastConn, dl, start time.Time, buf []byte) (
 			return res, false, false, fmt.Errorf("server sent more than %d informational (1xx) responses", n)
 		}
 		if err := h.Read(c.br); err != nil {
-			return res, false, false, fastErr(err)
+			return res, false, false, headerErr(c.br, err)
 		}
 	}
 	res.status = h.StatusCode()
@@ -292,16 +304,27 @@ func (x *fastExchange) roundTrip(c *fastConn, dl, start time.Time, buf []byte) (
 	switch {
 	case res.status == http.StatusNoContent || res.status == http.StatusNotModified || res.status < 200:
 		res.body = buf[:0]
+	case int64(n) > x.t.maxBody:
+		// Refused unread: the connection cannot carry another request.
+		res.body = buf[:0]
+		err = &tooLargeError{size: int64(n), limit: x.t.maxBody}
 	case n >= 0:
 		res.body, err = readN(c.br, buf[:0], n)
 	default:
 		// Chunked (-1) or until the connection closes (-2): rare enough
 		// for fasthttp's buffer and a copy.
-		err = x.resp.ReadBody(c.br, 0)
+		err = x.resp.ReadBody(c.br, int(min(x.t.maxBody, math.MaxInt)))
 		if err == nil && n == -1 {
 			err = h.ReadTrailer(c.br)
 		}
 		res.body = append(buf[:0], x.resp.Body()...)
+		x.resp.ResetBody() // a body near the limit is not kept between requests
+		switch {
+		case errors.Is(err, fasthttp.ErrBodyTooLarge):
+			err = &tooLargeError{size: -1, limit: x.t.maxBody}
+		case errors.Is(err, io.ErrUnexpectedEOF), n == -1 && errors.Is(err, io.EOF):
+			err = fmt.Errorf("%w: %w", errTruncated, err)
+		}
 	}
 	if err != nil {
 		return res, false, false, fastErr(err)
@@ -314,20 +337,51 @@ func (x *fastExchange) roundTrip(c *fastConn, dl, start time.Time, buf []byte) (
 // that a bogus Content-Length cannot allocate more than arrives.
 func readN(r io.Reader, buf []byte, n int) ([]byte, error) {
 	const step = 1 << 20
+	start, total := len(buf), n
 	for n > 0 {
 		k := min(n, step)
 		buf = slices.Grow(buf, k)
 		m, err := io.ReadFull(r, buf[len(buf):len(buf)+k])
 		buf = buf[:len(buf)+m]
 		if err != nil {
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF
+			if err == io.EOF || err == io.ErrUnexpectedEOF {
+				err = fmt.Errorf("%w: %d of %d bytes arrived", errTruncated, len(buf)-start, total)
 			}
 			return buf, err
 		}
 		n -= k
 	}
 	return buf, nil
+}
+
+// headerErr says why the response headers could not be read: bytes that
+// are not HTTP, headers too long for the read buffer, a response cut
+// short, or a transport failure.
+func headerErr(br *bufio.Reader, err error) error {
+	var small *fasthttp.ErrSmallBuffer
+	switch {
+	case errors.As(err, &small):
+		return fmt.Errorf("%w: the response headers exceed %d bytes", errMalformed, fastReadBuffer)
+	case errors.Is(err, fasthttp.ErrTimeout):
+		return fastErr(err)
+	case errors.Is(err, io.EOF):
+		// fasthttp says EOF for a connection closed at any point of the
+		// headers; what arrived before tells why.
+		n := br.Buffered()
+		if n == 0 {
+			return err
+		}
+		start, _ := br.Peek(min(n, 16))
+		if !bytes.HasPrefix(start, []byte("HTTP/")) {
+			return fmt.Errorf("%w (starts with %q)", errNotHTTP, start)
+		}
+		return fmt.Errorf("%w: the connection closed within the headers", errTruncated)
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", errNotHTTP, err)
 }
 
 // fastErr turns fasthttp's timeout (not a net.Error) into the standard one.
@@ -386,7 +440,7 @@ func (p *fastPool) signal() {
 
 // get returns an idle connection, dials a new one under the cap, takes
 // one another exchange holds while idle, or waits for one.
-func (p *fastPool) get(ctx context.Context, dial func(context.Context) (*fastConn, error)) (*fastConn, error) {
+func (p *fastPool) get(ctx context.Context, deadline time.Time, dial func(context.Context, time.Time) (*fastConn, error)) (*fastConn, error) {
 	announced := false
 	defer func() {
 		if announced {
@@ -409,7 +463,7 @@ func (p *fastPool) get(ctx context.Context, dial func(context.Context) (*fastCon
 		if p.max == 0 || p.open < p.max {
 			p.open++
 			p.mu.Unlock()
-			return p.dial(ctx, dial)
+			return p.dial(ctx, deadline, dial)
 		}
 		for c := range p.all {
 			if h := c.owner.Load(); h != nil && c.owner.CompareAndSwap(h, nil) {
@@ -433,8 +487,8 @@ func (p *fastPool) get(ctx context.Context, dial func(context.Context) (*fastCon
 	}
 }
 
-func (p *fastPool) dial(ctx context.Context, dial func(context.Context) (*fastConn, error)) (*fastConn, error) {
-	c, err := dial(ctx)
+func (p *fastPool) dial(ctx context.Context, deadline time.Time, dial func(context.Context, time.Time) (*fastConn, error)) (*fastConn, error) {
+	c, err := dial(ctx, deadline)
 	p.mu.Lock()
 	if err != nil {
 		p.open--

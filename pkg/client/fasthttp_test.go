@@ -440,7 +440,7 @@ func FuzzFastHTTPResponse(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	tr := newFastHTTP("127.0.0.1:1", 0, nil)
+	tr := newFastHTTP("127.0.0.1:1", 0, DefaultMaxResponseSize, nil)
 	ex, err := tr.prepare(http.MethodGet, "http://127.0.0.1:1/v2", http.Header{}, nil, true)
 	if err != nil {
 		f.Fatal(err)

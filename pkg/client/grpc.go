@@ -37,8 +37,10 @@ type GRPCClient struct {
 	stub  inferencepb.GRPCInferenceServiceClient
 	next  atomic.Uint64
 	// md is sent as metadata on every call; nil when there are no headers.
-	md       metadata.MD
-	timeout  time.Duration
+	md      metadata.MD
+	timeout time.Duration
+	// control bounds each control call.
+	control  time.Duration
 	callOpts []grpc.CallOption
 }
 
@@ -69,8 +71,9 @@ func NewGRPC(_ context.Context, opts Options) (*GRPCClient, error) {
 	if tlsCfg != nil {
 		creds = credentials.NewTLS(tlsCfg)
 	}
-	// Triton's clients lift the message size limits; tensors can be large.
-	defaults := []grpc.CallOption{grpc.MaxCallRecvMsgSize(math.MaxInt32), grpc.MaxCallSendMsgSize(math.MaxInt32)}
+	// Tensors can be large (Triton's clients lift the limits), but memory
+	// stays bounded by MaxResponseSize whatever the server sends.
+	defaults := []grpc.CallOption{grpc.MaxCallRecvMsgSize(int(min(opts.MaxResponseSize, math.MaxInt))), grpc.MaxCallSendMsgSize(math.MaxInt32)}
 	switch strings.ToLower(opts.GRPCCompression) {
 	case "", "none":
 	case gzip.Name:
@@ -84,6 +87,7 @@ func NewGRPC(_ context.Context, opts Options) (*GRPCClient, error) {
 	}
 	c := &GRPCClient{
 		timeout:  opts.Timeout,
+		control:  opts.ControlTimeout,
 		callOpts: []grpc.CallOption{grpc.ForceCodecV2(rawCodec{})},
 	}
 	if len(opts.Headers) > 0 {
@@ -121,15 +125,20 @@ func (c *GRPCClient) Close() error {
 // Connections returns the pool size.
 func (c *GRPCClient) Connections() int { return len(c.conns) }
 
-func (c *GRPCClient) outgoing(ctx context.Context) context.Context {
-	if c.md == nil {
-		return ctx
+// controlCtx bounds a control call by the control timeout (unless ctx
+// ends earlier) and adds the metadata.
+func (c *GRPCClient) controlCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(ctx, c.control)
+	if c.md != nil {
+		ctx = metadata.NewOutgoingContext(ctx, c.md)
 	}
-	return metadata.NewOutgoingContext(ctx, c.md)
+	return ctx, cancel
 }
 
 func (c *GRPCClient) ServerLive(ctx context.Context) (bool, error) {
-	r, err := c.stub.ServerLive(c.outgoing(ctx), &inferencepb.ServerLiveRequest{})
+	ctx, cancel := c.controlCtx(ctx)
+	defer cancel()
+	r, err := c.stub.ServerLive(ctx, &inferencepb.ServerLiveRequest{})
 	if err != nil {
 		return false, grpcError(ctx, "ServerLive", err)
 	}
@@ -137,7 +146,9 @@ func (c *GRPCClient) ServerLive(ctx context.Context) (bool, error) {
 }
 
 func (c *GRPCClient) ServerReady(ctx context.Context) (bool, error) {
-	r, err := c.stub.ServerReady(c.outgoing(ctx), &inferencepb.ServerReadyRequest{})
+	ctx, cancel := c.controlCtx(ctx)
+	defer cancel()
+	r, err := c.stub.ServerReady(ctx, &inferencepb.ServerReadyRequest{})
 	if err != nil {
 		return false, grpcError(ctx, "ServerReady", err)
 	}
@@ -145,7 +156,9 @@ func (c *GRPCClient) ServerReady(ctx context.Context) (bool, error) {
 }
 
 func (c *GRPCClient) ServerMetadata(ctx context.Context) (*inferencepb.ServerMetadataResponse, error) {
-	r, err := c.stub.ServerMetadata(c.outgoing(ctx), &inferencepb.ServerMetadataRequest{})
+	ctx, cancel := c.controlCtx(ctx)
+	defer cancel()
+	r, err := c.stub.ServerMetadata(ctx, &inferencepb.ServerMetadataRequest{})
 	if err != nil {
 		return nil, grpcError(ctx, "ServerMetadata", err)
 	}
@@ -155,7 +168,9 @@ func (c *GRPCClient) ServerMetadata(ctx context.Context) (*inferencepb.ServerMet
 // ModelReady reports whether the model can serve. An unknown model is
 // (false, an error that Is ErrModelNotFound).
 func (c *GRPCClient) ModelReady(ctx context.Context, model, version string) (bool, error) {
-	r, err := c.stub.ModelReady(c.outgoing(ctx), &inferencepb.ModelReadyRequest{Name: model, Version: version})
+	ctx, cancel := c.controlCtx(ctx)
+	defer cancel()
+	r, err := c.stub.ModelReady(ctx, &inferencepb.ModelReadyRequest{Name: model, Version: version})
 	if err != nil {
 		e := grpcError(ctx, "ModelReady "+quoteModel(model, version), err)
 		if errors.Is(e, ErrModelNotReady) {
@@ -167,7 +182,9 @@ func (c *GRPCClient) ModelReady(ctx context.Context, model, version string) (boo
 }
 
 func (c *GRPCClient) ModelMetadata(ctx context.Context, model, version string) (*inferencepb.ModelMetadataResponse, error) {
-	r, err := c.stub.ModelMetadata(c.outgoing(ctx), &inferencepb.ModelMetadataRequest{Name: model, Version: version})
+	ctx, cancel := c.controlCtx(ctx)
+	defer cancel()
+	r, err := c.stub.ModelMetadata(ctx, &inferencepb.ModelMetadataRequest{Name: model, Version: version})
 	if err != nil {
 		return nil, grpcError(ctx, "ModelMetadata "+quoteModel(model, version), err)
 	}
@@ -175,8 +192,10 @@ func (c *GRPCClient) ModelMetadata(ctx context.Context, model, version string) (
 }
 
 func (c *GRPCClient) ModelConfig(ctx context.Context, model, version string) (*inferencepb.ModelConfig, error) {
+	ctx, cancel := c.controlCtx(ctx)
+	defer cancel()
 	op := "ModelConfig " + quoteModel(model, version)
-	r, err := c.stub.ModelConfig(c.outgoing(ctx), &inferencepb.ModelConfigRequest{Name: model, Version: version})
+	r, err := c.stub.ModelConfig(ctx, &inferencepb.ModelConfigRequest{Name: model, Version: version})
 	if err != nil {
 		return nil, grpcError(ctx, op, err)
 	}
@@ -187,7 +206,9 @@ func (c *GRPCClient) ModelConfig(ctx context.Context, model, version string) (*i
 }
 
 func (c *GRPCClient) ModelStatistics(ctx context.Context, model, version string) (*inferencepb.ModelStatisticsResponse, error) {
-	r, err := c.stub.ModelStatistics(c.outgoing(ctx), &inferencepb.ModelStatisticsRequest{Name: model, Version: version})
+	ctx, cancel := c.controlCtx(ctx)
+	defer cancel()
+	r, err := c.stub.ModelStatistics(ctx, &inferencepb.ModelStatisticsRequest{Name: model, Version: version})
 	if err != nil {
 		return nil, grpcError(ctx, "ModelStatistics "+quoteModel(model, version), err)
 	}
@@ -195,7 +216,9 @@ func (c *GRPCClient) ModelStatistics(ctx context.Context, model, version string)
 }
 
 func (c *GRPCClient) RepositoryIndex(ctx context.Context, readyOnly bool) (*inferencepb.RepositoryIndexResponse, error) {
-	r, err := c.stub.RepositoryIndex(c.outgoing(ctx), &inferencepb.RepositoryIndexRequest{Ready: readyOnly})
+	ctx, cancel := c.controlCtx(ctx)
+	defer cancel()
+	r, err := c.stub.RepositoryIndex(ctx, &inferencepb.RepositoryIndexRequest{Ready: readyOnly})
 	if err != nil {
 		return nil, grpcError(ctx, "RepositoryIndex", err)
 	}
@@ -227,6 +250,7 @@ func (c *GRPCClient) NewCall(req *InferRequest) (Call, error) {
 		timeout: c.timeout,
 		op:      "infer " + quoteModel(req.Model, req.Version),
 		req:     encodedMsg{data: mem.BufferSlice{mem.SliceBuffer(b)}},
+		resp:    rawMsg{check: newOutputCheck(req.Outputs)},
 	}, nil
 }
 
@@ -243,7 +267,8 @@ type grpcCall struct {
 var _ Call = (*grpcCall)(nil)
 
 // Do sends the pre-encoded request. The response bytes land in a buffer
-// the Call reuses; they are checked for framing but not decoded.
+// the Call reuses; they are checked (framing, outputs, sizes) but not
+// decoded.
 func (c *grpcCall) Do(ctx context.Context) (Timing, error) {
 	if c.timeout > 0 {
 		var cancel context.CancelFunc
@@ -253,12 +278,15 @@ func (c *grpcCall) Do(ctx context.Context) (Timing, error) {
 	if c.md != nil {
 		ctx = metadata.NewOutgoingContext(ctx, c.md)
 	}
-	c.req.marshal, c.resp.unmarshal = 0, 0
+	c.req.marshal, c.resp.unmarshal, c.resp.err = 0, 0, nil
 	start := time.Now()
 	err := c.conn.Invoke(ctx, methodInfer, &c.req, &c.resp, c.opts...)
 	t := Timing{Send: c.req.marshal, Recv: c.resp.unmarshal, Total: time.Since(start)}
 	if err != nil {
 		c.resp.buf = c.resp.buf[:0]
+		if c.resp.err != nil {
+			return t, protocolError(c.op, c.resp.err.Error(), err)
+		}
 		return t, grpcError(ctx, c.op, err)
 	}
 	return t, nil
@@ -299,6 +327,11 @@ type rawMsg struct {
 	unmarshal time.Duration
 	// stream selects the ModelStreamInferResponse framing.
 	stream bool
+	// check, when set, is what an infer response must carry.
+	check *outputCheck
+	// err is the latest Unmarshal's failure: a wrong answer, not a
+	// failure of the server's gRPC stack.
+	err error
 	// summary, errMsg and inner describe buf after a successful Unmarshal.
 	summary inferSummary
 	errMsg  []byte
@@ -344,6 +377,11 @@ func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
 		}
 	} else {
 		m.summary, err = scanInferResponse(m.buf)
+		if err == nil && m.check != nil {
+			err = m.check.checkPB(m.buf, m.summary)
+		}
 	}
+	// grpc-go turns the error into INTERNAL text; keep it for Do.
+	m.err = err
 	return err
 }

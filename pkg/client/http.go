@@ -25,9 +25,11 @@ import (
 // HTTPClient is a Client over HTTP/1.1 keep-alive connections.
 type HTTPClient struct {
 	base    string // scheme://host:port[/prefix], no trailing slash
+	prefix  string // the path prefix of base, "" for none
 	t       httpTransport
 	headers http.Header // user headers, sent on every request
 	timeout time.Duration
+	control time.Duration // bounds each control call
 	// binaryIn/binaryOut select the binary tensor data extension.
 	binaryIn, binaryOut bool
 }
@@ -56,11 +58,14 @@ func NewHTTP(ctx context.Context, opts Options) (*HTTPClient, error) {
 	if conns == 0 {
 		conns = opts.Workers // may stay 0: no cap
 	}
-	t, err := newHTTPTransport(opts.httpTransport, base, conns, tlsCfg)
+	t, err := newHTTPTransport(opts.httpTransport, base, conns, opts.MaxResponseSize, tlsCfg)
 	if err != nil {
 		return nil, err
 	}
-	c := &HTTPClient{base: base, t: t, timeout: opts.Timeout, headers: http.Header{}}
+	c := &HTTPClient{base: base, t: t, timeout: opts.Timeout, control: opts.ControlTimeout, headers: http.Header{}}
+	if u, err := url.Parse(base); err == nil {
+		c.prefix = u.EscapedPath()
+	}
 	for k, v := range opts.Headers {
 		c.headers.Set(k, v)
 	}
@@ -74,7 +79,7 @@ func NewHTTP(ctx context.Context, opts Options) (*HTTPClient, error) {
 		md, err := c.ServerMetadata(ctx)
 		if err != nil {
 			c.Close()
-			return nil, fmt.Errorf("choose the tensor format (set it explicitly to skip this): %w", err)
+			return nil, fmt.Errorf("ask the server for its v2 extensions (GET /v2): %w", err)
 		}
 		auto := FormatJSON
 		if slices.Contains(md.GetExtensions(), "binary_tensor_data") {
@@ -146,6 +151,8 @@ func (c *HTTPClient) roundTrip(ctx context.Context, op, method, path string, bod
 	if err != nil {
 		return httpResult{}, &Error{Op: op, Kind: ErrBadRequest, Class: "client", Message: err.Error(), Err: err}
 	}
+	ctx, cancel := context.WithTimeout(ctx, c.control)
+	defer cancel()
 	res, err := x.do(ctx, time.Time{}, nil)
 	if err != nil {
 		return res, transportError(ctx, op, err)
@@ -162,7 +169,7 @@ func (c *HTTPClient) getProto(ctx context.Context, op, method, path string, body
 		return err
 	}
 	if res.status != http.StatusOK {
-		return httpStatusError(op, res.status, res.body, optional)
+		return c.statusError(op, method, path, res, optional)
 	}
 	js := res.body
 	if wrap != nil {
@@ -172,6 +179,30 @@ func (c *HTTPClient) getProto(ctx context.Context, op, method, path string, body
 		return protocolError(op, "response is not the expected JSON", err)
 	}
 	return nil
+}
+
+// statusError classifies a non-200 answer to a control call. A 404
+// without a v2 error body for a path every v2 server has (GET /v2, or any
+// path under a URL prefix) says the URL is wrong, not the model.
+func (c *HTTPClient) statusError(op, method, path string, res httpResult, optional bool) *Error {
+	e := httpStatusError(op, res.status, res.body, optional)
+	if !optional && (c.prefix != "" || !strings.HasPrefix(path, "/v2/models/")) {
+		pathNotFound(e, res, noSuchPath(method, c.prefix+path))
+	}
+	return e
+}
+
+// pathNotFound turns e into ErrNotV2 with msg when res is a 404 without a
+// v2 error body.
+func pathNotFound(e *Error, res httpResult, msg string) {
+	if _, isV2 := v2ErrorMessage(res.body); res.status == http.StatusNotFound && !isV2 {
+		e.Kind, e.Message = ErrNotV2, msg
+	}
+}
+
+// noSuchPath is the message of a 404 that is not a v2 answer.
+func noSuchPath(method, path string) string {
+	return method + " " + path + ": the server has no such path (HTTP 404 without a v2 error): check the URL's path prefix (-u)"
 }
 
 // health asks a health endpoint: 200 is true, any other answer false.
@@ -214,8 +245,10 @@ func (c *HTTPClient) ModelReady(ctx context.Context, model, version string) (boo
 		return true, nil
 	}
 	// Only a v2 error body can say the model does not exist; a bare status
-	// is just "not ready".
-	if _, isV2 := v2ErrorMessage(res.body); isV2 {
+	// is just "not ready", unless a URL prefix makes the path doubtful.
+	if _, isV2 := v2ErrorMessage(res.body); !isV2 && res.status == http.StatusNotFound && c.prefix != "" {
+		return false, c.statusError(op, http.MethodGet, path, res, false)
+	} else if isV2 {
 		if e := httpStatusError(op, res.status, res.body, false); errors.Is(e, ErrModelNotFound) {
 			return false, e
 		}
@@ -289,13 +322,21 @@ func (c *HTTPClient) NewCall(req *InferRequest) (Call, error) {
 	if err != nil {
 		return nil, fmt.Errorf("prepare request for model %q: %w", req.Model, err)
 	}
-	return &httpCall{x: x, op: "infer " + quoteModel(req.Model, req.Version), timeout: c.timeout}, nil
+	call := &httpCall{x: x, op: "infer " + quoteModel(req.Model, req.Version), timeout: c.timeout, check: newOutputCheck(req.Outputs)}
+	if c.prefix != "" {
+		call.noPath = noSuchPath(http.MethodPost, c.prefix+path)
+	}
+	return call, nil
 }
 
 type httpCall struct {
 	x       httpExchange
 	op      string
 	timeout time.Duration
+	check   *outputCheck
+	// noPath is the message for a 404 without a v2 error body when the
+	// URL has a path prefix (which may be wrong); "" without a prefix.
+	noPath string
 	// buf is the response read buffer, reused; last is the latest
 	// successful response (within buf), nil after a failure.
 	buf       []byte
@@ -306,7 +347,8 @@ type httpCall struct {
 var _ Call = (*httpCall)(nil)
 
 // Do sends the prepared body and reads the whole response into a reused
-// buffer. The response is checked (status, framing) but not decoded.
+// buffer. The response is checked (status, framing, outputs, sizes) but
+// not decoded.
 func (c *httpCall) Do(ctx context.Context) (Timing, error) {
 	c.last = nil
 	start := time.Now()
@@ -331,9 +373,13 @@ func (c *httpCall) Do(ctx context.Context) (Timing, error) {
 	}
 	t.Recv = total - res.headers
 	if res.status != http.StatusOK {
-		return t, httpStatusError(c.op, res.status, res.body, false)
+		e := httpStatusError(c.op, res.status, res.body, false)
+		if c.noPath != "" {
+			pathNotFound(e, res, c.noPath)
+		}
+		return t, e
 	}
-	if _, _, err := splitInferBody(res.body, res.headerLen); err != nil {
+	if err := c.check.checkHTTP(res.body, res.headerLen); err != nil {
 		return t, protocolError(c.op, err.Error(), nil)
 	}
 	c.last, c.headerLen = res.body, res.headerLen

@@ -53,7 +53,8 @@ const (
 )
 
 // newHTTPTransport makes the named transport for base (scheme://host:port[/prefix]).
-func newHTTPTransport(name, base string, conns int, tlsCfg *tls.Config) (httpTransport, error) {
+// A response body over maxBody bytes fails with a *tooLargeError.
+func newHTTPTransport(name, base string, conns int, maxBody int64, tlsCfg *tls.Config) (httpTransport, error) {
 	if name == "" {
 		name = os.Getenv(httpTransportEnv)
 	}
@@ -63,9 +64,9 @@ func newHTTPTransport(name, base string, conns int, tlsCfg *tls.Config) (httpTra
 		if err != nil {
 			return nil, fmt.Errorf("HTTP URL %q: %w", base, err)
 		}
-		return newFastHTTP(u.Host, conns, tlsCfg), nil
+		return newFastHTTP(u.Host, conns, maxBody, tlsCfg), nil
 	case transportNet:
-		return newNetHTTP(conns, tlsCfg), nil
+		return newNetHTTP(conns, maxBody, tlsCfg), nil
 	}
 	return nil, fmt.Errorf("HTTP transport %q (from $%s): use %s or %s", name, httpTransportEnv, transportFast, transportNet)
 }
@@ -85,11 +86,12 @@ type httpResult struct {
 // netHTTP is the net/http transport: HTTP/1.1 with keep-alive and a pool
 // sized to the load (never Go's default of 2 idle connections per host).
 type netHTTP struct {
-	rt *http.Transport
+	rt      *http.Transport
+	maxBody int64
 }
 
 // newNetHTTP sizes the pool: conns 0 means no cap and a generous idle pool.
-func newNetHTTP(conns int, tlsCfg *tls.Config) *netHTTP {
+func newNetHTTP(conns int, maxBody int64, tlsCfg *tls.Config) *netHTTP {
 	idle := conns
 	if idle == 0 {
 		idle = 64
@@ -109,13 +111,15 @@ func newNetHTTP(conns int, tlsCfg *tls.Config) *netHTTP {
 		MaxIdleConns:        idle,
 		IdleConnTimeout:     90 * time.Second,
 		TLSHandshakeTimeout: 10 * time.Second,
+		// The same bound as fasthttp's read buffer.
+		MaxResponseHeaderBytes: fastReadBuffer,
 		// Servers answer tensors uncompressed; transparent gzip would only
 		// add work and allocations.
 		DisableCompression: true,
 		TLSClientConfig:    tlsCfg,
 		Protocols:          protocols,
 	}
-	return &netHTTP{rt: rt}
+	return &netHTTP{rt: rt, maxBody: maxBody}
 }
 
 func (t *netHTTP) close() { t.rt.CloseIdleConnections() }
@@ -138,7 +142,7 @@ func (t *netHTTP) prepare(method, url string, header http.Header, body []byte, _
 		// Lets the transport resend on a reused connection that died.
 		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	}
-	x := &netHTTPExchange{rt: t.rt, tmpl: req, body: body, base: time.Now()}
+	x := &netHTTPExchange{rt: t.rt, tmpl: req, body: body, base: time.Now(), maxBody: t.maxBody}
 	// The request body is a *bytes.Reader, which net/http writes in the
 	// same packet as the headers (any other reader type costs a second
 	// write syscall per request), so the time the body was sent comes
@@ -150,9 +154,10 @@ func (t *netHTTP) prepare(method, url string, header http.Header, body []byte, _
 }
 
 type netHTTPExchange struct {
-	rt   *http.Transport
-	tmpl *http.Request
-	body []byte
+	rt      *http.Transport
+	tmpl    *http.Request
+	body    []byte
+	maxBody int64
 	// trace is attached to the caller's context once per distinct context
 	// (parent), not once per request.
 	trace          httptrace.ClientTrace
@@ -188,13 +193,15 @@ func (x *netHTTPExchange) do(ctx context.Context, deadline time.Time, buf []byte
 	}
 	resp, err := x.rt.RoundTrip(req)
 	if err != nil {
-		return httpResult{}, err
+		return httpResult{}, netHTTPErr(err)
 	}
 	res := httpResult{status: resp.StatusCode, headerLen: -1, headers: time.Since(start)}
 	if v := resp.Header[headerInferLen]; len(v) > 0 {
 		res.headerLen = parseHeaderLen(v[0])
 	}
-	res.body, err = readBody(resp.Body, buf[:0], resp.ContentLength)
+	// Closing a body not read to the end makes net/http drop the
+	// connection, as a refused oversized body needs.
+	res.body, err = readBody(resp.Body, buf[:0], resp.ContentLength, x.maxBody)
 	_ = resp.Body.Close()
 	res.sent = time.Duration(x.sent.Load())
 	return res, err
@@ -217,10 +224,27 @@ func parseHeaderLen[T string | []byte](v T) int {
 	return n
 }
 
-// readBody reads r to EOF into buf. Reading to EOF (not just Content-Length
-// bytes) lets net/http put the connection back into the pool.
-func readBody(r io.Reader, buf []byte, size int64) ([]byte, error) {
-	if size >= 0 && int64(cap(buf)) < size+1 && size < 1<<31 {
+// netHTTPErr marks net/http's errors for an answer that is not HTTP, or
+// whose headers are too long, for the classifier.
+func netHTTPErr(err error) error {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "malformed HTTP"):
+		return fmt.Errorf("%w: %w", errNotHTTP, err)
+	case strings.Contains(msg, "response headers exceeded"):
+		return fmt.Errorf("%w: %w", errMalformed, err)
+	}
+	return err
+}
+
+// readBody reads r to EOF into buf, at most limit bytes. Reading to EOF
+// (not just Content-Length bytes) lets net/http put the connection back
+// into the pool. size is the Content-Length, -1 when unknown.
+func readBody(r io.Reader, buf []byte, size, limit int64) ([]byte, error) {
+	if size > limit {
+		return buf, &tooLargeError{size: size, limit: limit}
+	}
+	if size >= 0 && int64(cap(buf)) < size+1 {
 		buf = make([]byte, 0, size+512)
 	}
 	for {
@@ -229,8 +253,14 @@ func readBody(r io.Reader, buf []byte, size int64) ([]byte, error) {
 		}
 		n, err := r.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
+		if int64(len(buf)) > limit {
+			return buf, &tooLargeError{size: -1, limit: limit}
+		}
 		if err == io.EOF {
 			return buf, nil
+		}
+		if err == io.ErrUnexpectedEOF {
+			return buf, fmt.Errorf("%w: %d of %d bytes arrived", errTruncated, len(buf), size)
 		}
 		if err != nil {
 			return buf, err

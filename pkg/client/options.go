@@ -18,6 +18,15 @@ const (
 	FormatJSON   = "json"
 )
 
+// Defaults of Options.
+const (
+	// DefaultControlTimeout bounds a control call: long enough for a busy
+	// server to answer, short enough that a silent one is noticed.
+	DefaultControlTimeout = 10 * time.Second
+	// DefaultMaxResponseSize bounds memory whatever the server sends.
+	DefaultMaxResponseSize = 64 << 20
+)
+
 // Options configure a Client. The zero value talks HTTP to localhost:8000.
 type Options struct {
 	// Protocol is HTTP or GRPC (case-insensitive); empty means HTTP.
@@ -35,9 +44,16 @@ type Options struct {
 	Connections int
 	// Headers are sent with every request (HTTP headers, gRPC metadata).
 	Headers map[string]string
-	// Timeout bounds each inference request; 0 means none. Control calls
-	// (metadata, statistics) are bounded by their context only.
+	// Timeout bounds each inference request; 0 means none.
 	Timeout time.Duration
+	// ControlTimeout bounds each control call (health, metadata, config,
+	// statistics, repository index, and NewHTTP's GET /v2) unless its
+	// context ends earlier; 0 means DefaultControlTimeout.
+	ControlTimeout time.Duration
+	// MaxResponseSize bounds the body of every response, inference and
+	// control alike; a larger one fails that request with
+	// ErrResponseTooLarge. 0 means DefaultMaxResponseSize.
+	MaxResponseSize int64
 	// GRPCCompression is "", "none" or "gzip".
 	GRPCCompression string
 	TLS             TLSOptions
@@ -88,8 +104,17 @@ func checkCommon(opts *Options) error {
 	if opts.Connections < 0 || opts.Workers < 0 {
 		return fmt.Errorf("connections %d, workers %d: must not be negative", opts.Connections, opts.Workers)
 	}
-	if opts.Timeout < 0 {
-		return fmt.Errorf("timeout %v: must not be negative", opts.Timeout)
+	if opts.Timeout < 0 || opts.ControlTimeout < 0 {
+		return fmt.Errorf("timeout %v, control timeout %v: must not be negative", opts.Timeout, opts.ControlTimeout)
+	}
+	if opts.MaxResponseSize < 0 {
+		return fmt.Errorf("maximum response size %d: must not be negative", opts.MaxResponseSize)
+	}
+	if opts.ControlTimeout == 0 {
+		opts.ControlTimeout = DefaultControlTimeout
+	}
+	if opts.MaxResponseSize == 0 {
+		opts.MaxResponseSize = DefaultMaxResponseSize
 	}
 	for k := range opts.Headers {
 		if k == "" || strings.ContainsAny(k, " :\r\n") {

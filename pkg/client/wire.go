@@ -22,7 +22,8 @@ const (
 // inferSummary is what the measured path learns from a response without
 // decoding it: cheap, allocation-free checks.
 type inferSummary struct {
-	outputs int
+	// outputs and raw count outputs and raw_output_contents.
+	outputs, raw int
 	// final is 1 when triton_final_response is true, 0 when false, -1 when absent.
 	final int
 }
@@ -63,6 +64,9 @@ func scanInferResponse(b []byte) (inferSummary, error) {
 				}
 			}
 			continue
+		}
+		if num == fieldInferRespRaw && typ == protowire.BytesType {
+			s.raw++
 		}
 		n = protowire.ConsumeFieldValue(num, typ, b)
 		if n < 0 {

@@ -23,7 +23,7 @@ func TestScanInferResponse(t *testing.T) {
 	}{
 		{"empty", &inferencepb.ModelInferResponse{}, inferSummary{final: -1}},
 		{"two outputs", &inferencepb.ModelInferResponse{ModelName: "m", Outputs: []*inferencepb.ModelInferResponse_InferOutputTensor{out("a"), out("b")},
-			RawOutputContents: [][]byte{{1, 2, 3, 4}, {5, 6, 7, 8}}}, inferSummary{outputs: 2, final: -1}},
+			RawOutputContents: [][]byte{{1, 2, 3, 4}, {5, 6, 7, 8}}}, inferSummary{outputs: 2, raw: 2, final: -1}},
 		{"final true", &inferencepb.ModelInferResponse{Parameters: map[string]*inferencepb.InferParameter{
 			ParamFinalResponse: boolParam(true), "other": boolParam(false)}}, inferSummary{final: 1}},
 		{"final false", &inferencepb.ModelInferResponse{Outputs: []*inferencepb.ModelInferResponse_InferOutputTensor{out("a")},
