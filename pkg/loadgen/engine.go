@@ -376,8 +376,9 @@ func (e *engine) closedLoop(w *worker) error {
 	return nil
 }
 
-// A closed-loop worker whose request could not reach the server waits
-// before the next one: during an outage it would otherwise spin on
+// A closed-loop worker whose request could not reach the server (or
+// could not even open a socket) waits before the next one: during an
+// outage it would otherwise spin on
 // refused connections (bench/soak.sh, gRPC, concurrency 64: 456,000
 // failures in one 5 s window, and their garbage raised perfgo's RSS by
 // 80%). The wait doubles from minBackoff to maxBackoff and ends with the
@@ -395,7 +396,7 @@ type backoff struct {
 // wait pauses after err when it says the server was not reached, and
 // reports whether it paused.
 func (b *backoff) wait(ctx context.Context, err error) bool {
-	if err == nil || !errors.Is(err, client.ErrUnreachable) {
+	if err == nil || !(errors.Is(err, client.ErrUnreachable) || errors.Is(err, client.ErrLocalResources)) {
 		b.d = 0
 		return false
 	}
