@@ -175,7 +175,7 @@ func (o *profileOptions) bind(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.Timeout, "request-timeout", defaultRequestTimeout, "fail a request that takes longer than this (0 = no limit)")
 	// pflag would print the default as 1m0s.
 	fs.Lookup("request-timeout").DefValue = "60s"
-	o.MaxResponseSize = defaultMaxResponseSize
+	o.MaxResponseSize = defaultMaxResponseSize // fs.Var takes the current value as the default
 	fs.Var((*byteSize)(&o.MaxResponseSize), "max-response-size", "fail a response larger than this: bytes, or a number with KiB, MiB, GiB (or KB, MB, GB: powers of 1000)")
 	fs.DurationVar(&o.DrainTimeout, "drain-timeout", defaultDrainTimeout, "at the end of a run or the first Ctrl-C, how long requests in flight may take before they are cancelled and counted as failed")
 	fs.Float64Var(&o.FailureLimit, "failure-limit", defaultFailureLimit, "mark a level failed (exit code 4) when more than this % of its requests failed")
