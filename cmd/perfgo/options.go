@@ -1,8 +1,10 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -40,6 +42,7 @@ type profileOptions struct {
 	WarmupRequestCount      int
 
 	InputData    string
+	zeroInput    bool // -z, perf_analyzer's deprecated --input-data zero
 	shapes       []string
 	Shapes       map[string][]int64
 	StringLength int
@@ -52,10 +55,32 @@ type profileOptions struct {
 	JSONFile   string
 	Verbose    int
 
+	// deprecated is perf_analyzer's old way to set the concurrency: -t, -c, -d.
+	deprecated deprecatedConcurrency
+
 	Async, Sync bool
 	MaxThreads  int
 	Connections int
-	Timeout     time.Duration
+	// Timeout bounds one inference request (--request-timeout); 0: none.
+	Timeout time.Duration
+	// MaxResponseSize bounds the bytes of one response body, so that a
+	// runaway server cannot make perfgo buffer without limit.
+	MaxResponseSize int64
+	// DrainTimeout is how long requests still in flight when a run ends (or
+	// at the first Ctrl-C) may take before they are cancelled and counted
+	// as failed.
+	DrainTimeout time.Duration
+	// FailureLimit is the share of failed requests, in percent, above which
+	// a level is marked failed and the run exits with code 4.
+	FailureLimit float64
+	// ControlTimeout bounds each control call: metadata, configuration,
+	// statistics, readiness.
+	ControlTimeout time.Duration
+
+	// InputTensorFormat and OutputTensorFormat are "binary", "json" or ""
+	// (binary, or JSON when the server lacks the binary tensor extension):
+	// client.Options' fields of the same names. HTTP only.
+	InputTensorFormat, OutputTensorFormat string
 
 	GRPCCompression    string
 	SSLGRPCUseSSL      bool
@@ -67,6 +92,10 @@ type profileOptions struct {
 	SSLHTTPSCA         string
 	SSLHTTPSCert       string
 	SSLHTTPSKey        string
+	// SSLHTTPSCertType and SSLHTTPSKeyType are "PEM" or "DER" (upper case):
+	// client.TLSOptions.HTTPSClientCertType and HTTPSClientKeyType.
+	SSLHTTPSCertType string
+	SSLHTTPSKeyType  string
 
 	// abandon is closed by a second Ctrl-C: requests in flight are
 	// cancelled at once, and what was measured is still written.
@@ -79,6 +108,27 @@ type loadSpec struct {
 	Start, End, Step float64
 	multiValue       bool
 }
+
+// Bounds beyond which a value is a typo or an overflow, never a
+// measurement: -p 9999999999999 ms does not fit in a time.Duration, and a
+// rate of 1e9/s has a period that rounds to 0 ns.
+const (
+	maxIntervalMs  = 24 * 60 * 60 * 1000 // -p: one day
+	maxLatencyMs   = 60 * 60 * 1000      // -l: one hour
+	maxTimeout     = 24 * time.Hour      // --request-timeout, --drain-timeout, --control-timeout
+	minRate        = 0.001               // requests/s: one per 1000 s
+	maxRate        = 10_000_000          // requests/s: a 100 ns period
+	maxConcurrency = math.MaxInt32       // what --concurrency-range parses
+)
+
+// Defaults of perfgo's own flags.
+const (
+	defaultRequestTimeout  = 60 * time.Second
+	defaultMaxResponseSize = 64 << 20
+	defaultDrainTimeout    = 5 * time.Second
+	defaultFailureLimit    = 1 // percent
+	defaultControlTimeout  = 10 * time.Second
+)
 
 func defaultProfileOptions() *profileOptions {
 	return &profileOptions{}
@@ -123,7 +173,16 @@ func (o *profileOptions) bind(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.Sync, "sync", false, "accepted for compatibility (see --async)")
 	fs.IntVar(&o.MaxThreads, "max-threads", 0, "open loop: most requests in flight at once (default 1024); accepted in closed loop")
 	fs.IntVar(&o.Connections, "connections", 0, "connections to the server (default: gRPC 1 per 6 workers, HTTP 1 per worker)")
-	fs.DurationVar(&o.Timeout, "request-timeout", 0, "fail a request that takes longer than this (0 = no limit)")
+	fs.DurationVar(&o.Timeout, "request-timeout", defaultRequestTimeout, "fail a request that takes longer than this (0 = no limit)")
+	// pflag would print the default as 1m0s.
+	fs.Lookup("request-timeout").DefValue = "60s"
+	o.MaxResponseSize = defaultMaxResponseSize // fs.Var takes the current value as the default
+	fs.Var((*byteSize)(&o.MaxResponseSize), "max-response-size", "fail a response larger than this: bytes, or a number with KiB, MiB, GiB (or KB, MB, GB: powers of 1000)")
+	fs.DurationVar(&o.DrainTimeout, "drain-timeout", defaultDrainTimeout, "at the end of a run or the first Ctrl-C, how long requests in flight may take before they are cancelled and counted as failed")
+	fs.Float64Var(&o.FailureLimit, "failure-limit", defaultFailureLimit, "mark a level failed (exit code 4) when more than this % of its requests failed")
+	fs.DurationVar(&o.ControlTimeout, "control-timeout", defaultControlTimeout, "bound on each control call: metadata, configuration, statistics, readiness")
+	fs.StringVar(&o.InputTensorFormat, "input-tensor-format", "", "HTTP: send inputs as binary or json (default binary; json when the server lacks the binary tensor extension)")
+	fs.StringVar(&o.OutputTensorFormat, "output-tensor-format", "", "HTTP: ask for outputs as binary or json (default binary; json when the server lacks the binary tensor extension)")
 
 	fs.StringVar(&o.GRPCCompression, "grpc-compression-algorithm", "none", "gRPC compression: none or gzip")
 	fs.BoolVar(&o.SSLGRPCUseSSL, "ssl-grpc-use-ssl", false, "use TLS for gRPC")
@@ -133,12 +192,19 @@ func (o *profileOptions) bind(fs *pflag.FlagSet) {
 	fs.IntVar(&o.SSLHTTPSVerifyPeer, "ssl-https-verify-peer", 1, "HTTPS: verify the server certificate (0 or 1)")
 	fs.IntVar(&o.SSLHTTPSVerifyHost, "ssl-https-verify-host", 2, "HTTPS: verify the server host name (0, 1 or 2)")
 	fs.StringVar(&o.SSLHTTPSCA, "ssl-https-ca-certificates-file", "", "HTTPS: CA bundle file")
-	fs.StringVar(&o.SSLHTTPSCert, "ssl-https-client-certificate-file", "", "HTTPS: client certificate file (PEM)")
-	fs.StringVar(&o.SSLHTTPSKey, "ssl-https-private-key-file", "", "HTTPS: client private key file (PEM)")
+	fs.StringVar(&o.SSLHTTPSCert, "ssl-https-client-certificate-file", "", "HTTPS: client certificate file")
+	fs.StringVar(&o.SSLHTTPSCertType, "ssl-https-client-certificate-type", "PEM", "HTTPS: client certificate encoding, PEM or DER")
+	fs.StringVar(&o.SSLHTTPSKey, "ssl-https-private-key-file", "", "HTTPS: client private key file")
+	fs.StringVar(&o.SSLHTTPSKeyType, "ssl-https-private-key-type", "PEM", "HTTPS: client private key encoding, PEM or DER")
+
+	o.bindCompat(fs)
 }
 
 // finish parses and checks the flag values, perf_analyzer's rules first.
 func (o *profileOptions) finish(fs *pflag.FlagSet) error {
+	if err := o.finishCompat(fs); err != nil {
+		return err
+	}
 	if o.Model == "" {
 		return usagef("-m is required: name the model to profile, e.g. -m simple")
 	}
@@ -165,8 +231,8 @@ func (o *profileOptions) finish(fs *pflag.FlagSet) error {
 	default:
 		return usagef("--measurement-mode %q: use time_windows or count_windows", o.MeasurementMode)
 	}
-	if o.MeasurementIntervalMs <= 0 {
-		return usagef("-p %d: the measurement interval must be more than 0 ms", o.MeasurementIntervalMs)
+	if o.MeasurementIntervalMs <= 0 || o.MeasurementIntervalMs > maxIntervalMs {
+		return usagef("-p %d: the measurement interval must be 1 to %d ms (24 h)", o.MeasurementIntervalMs, maxIntervalMs)
 	}
 	if o.MeasurementRequestCount <= 0 {
 		return usagef("--measurement-request-count %d: must be at least 1", o.MeasurementRequestCount)
@@ -180,8 +246,8 @@ func (o *profileOptions) finish(fs *pflag.FlagSet) error {
 	if o.Percentile != -1 && (o.Percentile <= 0 || o.Percentile >= 100 || math.IsNaN(o.Percentile)) {
 		return usagef("--percentile %v: use a value between 0 and 100 (e.g. 95 or 99.9), or -1 for the average", o.Percentile)
 	}
-	if o.LatencyThresholdMs < 0 || math.IsNaN(o.LatencyThresholdMs) {
-		return usagef("-l %v: the latency threshold must be 0 (no limit) or more milliseconds", o.LatencyThresholdMs)
+	if !(o.LatencyThresholdMs >= 0 && o.LatencyThresholdMs <= maxLatencyMs) {
+		return usagef("-l %v: the latency threshold must be 0 (no limit) to %d ms (1 h)", o.LatencyThresholdMs, maxLatencyMs)
 	}
 	if o.Load.End == 0 && o.LatencyThresholdMs == 0 && o.Load.Mode != "intervals" {
 		return usagef("an open-ended range (end 0) needs a latency threshold to stop: add -l MSEC, or give an end")
@@ -242,8 +308,11 @@ func (o *profileOptions) finish(fs *pflag.FlagSet) error {
 	if o.Async && o.Sync {
 		return usagef("--async and --sync cannot be used together")
 	}
-	if o.MaxThreads < 0 || o.Connections < 0 || o.Timeout < 0 {
-		return usagef("--max-threads, --connections and --request-timeout must not be negative")
+	if o.MaxThreads < 0 || o.Connections < 0 {
+		return usagef("--max-threads and --connections must not be negative")
+	}
+	if err := o.finishOwn(); err != nil {
+		return err
 	}
 	switch o.GRPCCompression {
 	case "none", "gzip":
@@ -264,12 +333,53 @@ func (o *profileOptions) finish(fs *pflag.FlagSet) error {
 	if o.SSLHTTPSVerifyHost < 0 || o.SSLHTTPSVerifyHost > 2 {
 		return usagef("--ssl-https-verify-host %d: use 0, 1 or 2", o.SSLHTTPSVerifyHost)
 	}
+	for _, c := range []struct {
+		flag    string
+		value   *string
+		canon   func(string) string
+		allowed []string
+	}{
+		{"--ssl-https-client-certificate-type", &o.SSLHTTPSCertType, strings.ToUpper, []string{"PEM", "DER"}},
+		{"--ssl-https-private-key-type", &o.SSLHTTPSKeyType, strings.ToUpper, []string{"PEM", "DER"}},
+		{"--input-tensor-format", &o.InputTensorFormat, strings.ToLower, []string{"", "binary", "json"}},
+		{"--output-tensor-format", &o.OutputTensorFormat, strings.ToLower, []string{"", "binary", "json"}},
+	} {
+		*c.value = c.canon(*c.value)
+		if !slices.Contains(c.allowed, *c.value) {
+			return usagef("%s %q: use %s", c.flag, *c.value, strings.Join(c.allowed[len(c.allowed)-2:], " or "))
+		}
+	}
+	if o.Protocol == "grpc" && (o.InputTensorFormat == "json" || o.OutputTensorFormat == "json") {
+		// perf_analyzer ignores the format over gRPC; sending binary while
+		// the flag says json would misreport what was measured.
+		return usagef("--input-tensor-format/--output-tensor-format json need -i http: gRPC always carries tensors in binary")
+	}
+	return nil
+}
+
+// finishOwn checks perfgo's own timeouts and limits.
+func (o *profileOptions) finishOwn() error {
+	switch {
+	case o.Timeout < 0 || o.Timeout > maxTimeout:
+		return usagef("--request-timeout %v: use 0 (no limit) up to %v", o.Timeout, maxTimeout)
+	case o.DrainTimeout < 0 || o.DrainTimeout > maxTimeout:
+		return usagef("--drain-timeout %v: use 0 (cancel at once) up to %v", o.DrainTimeout, maxTimeout)
+	case o.ControlTimeout <= 0 || o.ControlTimeout > maxTimeout:
+		return usagef("--control-timeout %v: use more than 0, up to %v", o.ControlTimeout, maxTimeout)
+	case !(o.FailureLimit >= 0 && o.FailureLimit <= 100):
+		return usagef("--failure-limit %v: use a percentage from 0 to 100", o.FailureLimit)
+	case o.MaxResponseSize <= 0:
+		return usagef("--max-response-size %v: use more than 0 bytes, e.g. 64MiB", byteSize(o.MaxResponseSize))
+	}
 	return nil
 }
 
 // parseLoad picks the one load mode and parses its range.
 func (o *profileOptions) parseLoad(fs *pflag.FlagSet) error {
 	var modes []string
+	if o.deprecated.given(fs) {
+		modes = append(modes, "-t/-c/-d")
+	}
 	for _, name := range []string{"concurrency-range", "request-rate-range", "request-intervals"} {
 		if fs.Changed(name) {
 			modes = append(modes, "--"+name)
@@ -284,6 +394,9 @@ func (o *profileOptions) parseLoad(fs *pflag.FlagSet) error {
 		if err != nil {
 			return err
 		}
+		if err := checkRates(o.requestRateRange, spec); err != nil {
+			return err
+		}
 		spec.Mode = "request_rate"
 		o.Load = spec
 	case fs.Changed("request-intervals"):
@@ -292,11 +405,14 @@ func (o *profileOptions) parseLoad(fs *pflag.FlagSet) error {
 		}
 		o.Load = loadSpec{Mode: "intervals", Start: 1, End: 1, Step: 1}
 	default:
-		value := o.concurrencyRange
+		flag, value := "--concurrency-range", o.concurrencyRange
+		if o.deprecated.given(fs) {
+			flag, value = "-t/-c/-d", o.deprecated.rangeValue(fs)
+		}
 		if value == "" {
 			value = "1"
 		}
-		spec, err := parseRange("--concurrency-range", value, true)
+		spec, err := parseRange(flag, value, true)
 		if err != nil {
 			return err
 		}
@@ -332,6 +448,9 @@ func parseRange(flag, value string, integers bool) (loadSpec, error) {
 				err = fmt.Errorf("not finite")
 			}
 		}
+		if errors.Is(err, strconv.ErrRange) && integers {
+			return loadSpec{}, usagef("%s %q: %q is too large: use at most %d", flag, value, f, maxConcurrency)
+		}
 		if err != nil || v < 0 {
 			kind := "a number"
 			if integers {
@@ -359,4 +478,22 @@ func parseRange(flag, value string, integers bool) (loadSpec, error) {
 		return loadSpec{}, usagef("%s %q: the end must be 0 (open-ended) or at least the start", flag, value)
 	}
 	return spec, nil
+}
+
+// checkRates bounds a request-rate range: below minRate the period of a
+// request does not fit in a time.Duration, above maxRate it is under 100 ns
+// (at 1e9/s it rounds to 0).
+func checkRates(value string, spec loadSpec) error {
+	for _, r := range []struct {
+		what string
+		v    float64
+	}{{"start", spec.Start}, {"end", spec.End}, {"step", spec.Step}} {
+		if r.what == "end" && r.v == 0 {
+			continue // open-ended
+		}
+		if r.v < minRate || r.v > maxRate {
+			return usagef("--request-rate-range %q: the %s %v must be %v to %v requests/s", value, r.what, r.v, minRate, maxRate)
+		}
+	}
+	return nil
 }

@@ -27,15 +27,22 @@ func (s *sweep) next() (float64, bool) {
 		return 0, false
 	}
 	if !s.binary {
+		// Count the levels in steps, not by comparing values: a tolerance
+		// on the value (start+k*step <= end+eps) lets a step smaller than
+		// eps through, so 1e9 alone ran 1e9 and 1e9+1. In steps, the
+		// tolerance is relative to the step and 0.1:0.3:0.1, whose
+		// (0.3-0.1)/0.1 is 1.9999999999999998, still has three levels.
+		if s.end != 0 && float64(s.k) > math.Floor((s.end-s.start)/s.step+1e-9) {
+			s.done = true
+			return 0, false
+		}
 		// Multiply rather than accumulate, so that float steps do not drift.
 		v := s.start + float64(s.k)*s.step
 		if s.integer {
 			v = math.Round(v)
 		}
-		// Tolerate rounding: 0.1-steps from 0.1 must still reach an end of 0.3.
-		if s.end != 0 && v > s.end+1e-9*math.Max(1, math.Abs(s.end)) {
-			s.done = true
-			return 0, false
+		if s.end != 0 {
+			v = min(v, s.end) // 0.30000000000000004 is reported as the 0.3 asked for
 		}
 		return v, true
 	}
