@@ -19,10 +19,6 @@ import (
 	"github.com/perfgo/perfgo/pkg/result"
 )
 
-// setupTimeout bounds each control call made before the load starts, so a
-// frozen server is reported instead of hanging the command.
-const setupTimeout = 10 * time.Second
-
 // profile runs one perf_analyzer-style profile: discover the model, sweep,
 // print and write the reports. Whatever was measured is printed and written
 // even when the run stops early (Ctrl-C, dead server, unstable level).
@@ -47,13 +43,19 @@ func profile(ctx context.Context, o *profileOptions, stdout, stderr io.Writer) (
 		workers = o.MaxThreads
 	}
 	copts := client.Options{
-		Protocol:        client.Protocol(o.Protocol),
-		URL:             o.URL,
-		Workers:         workers,
-		Connections:     o.Connections,
-		Headers:         o.Headers,
-		Timeout:         o.Timeout,
-		GRPCCompression: o.GRPCCompression,
+		Protocol:    client.Protocol(o.Protocol),
+		URL:         o.URL,
+		Workers:     workers,
+		Connections: o.Connections,
+		Headers:     o.Headers,
+		Timeout:     o.Timeout,
+		// Every control call has its own deadline, so a frozen server is
+		// reported instead of hanging the command.
+		ControlTimeout:     o.ControlTimeout,
+		MaxResponseSize:    o.MaxResponseSize,
+		InputTensorFormat:  o.InputTensorFormat,
+		OutputTensorFormat: o.OutputTensorFormat,
+		GRPCCompression:    o.GRPCCompression,
 		TLS: client.TLSOptions{
 			GRPCUseSSL:          o.SSLGRPCUseSSL,
 			GRPCRootCerts:       o.SSLGRPCRoots,
@@ -64,6 +66,8 @@ func profile(ctx context.Context, o *profileOptions, stdout, stderr io.Writer) (
 			HTTPSCAFile:         o.SSLHTTPSCA,
 			HTTPSClientCert:     o.SSLHTTPSCert,
 			HTTPSClientKey:      o.SSLHTTPSKey,
+			HTTPSClientCertType: o.SSLHTTPSCertType,
+			HTTPSClientKeyType:  o.SSLHTTPSKeyType,
 		},
 	}
 	cl, err := client.New(ctx, copts)
@@ -140,6 +144,7 @@ func (t *target) complete(s result.Settings, o *profileOptions) result.Settings 
 	// Each perfgo worker keeps one request outstanding, which is what
 	// perf_analyzer calls synchronous mode; --async only changes the label.
 	s.Async = o.Async
+	s.RequestTimeout = o.Timeout
 	s.ServerStats = t.serverStats
 	s.Decoupled = t.model.Config.GetModelTransactionPolicy().GetDecoupled()
 	s.ResponseCache = t.model.Config.GetResponseCache().GetEnable()
@@ -149,7 +154,9 @@ func (t *target) complete(s result.Settings, o *profileOptions) result.Settings 
 // discover checks the server and the model and builds the request inputs.
 // Every failure names the problem and what to do about it.
 func discover(ctx context.Context, cl client.Client, o *profileOptions, stderr io.Writer) (*target, error) {
-	cctx, cancel := context.WithTimeout(ctx, setupTimeout)
+	// Each call is bounded by ControlTimeout in the client; the whole
+	// discovery by a few of them.
+	cctx, cancel := context.WithTimeout(ctx, 4*o.ControlTimeout)
 	defer cancel()
 	where := fmt.Sprintf("%s (%s)", o.URL, o.Protocol)
 	meta, err := cl.ServerMetadata(cctx)
@@ -248,6 +255,11 @@ func (o *profileOptions) loadgenOptions(t *target, cl, control client.Client, ob
 		Seed:         o.Seed,
 		MaxInFlight:  o.MaxThreads,
 		Abandon:      o.abandon,
+		DrainTimeout: o.DrainTimeout,
+		FailureLimit: o.FailureLimit,
+	}
+	if lo.DrainTimeout == 0 {
+		lo.DrainTimeout = -1 // --drain-timeout 0: cancel at once (the engine's 0 means its default)
 	}
 	if o.Percentile > 0 {
 		lo.Percentile = o.Percentile
