@@ -273,7 +273,6 @@ func proxyTarget(p *faultserver.Proxy, proto string) []string {
 	return []string{"-m", "simple", "-i", "http", "-u", p.HTTPAddr}
 }
 
-
 // A server that stops answering mid-level: the level ends on a window
 // without a valid request (exit 3). The held requests end as timeouts with
 // --request-timeout, or are cancelled by the drain without it.
