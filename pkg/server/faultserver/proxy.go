@@ -81,6 +81,7 @@ func New(httpAddr, grpcAddr string) (*Proxy, error) {
 			Transport:      p.tr,
 			FlushInterval:  -1, // Drip flushes every byte
 			ModifyResponse: modifyResponse,
+			ErrorHandler:   forwardError,
 			ErrorLog:       log.New(io.Discard, "", 0),
 		}
 	}
@@ -187,10 +188,10 @@ func (p *Proxy) Kill() {
 	if f == nil {
 		return
 	}
-	f.cancel()
 	if f.http != nil {
 		_ = f.http.Close()
 	}
+	f.cancel()
 	if f.grpc != nil {
 		f.grpc.Stop()
 	}
@@ -230,6 +231,16 @@ func (p *Proxy) Close() {
 	if p.conn != nil {
 		_ = p.conn.Close()
 	}
+}
+
+// forwardError answers 502 when the backend fails, and nothing when the
+// request was cancelled (the client left, or Kill: a dying server does not
+// answer 502).
+func forwardError(w http.ResponseWriter, r *http.Request, err error) {
+	if r.Context().Err() != nil || errors.Is(err, context.Canceled) {
+		panic(http.ErrAbortHandler)
+	}
+	w.WriteHeader(http.StatusBadGateway)
 }
 
 // intercept admits every gRPC call (so that Kill waits for it).
