@@ -65,6 +65,12 @@ type faultReport struct {
 	} `json:"stop"`
 	Levels     []faultLevel `json:"levels"`
 	Unreported []faultLevel `json:"unreported_levels"`
+	Drained    struct {
+		Failures []struct {
+			Class string `json:"class"`
+			Count uint64 `json:"count"`
+		} `json:"failures"`
+	} `json:"drained"`
 }
 
 type faultLevel struct {
@@ -273,9 +279,12 @@ func proxyTarget(p *faultserver.Proxy, proto string) []string {
 	return []string{"-m", "simple", "-i", "http", "-u", p.HTTPAddr}
 }
 
-// A server that stops answering mid-level: the level ends on a window
-// without a valid request (exit 3). The held requests end as timeouts with
-// --request-timeout, or are cancelled by the drain without it.
+// A server that stops answering mid-level. With --request-timeout the
+// held requests time out: a window where every request failed ends the run
+// (exit 99) and stdout still shows the level's failures. Without it (the
+// default timeout is longer than the run) no request completes: a window
+// without a valid request (exit 3), and the drain cancels the requests in
+// flight, counted in the JSON's "drained" and said on stderr.
 func TestFaultStallMidLevel(t *testing.T) {
 	p := faultserver.Start(t)
 	noRequestTimeout := []string{"-p", "300", "-r", "4", "-s", "1000", "--drain-timeout", "300ms", "--control-timeout", "500ms"}
@@ -292,7 +301,14 @@ func TestFaultStallMidLevel(t *testing.T) {
 				t.Run(proto+" "+mode.name+" "+bound.name, func(t *testing.T) {
 					p.Set(faultserver.StallAfter(20))
 					r := runFault(t, slices.Concat(proxyTarget(p, proto), mode.args, bound.flags)...)
-					r.check(t, faultWant{code: exitNoValidRequests, classes: []string{bound.class}})
+					if bound.class == "cancelled" {
+						r.check(t, faultWant{code: exitNoValidRequests, say: []string{"cancelled after the 300ms drain timeout"}})
+						if r.report == nil || len(r.report.Drained.Failures) != 1 || r.report.Drained.Failures[0].Class != "cancelled" || r.report.Drained.Failures[0].Count == 0 {
+							t.Errorf("JSON drained %+v; want the cancelled requests", r.report)
+						}
+						return
+					}
+					r.check(t, faultWant{code: exitError, classes: []string{bound.class}})
 				})
 			}
 		}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
@@ -35,7 +36,8 @@ func TestWatchInterrupts(t *testing.T) {
 }
 
 // A report path that cannot be written is refused before anything is
-// sent; an existing report is not truncated by a run that measured nothing.
+// sent; a run that fails before its first level still writes its reports,
+// which say why.
 func TestOutputPathsCheckedFirst(t *testing.T) {
 	dir := t.TempDir()
 	code, _, stderr := perfgo(t, t.Context(), "-m", "simple", "-u", deadAddr(t), "-f", filepath.Join(dir, "missing", "out.csv"))
@@ -46,19 +48,28 @@ func TestOutputPathsCheckedFirst(t *testing.T) {
 		t.Errorf("stderr %q: the server was contacted before the report path was checked", stderr)
 	}
 
-	old := filepath.Join(dir, "old.csv")
-	if err := os.WriteFile(old, []byte("earlier report\n"), 0o644); err != nil {
+	csvPath, jsonPath := filepath.Join(dir, "old.csv"), filepath.Join(dir, "fresh.json")
+	if err := os.WriteFile(csvPath, []byte("an earlier report, longer than the new one\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	fresh := filepath.Join(dir, "fresh.json")
-	code, _, _ = perfgo(t, t.Context(), "-m", "simple", "-u", deadAddr(t), "-f", old, "--json", fresh)
+	code, _, _ = perfgo(t, t.Context(), "-m", "simple", "-u", deadAddr(t), "-f", csvPath, "--json", jsonPath)
 	if code != exitError {
 		t.Fatalf("exit %d against a dead server; want %d", code, exitError)
 	}
-	if b, _ := os.ReadFile(old); string(b) != "earlier report\n" {
-		t.Errorf("the earlier report became %q; a run that measured nothing must leave it", b)
+	if rows := readCSV(t, csvPath); len(rows) != 1 || rows[0][0] != "Concurrency" {
+		t.Errorf("CSV %q; want perf_analyzer's header and no level", rows)
 	}
-	if _, err := os.Stat(fresh); !os.IsNotExist(err) {
-		t.Errorf("a run that measured nothing left %s behind (%v)", fresh, err)
+	b, err := os.ReadFile(jsonPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep struct {
+		Stop struct{ Reason, Message string }
+	}
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Stop.Reason != "error" || !strings.Contains(rep.Stop.Message, "cannot reach") {
+		t.Errorf("JSON stop %+v; want the error that ended the run", rep.Stop)
 	}
 }

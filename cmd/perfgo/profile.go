@@ -28,7 +28,22 @@ func profile(ctx context.Context, o *profileOptions, stdout, stderr io.Writer) (
 	if err != nil {
 		return err
 	}
-	defer out.discardUnwritten()
+	defer func() {
+		// A run that ended before its first level still writes its
+		// reports: they say why (a CI job reads the JSON's stop reason).
+		if out.pending() {
+			run := result.Run{Settings: o.flagSettings(), Stop: result.StopError}
+			if err != nil {
+				run.StopMessage = err.Error()
+			}
+			if ctx.Err() != nil {
+				run.Stop = result.StopCancelled
+			}
+			if werr := out.writeFiles(run, o); werr != nil {
+				fmt.Fprintf(stderr, "Error: %v\n", werr)
+			}
+		}
+	}()
 	defer func() {
 		// Ctrl-C while connecting or discovering is an interruption, not
 		// a server failure.
@@ -293,6 +308,8 @@ type printer struct {
 	settings       result.Settings
 	// told: why the run stopped is already on stderr.
 	told bool
+	// shown: the failure classes whose first error was printed.
+	shown map[string]bool
 }
 
 var _ loadgen.Observer = (*printer)(nil)
@@ -316,13 +333,42 @@ func (p *printer) LevelEnd(l result.Level, err error) {
 	if err != nil {
 		fmt.Fprintln(p.stderr, err.Error())
 		p.told = true
+		for _, f := range l.Failures {
+			if f.First != "" && strings.Contains(err.Error(), f.First) {
+				p.markShown(f.Class) // the line above quotes it already
+			}
+		}
+		p.firstFailures(l)
 		var stop *loadgen.StopError
 		if !errors.As(err, &stop) || stop.Reason != result.StopCancelled || l.Windows == 0 {
+			// A level that failed still shows its failures by class.
+			_ = report.FailedLevel(p.stdout, p.settings, l)
 			return
 		}
 		// An interrupted level's finished windows are reported (unstable).
 	}
+	p.firstFailures(l)
 	_ = report.Level(p.stdout, p.settings, l, p.verbose)
+}
+
+func (p *printer) markShown(class string) {
+	if p.shown == nil {
+		p.shown = map[string]bool{}
+	}
+	p.shown[class] = true
+}
+
+// firstFailures shows the first error of each failure class once per
+// run: the class counts say how many, this says why (and the error's
+// hint says what to do, e.g. raise ulimit -n).
+func (p *printer) firstFailures(l result.Level) {
+	for _, f := range l.Failures {
+		if f.First == "" || p.shown[f.Class] {
+			continue
+		}
+		p.markShown(f.Class)
+		fmt.Fprintf(p.stderr, "warning: %s %v: %d requests failed (%s); the first: %s\n", l.Mode, l.Value, f.Count, f.Class, f.First)
+	}
 }
 
 func (p *printer) Warn(msg string) { fmt.Fprintln(p.stderr, "warning: "+msg) }
@@ -336,10 +382,8 @@ type outputs struct {
 type outputFile struct {
 	flag, path string
 	f          *os.File
-	// created: the file did not exist before this run, so a run that
-	// writes nothing into it removes it again.
-	created, written bool
-	write            func(io.Writer, result.Run, *profileOptions) error
+	written    bool
+	write      func(io.Writer, result.Run, *profileOptions) error
 }
 
 func openOutputs(o *profileOptions) (*outputs, error) {
@@ -356,15 +400,15 @@ func openOutputs(o *profileOptions) (*outputs, error) {
 		if spec.path == "" {
 			continue
 		}
-		_, statErr := os.Stat(spec.path)
-		// Not truncated yet: an earlier report survives a run that ends
-		// before measuring anything.
+		// Not truncated yet: an earlier report survives bad flags.
 		f, err := os.OpenFile(spec.path, os.O_WRONLY|os.O_CREATE, 0o644)
 		if err != nil {
-			out.discardUnwritten()
+			for _, of := range out.files {
+				_ = of.f.Close()
+			}
 			return nil, usagef("%s %s: cannot write the report there (%v); give a path in a writable directory", spec.flag, spec.path, unwrapPath(err))
 		}
-		out.files = append(out.files, &outputFile{flag: spec.flag, path: spec.path, f: f, created: os.IsNotExist(statErr), write: spec.write})
+		out.files = append(out.files, &outputFile{flag: spec.flag, path: spec.path, f: f, write: spec.write})
 	}
 	return out, nil
 }
@@ -384,7 +428,16 @@ func (out *outputs) write(run result.Run, o *profileOptions, stdout io.Writer) e
 	if err := report.Summary(stdout, run); err != nil {
 		errs = append(errs, fmt.Errorf("print the summary: %w", err))
 	}
+	return errors.Join(append(errs, out.writeFiles(run, o))...)
+}
+
+// writeFiles writes every report file not written yet, each on its own.
+func (out *outputs) writeFiles(run result.Run, o *profileOptions) error {
+	var errs []error
 	for _, of := range out.files {
+		if of.written {
+			continue
+		}
 		of.written = true
 		err := of.f.Truncate(0)
 		if err == nil {
@@ -400,19 +453,14 @@ func (out *outputs) write(run result.Run, o *profileOptions, stdout io.Writer) e
 	return errors.Join(errs...)
 }
 
-// discardUnwritten closes the files no report was written into, and
-// removes those this run created.
-func (out *outputs) discardUnwritten() {
+// pending says some report file was opened and not written yet.
+func (out *outputs) pending() bool {
 	for _, of := range out.files {
-		if of.written {
-			continue
-		}
-		of.written = true
-		_ = of.f.Close()
-		if of.created {
-			_ = os.Remove(of.path)
+		if !of.written {
+			return true
 		}
 	}
+	return false
 }
 
 // exitFor maps how the run ended onto perf_analyzer's exit codes.
@@ -450,4 +498,26 @@ func overFailureLimit(run result.Run) error {
 		return nil
 	}
 	return &exitErr{code: exitFailures, err: fmt.Errorf("more than %v%% of the requests failed at %s (--failure-limit)", run.Settings.FailureLimit, strings.Join(over, ", "))}
+}
+
+// flagSettings are the settings the flags alone give, for the reports of
+// a run that ended before the engine reported its own.
+func (o *profileOptions) flagSettings() result.Settings {
+	return result.Settings{
+		Model: o.Model, Version: o.Version, Protocol: o.Protocol, URL: o.URL,
+		ServiceKind: "TRITON", BatchSize: o.BatchSize, Mode: result.Mode(o.Load.Mode),
+		MeasurementMode:         o.MeasurementMode,
+		MeasurementInterval:     time.Duration(o.MeasurementIntervalMs) * time.Millisecond,
+		MeasurementRequestCount: o.MeasurementRequestCount,
+		StabilityPercentage:     o.StabilityPercentage,
+		MaxTrials:               o.MaxTrials,
+		Percentile:              max(o.Percentile, 0),
+		LatencyThreshold:        time.Duration(o.LatencyThresholdMs * float64(time.Millisecond)),
+		RangeStart:              o.Load.Start, RangeEnd: o.Load.End, RangeStep: o.Load.Step,
+		BinarySearch:   o.BinarySearch,
+		Async:          o.Async,
+		RequestTimeout: o.Timeout,
+		DrainTimeout:   o.DrainTimeout,
+		FailureLimit:   o.FailureLimit,
+	}
 }

@@ -56,7 +56,7 @@ func TestStalledServerIsDrainedAndCancelled(t *testing.T) {
 				if stuck == 0 || run.Drained.Failed != uint64(stuck) {
 					t.Errorf("%d requests were cancelled; Drained = %+v", stuck, run.Drained)
 				}
-				if want := []result.ClassCount{{Class: "cancelled", Count: uint64(stuck)}}; !slices.Equal(run.DrainedFailures, want) {
+				if want := []result.ClassCount{{Class: "cancelled", Count: uint64(stuck), First: "infer: context canceled: context canceled"}}; !slices.Equal(run.DrainedFailures, want) {
 					t.Errorf("drained failures %v; want %v", run.DrainedFailures, want)
 				}
 				if n := s.inflight.Load(); n != 0 {
@@ -126,7 +126,7 @@ func TestLevelTotalsCountEveryWindow(t *testing.T) {
 			if l.Total.Failed != 3 || l.Total.Requests != l.Client.Requests+sumRequests(l.Passes[:len(l.Passes)-stabilityWindows]) {
 				t.Errorf("total %+v; want 3 failures and every window's requests", l.Total)
 			}
-			if want := []result.ClassCount{{Class: "error", Count: 3}}; !slices.Equal(l.Failures, want) {
+			if want := []result.ClassCount{{Class: "error", Count: 3, First: "boom"}}; !slices.Equal(l.Failures, want) {
 				t.Errorf("failures %v; want %v", l.Failures, want)
 			}
 			if len(l.Passes) != l.Windows || l.Passes[0].Failed != 3 {

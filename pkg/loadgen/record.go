@@ -453,7 +453,11 @@ func failuresOf(cs []classTally) []result.ClassCount {
 	}
 	out := make([]result.ClassCount, 0, len(cs))
 	for _, c := range cs {
-		out = append(out, result.ClassCount{Class: c.class, Count: c.n})
+		cc := result.ClassCount{Class: c.class, Count: c.n}
+		if c.first != nil {
+			cc.First = c.first.Error()
+		}
+		out = append(out, cc)
 	}
 	slices.SortFunc(out, func(a, b result.ClassCount) int { return cmp.Compare(a.Class, b.Class) })
 	return out

@@ -59,7 +59,8 @@ const JSONSchema = "perfgo.report/v1"
 //	      "schedule_lag": <distribution> | null (open loop only)
 //	    },
 //	    "server": <server> | null (no statistics),
-//	    "failures": [{"class": "grpc:UNAVAILABLE", "count": 3}, ...] (over
+//	    "failures": [{"class": "grpc:UNAVAILABLE", "count": 3, "first_error":
+//	      the first such error's message (absent when unknown)}, ...] (over
 //	      every window of the level, merged or not; sorted by class; [] if none),
 //	    "total": {"requests" (succeeded), "failed", "failed_percent" (of the
 //	      completed requests; 0 when none completed)}: every window of the level,
@@ -192,6 +193,7 @@ type jsonLevel struct {
 type jsonFailures struct {
 	Class string `json:"class"`
 	Count uint64 `json:"count"`
+	First string `json:"first_error,omitempty"`
 }
 
 type jsonTotal struct {
@@ -380,7 +382,7 @@ func newJSONLevel(s result.Settings, l result.Level) (jsonLevel, error) {
 func newJSONFailures(fs []result.ClassCount) []jsonFailures {
 	out := make([]jsonFailures, 0, len(fs))
 	for _, f := range fs {
-		out = append(out, jsonFailures{f.Class, f.Count})
+		out = append(out, jsonFailures{f.Class, f.Count, f.First})
 	}
 	slices.SortStableFunc(out, func(a, b jsonFailures) int { return strings.Compare(a.Class, b.Class) })
 	return out

@@ -266,6 +266,20 @@ func Level(w io.Writer, s result.Settings, l result.Level, verbose bool) error {
 	return p.flush()
 }
 
+// FailedLevel writes what perfgo prints for a level that ended without a
+// report (every request of a window failed, or none completed): its
+// "Failed requests" line, so that the failures are on stdout as they are
+// in the JSON. It writes nothing when no request failed.
+func FailedLevel(w io.Writer, s result.Settings, l result.Level) error {
+	if levelTotal(l).Failed == 0 {
+		return nil
+	}
+	p := printer{w: w}
+	p.printf(tmplClient)
+	writeFailures(&p, s, l)
+	return p.flush()
+}
+
 // overheadWarnAbove is perf_analyzer's threshold for warning that the
 // client itself could not keep up: half of the workers' time.
 const overheadWarnAbove = 0.5

@@ -187,6 +187,8 @@ type Pass struct {
 type ClassCount struct {
 	Class string
 	Count uint64
+	// First is the first such failure's error message, when known.
+	First string
 }
 
 // ClientStats are the client's view of the merged windows.
