@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"os"
@@ -8,6 +9,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/perfgo/perfgo/pkg/server/faultserver"
 )
 
 // Each Ctrl-C does the next thing: stop issuing, cancel what is in
@@ -71,5 +75,63 @@ func TestOutputPathsCheckedFirst(t *testing.T) {
 	}
 	if rep.Stop.Reason != "error" || !strings.Contains(rep.Stop.Message, "cannot reach") {
 		t.Errorf("JSON stop %+v; want the error that ended the run", rep.Stop)
+	}
+}
+
+// Ctrl-C while perfgo waits for a server that accepted the connection
+// and never answers is an interruption (130), not a server error (99).
+func TestInterruptWhileConnecting(t *testing.T) {
+	silent := faultserver.Silent(t)
+	for _, proto := range []string{"http", "grpc"} {
+		t.Run(proto, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			time.AfterFunc(200*time.Millisecond, cancel)
+			code, _, stderr := perfgo(t, ctx, "-m", "simple", "-i", proto, "-u", silent.Addr, "--control-timeout", "1h")
+			if code != exitInterrupted {
+				t.Errorf("exit %d, stderr %q; want %d", code, stderr, exitInterrupted)
+			}
+		})
+	}
+}
+
+// The second Ctrl-C cancels the requests in flight at once: a stalled
+// server with long request and drain timeouts holds the run no longer,
+// and the reports are still written.
+func TestSecondInterruptAbandons(t *testing.T) {
+	p := faultserver.Start(t)
+	p.Set(faultserver.StallAfter(30))
+	jsonPath := filepath.Join(t.TempDir(), "out.json")
+	ctx, cancel := context.WithCancel(t.Context())
+	abandon := make(chan struct{})
+	var stdout, stderr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, abandon, []string{"-m", "simple", "-i", "grpc", "-u", p.GRPCAddr, "--concurrency-range", "4",
+			"-p", "200", "-r", "50", "--request-timeout", "1h", "--drain-timeout", "1h", "--json", jsonPath}, &stdout, &stderr)
+	}()
+	for p.Held() < 4 { // every worker's request is stuck
+		select {
+		case code := <-done:
+			t.Fatalf("the run ended (exit %d) before the server stalled:\n%s", code, stderr.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	cancel() // first Ctrl-C: the drain would wait an hour
+	close(abandon)
+	select {
+	case code := <-done:
+		if code != exitInterrupted {
+			t.Errorf("exit %d; want %d\n%s", code, exitInterrupted, stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the run still waits for the stalled server 30 s after the second Ctrl-C")
+	}
+	b, err := os.ReadFile(jsonPath)
+	if err != nil {
+		t.Fatalf("no JSON report after the second Ctrl-C: %v", err)
+	}
+	if !strings.Contains(string(b), `"class": "cancelled"`) {
+		t.Errorf("the JSON report does not count the cancelled requests:\n%s", b)
 	}
 }
