@@ -247,7 +247,7 @@ func (c *GRPCClient) NewCall(req *InferRequest) (Call, error) {
 		conn:    c.pick(),
 		opts:    c.callOpts,
 		md:      c.md,
-		timeout: c.timeout,
+		timeout: callTimeout{d: c.timeout},
 		op:      "infer " + quoteModel(req.Model, req.Version),
 		req:     encodedMsg{data: mem.BufferSlice{mem.SliceBuffer(b)}},
 		resp:    rawMsg{check: newOutputCheck(req.Outputs)},
@@ -258,7 +258,7 @@ type grpcCall struct {
 	conn    *grpc.ClientConn
 	opts    []grpc.CallOption
 	md      metadata.MD
-	timeout time.Duration
+	timeout callTimeout
 	op      string
 	req     encodedMsg
 	resp    rawMsg
@@ -270,10 +270,8 @@ var _ Call = (*grpcCall)(nil)
 // the Call reuses; they are checked (framing, outputs, sizes) but not
 // decoded.
 func (c *grpcCall) Do(ctx context.Context) (Timing, error) {
-	if c.timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.timeout)
-		defer cancel()
+	if c.timeout.d > 0 {
+		ctx = c.timeout.start(ctx)
 	}
 	if c.md != nil {
 		ctx = metadata.NewOutgoingContext(ctx, c.md)
@@ -282,10 +280,14 @@ func (c *grpcCall) Do(ctx context.Context) (Timing, error) {
 	start := time.Now()
 	err := c.conn.Invoke(ctx, methodInfer, &c.req, &c.resp, c.opts...)
 	t := Timing{Send: c.req.marshal, Recv: c.resp.unmarshal, Total: time.Since(start)}
+	timedOut := c.timeout.d > 0 && c.timeout.stop()
 	if err != nil {
 		c.resp.buf = c.resp.buf[:0]
 		if c.resp.err != nil {
 			return t, protocolError(c.op, c.resp.err.Error(), err)
+		}
+		if timedOut {
+			return t, &Error{Op: c.op, Kind: ErrTimeout, Class: "timeout", Err: fmt.Errorf("no response within the request timeout %v: %w", c.timeout.d, err)}
 		}
 		return t, grpcError(ctx, c.op, err)
 	}

@@ -14,6 +14,8 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/perfgo/perfgo/pkg/server/faultserver"
 )
 
 // Tests against servers that lie, stall or answer something else than
@@ -288,6 +290,31 @@ func TestHTTPDrip(t *testing.T) {
 		opts.Timeout = 200 * time.Millisecond
 		if _, err := newCall(t, newClient(t, opts), echoRequest()).Do(testCtx(t)); Class(err) != "timeout" {
 			t.Errorf("%s: a dripping answer: %v (class %q), want timeout", tr, err, Class(err))
+		}
+	}
+}
+
+// A gRPC Call's timeout is re-armed per request: after a request that
+// timed out, the same Call carries on (a fresh child context), and a
+// request that was answered in time is not cut off later.
+func TestGRPCTimeoutReused(t *testing.T) {
+	p := faultserver.Start(t)
+	c := newClient(t, Options{Protocol: GRPC, URL: p.GRPCAddr, Timeout: 300 * time.Millisecond})
+	call := newCall(t, c, simpleRequest())
+	ctx := testCtx(t)
+	for i := range 3 {
+		if _, err := call.Do(ctx); err != nil {
+			t.Fatalf("request %d before the stall: %v", i, err)
+		}
+	}
+	p.Set(faultserver.StallAfter(0))
+	if _, err := call.Do(ctx); Class(err) != "timeout" || !strings.Contains(err.Error(), "request timeout 300ms") {
+		t.Fatalf("stalled request: %v (class %q), want the request timeout", err, Class(err))
+	}
+	p.Set(faultserver.Fault{})
+	for i := range 3 {
+		if _, err := call.Do(ctx); err != nil {
+			t.Fatalf("request %d after the timeout: %v", i, err)
 		}
 	}
 }

@@ -132,6 +132,34 @@ func (e *engine) newScope() *scope {
 	return sc
 }
 
+// ownScope is one worker's child of a level's scope. A context derived
+// per request (a gRPC call's timeout) registers with its parent under the
+// parent's lock: derived from the shared scope, that is a lock every
+// worker takes per request (gRPC at concurrency 8: 10% fewer requests/s).
+// A worker's own child is cancelled with the scope, and only its worker
+// locks it.
+type ownScope struct {
+	seq    uint64
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+// of returns the worker's context for sc, making it on a new level.
+func (o *ownScope) of(sc *scope) context.Context {
+	if o.ctx == nil || o.seq != sc.seq {
+		o.release()
+		o.seq = sc.seq
+		o.ctx, o.cancel = context.WithCancel(sc.ctx)
+	}
+	return o.ctx
+}
+
+func (o *ownScope) release() {
+	if o.cancel != nil {
+		o.cancel()
+	}
+}
+
 // cancelScopes cancels the requests of every level.
 func (e *engine) cancelScopes() { e.cancelBefore(math.MaxUint64) }
 
@@ -356,19 +384,22 @@ func (e *engine) closedLoop(w *worker) error {
 	var prevEnd time.Time
 	var bo backoff
 	defer bo.stop()
+	var own ownScope
+	defer own.release()
 	for ok {
 		w.issued.Add(1)
 		sc := e.scope.Load()
 		w.level.Store(sc.seq)
+		ctx := own.of(sc)
 		start := time.Now()
-		timing, err := w.caller.Do(sc.ctx)
+		timing, err := w.caller.Do(ctx)
 		end := time.Now()
 		busy := since(prevEnd, start)
 		prevEnd = end
 		w.recording().add(end.Sub(start), 0, busy, timing, err, end)
 		w.done.Add(1)
 		w.recorded()
-		if bo.wait(sc.ctx, err) {
+		if bo.wait(ctx, err) {
 			prevEnd = time.Now() // a deliberate pause is not client overhead
 		}
 		ok = w.next()

@@ -189,6 +189,9 @@ func (l *openLevel) work(w *worker, stop <-chan struct{}) {
 		defer pt.close()
 	}
 	var prevEnd time.Time
+	var own ownScope // see ownScope: no shared lock per request
+	defer own.release()
+	ctx := own.of(l.scope)
 	for {
 		if l.limited && l.remaining.Add(-1) < 0 {
 			return
@@ -205,7 +208,7 @@ func (l *openLevel) work(w *worker, stop <-chan struct{}) {
 		w.issued.Add(1)
 		w.recording().sent(sent.Sub(due))
 		w.recorded()
-		timing, err := w.caller.Do(l.scope.ctx)
+		timing, err := w.caller.Do(ctx)
 		end := time.Now()
 		prevEnd = end
 		w.recording().add(end.Sub(due), end.Sub(sent), busy, timing, err, end)
