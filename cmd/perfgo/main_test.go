@@ -482,10 +482,15 @@ func TestRequestRateAchieved(t *testing.T) {
 		for i, l := range levels {
 			rate := 200 * float64(i+1)
 			c := l["client"].(map[string]any)
-			// 3 windows of 250 ms: rate × 0.75 s requests, give or take
-			// those in flight at the edges.
-			if got, want := c["requests"].(float64), rate*0.75; got < want*0.97 || got > want*1.03 {
-				t.Errorf("%s at %v/s: %v requests in 0.75 s, want %v", proto, rate, got, want)
+			// Rates, not counts: on a loaded machine a window may end a
+			// little late (it then holds more requests and lasts longer).
+			// Sends follow the schedule; completions may bunch at the
+			// edges (bench/rate.sh measures the accuracy).
+			if got := c["send_rate"].(float64); got < rate*0.97 || got > rate*1.03 {
+				t.Errorf("%s at %v/s: sent %v/s", proto, rate, got)
+			}
+			if got := c["throughput"].(float64); got < rate*0.9 || got > rate*1.1 {
+				t.Errorf("%s at %v/s: completed %v/s", proto, rate, got)
 			}
 			if _, ok := c["schedule_lag"].(map[string]any); !ok {
 				t.Errorf("%s: no schedule lag in open loop", proto)
