@@ -16,28 +16,56 @@ import (
 // carries the outputs asked for, with as many bytes as they declare. The
 // checks walk the bytes in place and allocate nothing unless they fail.
 
-// outputCheck is what every response to one Call must carry, prepared at
-// NewCall. It is used by one goroutine at a time.
-type outputCheck struct {
+// outputSpec is what every response to one Prepared must carry. It is
+// built at Prepare and shared, read-only, by the Prepared's Calls.
+type outputSpec struct {
 	// names are the requested outputs; empty asks for all of them, and
 	// then any non-empty set of outputs will do.
 	names []string
+}
+
+func newOutputSpec(names []string) *outputSpec {
+	return &outputSpec{names: names}
+}
+
+// outputCheck checks responses against a spec with scratch of its own: it
+// belongs to one Call and is used by one goroutine at a time.
+type outputCheck struct {
+	*outputSpec
 	// seen marks the names found in the response being checked.
 	seen []bool
 }
 
-func newOutputCheck(names []string) *outputCheck {
-	return &outputCheck{names: names, seen: make([]bool, len(names))}
+func newOutputCheck(names []string) *outputCheck { return newOutputSpec(names).newCheck() }
+
+// newCheck returns a check of s with its own scratch.
+func (s *outputSpec) newCheck() *outputCheck {
+	c := &outputCheck{}
+	c.use(s)
+	return c
 }
 
-// see marks the requested output name matches, by eq.
-func (c *outputCheck) see(name []byte, eq func([]byte, string) bool) {
+// use makes c check against s from now on. It allocates only when s names
+// more outputs than any spec c used before.
+func (c *outputCheck) use(s *outputSpec) {
+	c.outputSpec = s
+	n := len(s.names)
+	if cap(c.seen) < n {
+		c.seen = make([]bool, n)
+	}
+	c.seen = c.seen[:n]
+}
+
+// see marks the requested output name matches, by eq, and returns its
+// index in names; -1 when it is not one, or was seen already.
+func (c *outputCheck) see(name []byte, eq func([]byte, string) bool) int {
 	for i, w := range c.names {
 		if !c.seen[i] && eq(name, w) {
 			c.seen[i] = true
-			return
+			return i
 		}
 	}
+	return -1
 }
 
 // missing reports the first requested output not seen, or an empty

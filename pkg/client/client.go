@@ -33,9 +33,24 @@ type Client interface {
 	// ModelStatistics returns cumulative statistics; empty model means all models.
 	ModelStatistics(ctx context.Context, model, version string) (*inferencepb.ModelStatisticsResponse, error)
 	RepositoryIndex(ctx context.Context, readyOnly bool) (*inferencepb.RepositoryIndexResponse, error)
-	// NewCall validates and encodes req once, for repeated sending.
+	// Prepare validates and encodes req once; the result is shared,
+	// read-only, by every Call made from it.
+	Prepare(req *InferRequest) (Prepared, error)
+	// NewCall validates and encodes req once, for repeated sending by one
+	// goroutine: Prepare, then Prepared.NewCall.
 	NewCall(req *InferRequest) (Call, error)
 	Close() error
+}
+
+// Prepared is an encoded request. NewCall is cheap: the Call shares the
+// encoding and has its own buffers and connection state; Calls are used by
+// one goroutine each, a Prepared by many.
+//
+// A worker sending many different requests holds one Prepared per request
+// (built once, for all workers) and cycles through them with Cycle, so
+// that memory grows with the requests, not with the concurrency.
+type Prepared interface {
+	NewCall() (Call, error)
 }
 
 // Call is one prepared inference request, sent as often as needed by one
