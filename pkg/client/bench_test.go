@@ -273,3 +273,15 @@ func BenchmarkHTTPCycle(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkHTTPCallExpected is BenchmarkHTTPCall with both outputs
+// compared against expected ones: still 0 allocs/op.
+func BenchmarkHTTPCallExpected(b *testing.B) {
+	benchCallReq(b, Options{Protocol: HTTP, InputTensorFormat: FormatBinary, OutputTensorFormat: FormatBinary}, expectedSimple(-1))
+}
+
+// BenchmarkGRPCCallExpected is BenchmarkGRPCCall with both outputs
+// compared against expected ones: no allocation beyond grpc-go's.
+func BenchmarkGRPCCallExpected(b *testing.B) {
+	benchCallReq(b, Options{Protocol: GRPC}, expectedSimple(-1))
+}

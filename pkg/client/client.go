@@ -93,6 +93,15 @@ type InferRequest struct {
 	// Parameters are request-level parameters (bool, int64, uint64, float64
 	// or string), e.g. sequence_id, sequence_start, sequence_end.
 	Parameters map[string]any
+	// Expected are outputs every response must carry byte for byte (raw
+	// contents as Tensor.Data; Shape and Datatype must describe them, and
+	// only the contents are compared). A response that differs fails with
+	// an *Error of Kind ErrValidation. With Outputs set, each must be
+	// among them. Binary outputs (HTTP binary, gRPC raw contents) are
+	// compared in place, without allocating; outputs the server sends as
+	// JSON "data" or as gRPC contents are decoded first, which allocates.
+	// Not checked on a Stream.
+	Expected []Tensor
 }
 
 // InferResponse is a decoded response.
