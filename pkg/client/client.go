@@ -1,9 +1,11 @@
 // Package client talks the KServe v2 / Open Inference Protocol, with
 // Triton's extensions, over gRPC and HTTP behind one interface.
 //
-// A request is prepared once (NewCall encodes it) and then sent many times
-// by one worker; the per-request path allocates no more than the transport
-// itself needs.
+// A request is prepared once (Prepare encodes it) and then sent many times
+// by every worker, each through its own Call (Prepared.NewCall), which
+// shares the encoding read-only; Cycle sends several prepared requests in
+// turn. The per-request path allocates no more than the transport itself
+// needs, also when responses are compared with InferRequest.Expected.
 package client
 
 import (

@@ -2,6 +2,7 @@ package client
 
 import (
 	"encoding/binary"
+	"sync"
 	"testing"
 
 	"github.com/perfgo/perfgo/pkg/server/servertest"
@@ -66,6 +67,42 @@ func TestCycle(t *testing.T) {
 					t.Fatalf("Do %d answered request %d, want %d", i, got, want)
 				}
 			}
+		})
+	}
+}
+
+// Workers cycle through the same Prepared at the same time.
+func TestCycleConcurrent(t *testing.T) {
+	s := servertest.Start(t)
+	for _, tr := range transports()[:2] { // gRPC and fasthttp
+		t.Run(tr.name, func(t *testing.T) {
+			ctx := testCtx(t)
+			ps := prepareSteps(t, newClient(t, tr.opts(s)), 3)
+			var wg sync.WaitGroup
+			for w := range 3 {
+				call, err := Cycle(ps, w)
+				if err != nil {
+					t.Fatal(err)
+				}
+				wg.Go(func() {
+					for i := range 12 {
+						if _, err := call.Do(ctx); err != nil {
+							t.Errorf("worker %d Do %d: %v", w, i, err)
+							return
+						}
+						r, err := call.Response()
+						if err != nil {
+							t.Errorf("worker %d Response %d: %v", w, i, err)
+							return
+						}
+						if got, want := int32(binary.LittleEndian.Uint32(outputData(r, "OUTPUT0"))), int32(100+(w+i)%3); got != want {
+							t.Errorf("worker %d Do %d answered request %d, want %d", w, i, got, want)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
 		})
 	}
 }

@@ -131,6 +131,8 @@ func (e *Error) hint() string {
 		return "this server does not offer it; carry on without it"
 	case ErrNotV2:
 		return "the server at this address does not speak HTTP/v2: check -u and -i"
+	case ErrValidation:
+		return "the server answered, but not what the request's expected outputs say"
 	case ErrResponseTooLarge:
 		return "raise --max-response-size"
 	case ErrLocalResources:
