@@ -246,3 +246,42 @@ func BenchmarkCheckGRPC(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkHTTPCycle is BenchmarkHTTPCall cycling through 4 requests:
+// the switch between requests must add no allocation.
+func BenchmarkHTTPCycle(b *testing.B) {
+	httpAddr, _ := servertest.StartProcess(b)
+	ctx := context.Background()
+	c, err := New(ctx, Options{Protocol: HTTP, URL: httpAddr, InputTensorFormat: FormatBinary, OutputTensorFormat: FormatBinary})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	call, err := Cycle(prepareSteps(b, c, 4), 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for range 4 { // connect outside the timer
+		if _, err := call.Do(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := call.Do(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkHTTPCallExpected is BenchmarkHTTPCall with both outputs
+// compared against expected ones: still 0 allocs/op.
+func BenchmarkHTTPCallExpected(b *testing.B) {
+	benchCallReq(b, Options{Protocol: HTTP, InputTensorFormat: FormatBinary, OutputTensorFormat: FormatBinary}, expectedSimple(-1))
+}
+
+// BenchmarkGRPCCallExpected is BenchmarkGRPCCall with both outputs
+// compared against expected ones: no allocation beyond grpc-go's.
+func BenchmarkGRPCCallExpected(b *testing.B) {
+	benchCallReq(b, Options{Protocol: GRPC}, expectedSimple(-1))
+}

@@ -16,35 +16,79 @@ import (
 // carries the outputs asked for, with as many bytes as they declare. The
 // checks walk the bytes in place and allocate nothing unless they fail.
 
-// outputCheck is what every response to one Call must carry, prepared at
-// NewCall. It is used by one goroutine at a time.
-type outputCheck struct {
+// outputSpec is what every response to one Prepared must carry. It is
+// built at Prepare and shared, read-only, by the Prepared's Calls.
+type outputSpec struct {
 	// names are the requested outputs; empty asks for all of them, and
-	// then any non-empty set of outputs will do.
-	names []string
+	// then any non-empty set of outputs will do. Expected outputs not
+	// requested by name follow, from index requested.
+	names     []string
+	requested int
+	// want is nil without Expected; else, by index in names, the
+	// expected output (nil for an output without expectation).
+	want []*Tensor
+}
+
+func newOutputSpec(names []string) *outputSpec {
+	return &outputSpec{names: names, requested: len(names)}
+}
+
+// outputCheck checks responses against a spec with scratch of its own: it
+// belongs to one Call and is used by one goroutine at a time.
+type outputCheck struct {
+	*outputSpec
 	// seen marks the names found in the response being checked.
 	seen []bool
+	// loc locates the named outputs in the HTTP response being checked,
+	// when the spec has expected outputs.
+	loc []outputLoc
 }
 
-func newOutputCheck(names []string) *outputCheck {
-	return &outputCheck{names: names, seen: make([]bool, len(names))}
+func newOutputCheck(names []string) *outputCheck { return newOutputSpec(names).newCheck() }
+
+// newCheck returns a check of s with its own scratch.
+func (s *outputSpec) newCheck() *outputCheck {
+	c := &outputCheck{}
+	c.use(s)
+	return c
 }
 
-// see marks the requested output name matches, by eq.
-func (c *outputCheck) see(name []byte, eq func([]byte, string) bool) {
+// use makes c check against s from now on. It allocates only when s names
+// more outputs than any spec c used before.
+func (c *outputCheck) use(s *outputSpec) {
+	c.outputSpec = s
+	n := len(s.names)
+	if cap(c.seen) < n {
+		c.seen = make([]bool, n)
+	}
+	c.seen = c.seen[:n]
+	if s.want != nil && cap(c.loc) < n {
+		c.loc = make([]outputLoc, n)
+	}
+	c.loc = c.loc[:min(n, cap(c.loc))]
+}
+
+// see marks the requested output name matches, by eq, and returns its
+// index in names; -1 when it is not one, or was seen already.
+func (c *outputCheck) see(name []byte, eq func([]byte, string) bool) int {
 	for i, w := range c.names {
 		if !c.seen[i] && eq(name, w) {
 			c.seen[i] = true
-			return
+			return i
 		}
 	}
+	return -1
 }
 
 // missing reports the first requested output not seen, or an empty
 // response when none was requested by name.
 func (c *outputCheck) missing(outputs int) error {
 	for i, ok := range c.seen {
-		if !ok {
+		switch {
+		case ok:
+		case i >= c.requested:
+			return &validationError{fmt.Sprintf("response has no output %q, expected", c.names[i])}
+		default:
 			return fmt.Errorf("response has no output %q", c.names[i])
 		}
 	}
@@ -86,6 +130,7 @@ func (c *outputCheck) checkHTTP(body []byte, headerLen int) error {
 		s.open()
 		for ; s.more(']', outputs); outputs++ {
 			o := s.output()
+			at := declared
 			switch {
 			case !o.object:
 				problem = cmpOr(problem, fmt.Errorf("response output %d is not an object", outputs))
@@ -98,8 +143,17 @@ func (c *outputCheck) checkHTTP(body []byte, headerLen int) error {
 			case !o.data && !o.shm:
 				problem = cmpOr(problem, fmt.Errorf(`response output %q has neither "data" nor binary_data_size`, o.name))
 			}
-			if o.name != nil {
-				c.see(o.name, jsonStrEq)
+			if o.name == nil {
+				continue
+			}
+			if i := c.see(o.name, jsonStrEq); i >= 0 && c.want != nil {
+				c.loc[i] = outputLoc{at: at, size: o.size}
+				if o.size < 0 {
+					c.loc[i].size = locNone
+					if o.data {
+						c.loc[i].size = locJSON
+					}
+				}
 			}
 		}
 	}
@@ -117,6 +171,9 @@ func (c *outputCheck) checkHTTP(body []byte, headerLen int) error {
 	}
 	if declared != int64(len(bin)) {
 		return fmt.Errorf("binary outputs declare %d bytes, the body carries %d", declared, len(bin))
+	}
+	if c.want != nil {
+		return c.compareHTTP(body, headerLen, bin)
 	}
 	return nil
 }
@@ -502,6 +559,7 @@ func (c *outputCheck) checkPB(b []byte, s inferSummary) error {
 		return fmt.Errorf("response has %d outputs but %d raw_output_contents", s.outputs, s.raw)
 	}
 	outs, raws := b, b
+	contents := false // an expected output is in a contents field
 	for {
 		o, ok := nextBytesField(&outs, fieldInferRespOutputs)
 		if !ok {
@@ -511,16 +569,32 @@ func (c *outputCheck) checkPB(b []byte, s inferSummary) error {
 		if err != nil {
 			return err
 		}
-		c.see(t.name, func(b []byte, s string) bool { return string(b) == s })
+		i := c.see(t.name, func(b []byte, s string) bool { return string(b) == s })
+		w := (*Tensor)(nil)
+		if i >= 0 && c.want != nil {
+			w = c.want[i]
+		}
 		if s.raw == 0 {
+			contents = contents || w != nil
 			continue
 		}
 		raw, _ := nextBytesField(&raws, fieldInferRespRaw)
 		if err := t.checkRaw(raw); err != nil {
 			return err
 		}
+		if w != nil {
+			if err := compareOutput(w, raw); err != nil {
+				return err
+			}
+		}
 	}
-	return c.missing(s.outputs)
+	if err := c.missing(s.outputs); err != nil {
+		return err
+	}
+	if contents {
+		return c.comparePBContents(b)
+	}
+	return nil
 }
 
 // nextBytesField returns the next length-delimited field num of b and

@@ -1,9 +1,11 @@
 // Package client talks the KServe v2 / Open Inference Protocol, with
 // Triton's extensions, over gRPC and HTTP behind one interface.
 //
-// A request is prepared once (NewCall encodes it) and then sent many times
-// by one worker; the per-request path allocates no more than the transport
-// itself needs.
+// A request is prepared once (Prepare encodes it) and then sent many times
+// by every worker, each through its own Call (Prepared.NewCall), which
+// shares the encoding read-only; Cycle sends several prepared requests in
+// turn. The per-request path allocates no more than the transport itself
+// needs, also when responses are compared with InferRequest.Expected.
 package client
 
 import (
@@ -33,9 +35,24 @@ type Client interface {
 	// ModelStatistics returns cumulative statistics; empty model means all models.
 	ModelStatistics(ctx context.Context, model, version string) (*inferencepb.ModelStatisticsResponse, error)
 	RepositoryIndex(ctx context.Context, readyOnly bool) (*inferencepb.RepositoryIndexResponse, error)
-	// NewCall validates and encodes req once, for repeated sending.
+	// Prepare validates and encodes req once; the result is shared,
+	// read-only, by every Call made from it.
+	Prepare(req *InferRequest) (Prepared, error)
+	// NewCall validates and encodes req once, for repeated sending by one
+	// goroutine: Prepare, then Prepared.NewCall.
 	NewCall(req *InferRequest) (Call, error)
 	Close() error
+}
+
+// Prepared is an encoded request. NewCall is cheap: the Call shares the
+// encoding and has its own buffers and connection state; Calls are used by
+// one goroutine each, a Prepared by many.
+//
+// A worker sending many different requests holds one Prepared per request
+// (built once, for all workers) and cycles through them with Cycle, so
+// that memory grows with the requests, not with the concurrency.
+type Prepared interface {
+	NewCall() (Call, error)
 }
 
 // Call is one prepared inference request, sent as often as needed by one
@@ -78,6 +95,15 @@ type InferRequest struct {
 	// Parameters are request-level parameters (bool, int64, uint64, float64
 	// or string), e.g. sequence_id, sequence_start, sequence_end.
 	Parameters map[string]any
+	// Expected are outputs every response must carry byte for byte (raw
+	// contents as Tensor.Data; Shape and Datatype must describe them, and
+	// only the contents are compared). A response that differs fails with
+	// an *Error of Kind ErrValidation. With Outputs set, each must be
+	// among them. Binary outputs (HTTP binary, gRPC raw contents) are
+	// compared in place, without allocating; outputs the server sends as
+	// JSON "data" or as gRPC contents are decoded first, which allocates.
+	// Not checked on a Stream.
+	Expected []Tensor
 }
 
 // InferResponse is a decoded response.

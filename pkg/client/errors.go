@@ -44,6 +44,9 @@ var (
 	// ErrResponseTooLarge: a response exceeded Options.MaxResponseSize.
 	// Only that request fails.
 	ErrResponseTooLarge = errors.New("response too large")
+	// ErrValidation: the response is a valid v2 answer, but an output
+	// differs from the one InferRequest.Expected gives.
+	ErrValidation = errors.New("unexpected output")
 	// ErrLocalResources: this process, not the server, ran out of file
 	// descriptors, local ports or socket buffers.
 	ErrLocalResources = errors.New("out of local resources")
@@ -63,6 +66,8 @@ type Error struct {
 	//   - "unreachable": no connection to the server;
 	//   - "protocol": the answer is not a valid v2 response (not HTTP, not
 	//     v2 JSON, outputs missing or of the wrong size);
+	//   - "validation": an output differs from the expected one (Kind
+	//     ErrValidation); Message names it and the first differing element;
 	//   - "truncated": the server closed the connection mid-response;
 	//   - "too_large": the response exceeded Options.MaxResponseSize;
 	//   - "local:EMFILE", "local:ENFILE", "local:EADDRNOTAVAIL",
@@ -126,6 +131,8 @@ func (e *Error) hint() string {
 		return "this server does not offer it; carry on without it"
 	case ErrNotV2:
 		return "the server at this address does not speak HTTP/v2: check -u and -i"
+	case ErrValidation:
+		return "the server answered, but not what the request's expected outputs say"
 	case ErrResponseTooLarge:
 		return "raise --max-response-size"
 	case ErrLocalResources:

@@ -112,9 +112,23 @@ func (t *fastHTTP) prepare(method, rawURL string, header http.Header, body []byt
 	if _, err := req.WriteTo(&wire); err != nil {
 		return nil, err
 	}
-	x := &fastExchange{t: t, wire: wire.Bytes(), reuse: reuse}
+	return newFastExchange(t, wire.Bytes(), reuse), nil
+}
+
+func newFastExchange(t *fastHTTP, wire []byte, reuse bool) *fastExchange {
+	x := &fastExchange{t: t, wire: wire, reuse: reuse}
 	x.resp.KeepBodyBuffer = true
-	return x, nil
+	return x
+}
+
+// fork returns an exchange of the same wire bytes, shared, with no
+// connection or response state of its own yet.
+func (x *fastExchange) fork() httpExchange { return newFastExchange(x.t, x.wire, x.reuse) }
+
+// load makes x send o's wire bytes; o is a *fastExchange of the same transport.
+func (x *fastExchange) load(o httpExchange) {
+	y := o.(*fastExchange)
+	x.wire, x.reuse = y.wire, y.reuse
 }
 
 func framingHeader(k string) bool {
@@ -128,7 +142,9 @@ func framingHeader(k string) bool {
 // fastExchange is one prepared request and, for a Call, the connection
 // it holds between requests.
 type fastExchange struct {
-	t     *fastHTTP
+	t *fastHTTP
+	// wire is the whole request, serialized once; forks of the exchange
+	// share it, read-only.
 	wire  []byte
 	reuse bool
 	// held is the connection kept between requests; it is still ours only

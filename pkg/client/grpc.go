@@ -230,8 +230,9 @@ func (c *GRPCClient) pick() *grpc.ClientConn {
 	return c.conns[(c.next.Add(1)-1)%uint64(len(c.conns))]
 }
 
-// NewCall encodes req once and pins the Call to one pooled connection.
-func (c *GRPCClient) NewCall(req *InferRequest) (Call, error) {
+// Prepare encodes req once. Every Call made from the result sends the
+// same bytes: gRPC only reads them.
+func (c *GRPCClient) Prepare(req *InferRequest) (Prepared, error) {
 	if len(c.conns) == 0 {
 		return nil, errors.New("client is closed")
 	}
@@ -243,14 +244,48 @@ func (c *GRPCClient) NewCall(req *InferRequest) (Call, error) {
 	if err != nil {
 		return nil, err
 	}
+	return &grpcPrepared{
+		c:    c,
+		op:   "infer " + quoteModel(req.Model, req.Version),
+		data: mem.BufferSlice{mem.SliceBuffer(b)},
+		spec: checked.outputSpec(),
+	}, nil
+}
+
+// NewCall is Prepare and Prepared.NewCall.
+func (c *GRPCClient) NewCall(req *InferRequest) (Call, error) {
+	p, err := c.Prepare(req)
+	if err != nil {
+		return nil, err
+	}
+	return p.NewCall()
+}
+
+// grpcPrepared is an encoded request. data is never written after
+// Prepare, so every Call hands the same slice to gRPC (SliceBuffer's Free
+// is a no-op).
+type grpcPrepared struct {
+	c    *GRPCClient
+	op   string
+	data mem.BufferSlice
+	spec *outputSpec
+}
+
+var _ Prepared = (*grpcPrepared)(nil)
+
+// NewCall pins the Call to one pooled connection.
+func (p *grpcPrepared) NewCall() (Call, error) {
+	if len(p.c.conns) == 0 {
+		return nil, errors.New("client is closed")
+	}
 	return &grpcCall{
-		conn:    c.pick(),
-		opts:    c.callOpts,
-		md:      c.md,
-		timeout: callTimeout{d: c.timeout},
-		op:      "infer " + quoteModel(req.Model, req.Version),
-		req:     encodedMsg{data: mem.BufferSlice{mem.SliceBuffer(b)}},
-		resp:    rawMsg{check: newOutputCheck(req.Outputs)},
+		conn:    p.c.pick(),
+		opts:    p.c.callOpts,
+		md:      p.c.md,
+		timeout: callTimeout{d: p.c.timeout},
+		p:       p,
+		req:     encodedMsg{data: p.data},
+		resp:    rawMsg{check: p.spec.newCheck()},
 	}, nil
 }
 
@@ -259,12 +294,31 @@ type grpcCall struct {
 	opts    []grpc.CallOption
 	md      metadata.MD
 	timeout callTimeout
-	op      string
-	req     encodedMsg
-	resp    rawMsg
+	// p is the request being sent: the one the Call was made from, or
+	// another of the same client that a Cycle loaded.
+	p    *grpcPrepared
+	req  encodedMsg
+	resp rawMsg
 }
 
-var _ Call = (*grpcCall)(nil)
+var _ switchCall = (*grpcCall)(nil)
+
+// canLoad reports whether p is a request of the Call's client.
+func (c *grpcCall) canLoad(p Prepared) bool {
+	gp, ok := p.(*grpcPrepared)
+	return ok && gp.c == c.p.c
+}
+
+// load makes the Call send p, which canLoad accepted, from now on.
+func (c *grpcCall) load(p Prepared) {
+	gp := p.(*grpcPrepared)
+	if gp == c.p {
+		return
+	}
+	c.p = gp
+	c.req.data = gp.data
+	c.resp.check.use(gp.spec)
+}
 
 // Do sends the pre-encoded request. The response bytes land in a buffer
 // the Call reuses; they are checked (framing, outputs, sizes) but not
@@ -284,12 +338,12 @@ func (c *grpcCall) Do(ctx context.Context) (Timing, error) {
 	if err != nil {
 		c.resp.buf = c.resp.buf[:0]
 		if c.resp.err != nil {
-			return t, protocolError(c.op, c.resp.err.Error(), err)
+			return t, checkError(c.p.op, c.resp.err, err)
 		}
 		if timedOut {
-			return t, &Error{Op: c.op, Kind: ErrTimeout, Class: "timeout", Err: fmt.Errorf("no response within the request timeout %v: %w", c.timeout.d, err)}
+			return t, &Error{Op: c.p.op, Kind: ErrTimeout, Class: "timeout", Err: fmt.Errorf("no response within the request timeout %v: %w", c.timeout.d, err)}
 		}
-		return t, grpcError(ctx, c.op, err)
+		return t, grpcError(ctx, c.p.op, err)
 	}
 	return t, nil
 }
@@ -297,15 +351,15 @@ func (c *grpcCall) Do(ctx context.Context) (Timing, error) {
 // Response decodes the latest response.
 func (c *grpcCall) Response() (*InferResponse, error) {
 	if len(c.resp.buf) == 0 {
-		return nil, fmt.Errorf("%s: no response: call Do first (or the last Do failed)", c.op)
+		return nil, fmt.Errorf("%s: no response: call Do first (or the last Do failed)", c.p.op)
 	}
 	var pb inferencepb.ModelInferResponse
 	if err := proto.Unmarshal(c.resp.buf, &pb); err != nil {
-		return nil, protocolError(c.op, "cannot decode the response", err)
+		return nil, protocolError(c.p.op, "cannot decode the response", err)
 	}
 	r, err := fromPBResponse(&pb)
 	if err != nil {
-		return nil, protocolError(c.op, err.Error(), nil)
+		return nil, protocolError(c.p.op, err.Error(), nil)
 	}
 	return r, nil
 }
@@ -353,8 +407,9 @@ func (rawCodec) Marshal(v any) (mem.BufferSlice, error) {
 		return encoding.GetCodecV2("proto").Marshal(v)
 	}
 	start := time.Now()
-	// The slice and its bytes are never written after NewCall, so handing
-	// the same ones to gRPC on every call is safe; SliceBuffer.Free is a no-op.
+	// The slice and its bytes are never written after Prepare, so handing
+	// the same ones to gRPC on every call, from every Call, is safe;
+	// SliceBuffer.Free is a no-op.
 	out := m.data
 	m.marshal += time.Since(start)
 	return out, nil

@@ -299,9 +299,10 @@ func (c *HTTPClient) RepositoryIndex(ctx context.Context, readyOnly bool) (*infe
 	return m, nil
 }
 
-// NewCall encodes req once: the body, its headers and the URL are reused
-// by every Do.
-func (c *HTTPClient) NewCall(req *InferRequest) (Call, error) {
+// Prepare encodes req once: the body, its headers and the URL are
+// serialized into wire bytes that every Call made from the result sends
+// as they are, without copying them.
+func (c *HTTPClient) Prepare(req *InferRequest) (Prepared, error) {
 	checked, err := checkRequest(req)
 	if err != nil {
 		return nil, err
@@ -322,21 +323,49 @@ func (c *HTTPClient) NewCall(req *InferRequest) (Call, error) {
 	if err != nil {
 		return nil, fmt.Errorf("prepare request for model %q: %w", req.Model, err)
 	}
-	call := &httpCall{x: x, op: "infer " + quoteModel(req.Model, req.Version), timeout: c.timeout, check: newOutputCheck(req.Outputs)}
+	p := &httpPrepared{c: c, x: x, op: "infer " + quoteModel(req.Model, req.Version), spec: checked.outputSpec()}
 	if c.prefix != "" {
-		call.noPath = noSuchPath(http.MethodPost, c.prefix+path)
+		p.noPath = noSuchPath(http.MethodPost, c.prefix+path)
 	}
+	return p, nil
+}
+
+// NewCall is Prepare and Prepared.NewCall.
+func (c *HTTPClient) NewCall(req *InferRequest) (Call, error) {
+	p, err := c.Prepare(req)
+	if err != nil {
+		return nil, err
+	}
+	return p.NewCall()
+}
+
+// httpPrepared is an encoded request; x is never sent itself, only forked.
+type httpPrepared struct {
+	c    *HTTPClient
+	x    httpExchange
+	op   string
+	spec *outputSpec
+	// noPath is the message for a 404 without a v2 error body when the
+	// URL has a path prefix (which may be wrong); "" without a prefix.
+	noPath string
+}
+
+var _ Prepared = (*httpPrepared)(nil)
+
+// NewCall forks the exchange: the Call shares the wire bytes and has its
+// own connection, response buffer and check scratch.
+func (p *httpPrepared) NewCall() (Call, error) {
+	call := &httpCall{x: p.x.fork(), timeout: p.c.timeout, p: p, check: p.spec.newCheck()}
 	return call, nil
 }
 
 type httpCall struct {
 	x       httpExchange
-	op      string
 	timeout time.Duration
-	check   *outputCheck
-	// noPath is the message for a 404 without a v2 error body when the
-	// URL has a path prefix (which may be wrong); "" without a prefix.
-	noPath string
+	// p is the request being sent: the one the Call was made from, or
+	// another of the same client that a Cycle loaded.
+	p     *httpPrepared
+	check *outputCheck
 	// buf is the response read buffer, reused; last is the latest
 	// successful response (within buf), nil after a failure.
 	buf       []byte
@@ -344,7 +373,24 @@ type httpCall struct {
 	headerLen int
 }
 
-var _ Call = (*httpCall)(nil)
+var _ switchCall = (*httpCall)(nil)
+
+// canLoad reports whether p is a request of the Call's client.
+func (c *httpCall) canLoad(p Prepared) bool {
+	hp, ok := p.(*httpPrepared)
+	return ok && hp.c == c.p.c
+}
+
+// load makes the Call send p, which canLoad accepted, from now on.
+func (c *httpCall) load(p Prepared) {
+	hp := p.(*httpPrepared)
+	if hp == c.p {
+		return
+	}
+	c.p = hp
+	c.x.load(hp.x)
+	c.check.use(hp.spec)
+}
 
 // Do sends the prepared body and reads the whole response into a reused
 // buffer. The response is checked (status, framing, outputs, sizes) but
@@ -365,7 +411,7 @@ func (c *httpCall) Do(ctx context.Context) (Timing, error) {
 	}
 	t := Timing{Total: total}
 	if err != nil {
-		return t, transportError(ctx, c.op, err)
+		return t, transportError(ctx, c.p.op, err)
 	}
 	t.Send = res.sent
 	if t.Send == 0 || t.Send > res.headers {
@@ -373,14 +419,14 @@ func (c *httpCall) Do(ctx context.Context) (Timing, error) {
 	}
 	t.Recv = total - res.headers
 	if res.status != http.StatusOK {
-		e := httpStatusError(c.op, res.status, res.body, false)
-		if c.noPath != "" {
-			pathNotFound(e, res, c.noPath)
+		e := httpStatusError(c.p.op, res.status, res.body, false)
+		if c.p.noPath != "" {
+			pathNotFound(e, res, c.p.noPath)
 		}
 		return t, e
 	}
 	if err := c.check.checkHTTP(res.body, res.headerLen); err != nil {
-		return t, protocolError(c.op, err.Error(), nil)
+		return t, checkError(c.p.op, err, nil)
 	}
 	c.last, c.headerLen = res.body, res.headerLen
 	return t, nil
@@ -389,12 +435,12 @@ func (c *httpCall) Do(ctx context.Context) (Timing, error) {
 // Response decodes the latest response.
 func (c *httpCall) Response() (*InferResponse, error) {
 	if c.last == nil {
-		return nil, fmt.Errorf("%s: no response: call Do first (or the last Do failed)", c.op)
+		return nil, fmt.Errorf("%s: no response: call Do first (or the last Do failed)", c.p.op)
 	}
 	// Copy: the next Do reuses the buffer the tensors would point into.
 	r, err := decodeHTTPResponse(bytes.Clone(c.last), c.headerLen)
 	if err != nil {
-		return nil, protocolError(c.op, err.Error(), nil)
+		return nil, protocolError(c.p.op, err.Error(), nil)
 	}
 	return r, nil
 }

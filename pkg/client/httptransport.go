@@ -41,6 +41,14 @@ type httpExchange interface {
 	// request. A request past it fails with an error that Is
 	// context.DeadlineExceeded.
 	do(ctx context.Context, deadline time.Time, buf []byte) (httpResult, error)
+	// fork returns a new exchange of the same request for another
+	// goroutine: it shares the encoded request, read-only, and has its own
+	// connection and response state.
+	fork() httpExchange
+	// load makes the exchange send o's request from now on, keeping its
+	// own connection and state; o comes from the same transport. It does
+	// not allocate.
+	load(o httpExchange)
 }
 
 // HTTP transports, for Options.httpTransport and $PERFGO_HTTP_TRANSPORT.
@@ -142,7 +150,11 @@ func (t *netHTTP) prepare(method, url string, header http.Header, body []byte, _
 		// Lets the transport resend on a reused connection that died.
 		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	}
-	x := &netHTTPExchange{rt: t.rt, tmpl: req, body: body, base: time.Now(), maxBody: t.maxBody}
+	return newNetHTTPExchange(t.rt, req, body, t.maxBody), nil
+}
+
+func newNetHTTPExchange(rt *http.Transport, tmpl *http.Request, body []byte, maxBody int64) *netHTTPExchange {
+	x := &netHTTPExchange{rt: rt, tmpl: tmpl, body: body, base: time.Now(), maxBody: maxBody}
 	// The request body is a *bytes.Reader, which net/http writes in the
 	// same packet as the headers (any other reader type costs a second
 	// write syscall per request), so the time the body was sent comes
@@ -150,7 +162,19 @@ func (t *netHTTP) prepare(method, url string, header http.Header, body []byte, _
 	x.trace.WroteRequest = func(httptrace.WroteRequestInfo) {
 		x.sent.Store(max(1, int64(time.Since(x.base))-x.start.Load()))
 	}
-	return x, nil
+	return x
+}
+
+// fork returns an exchange sharing the request template and body,
+// read-only (each send makes a shallow copy), with a trace of its own.
+func (x *netHTTPExchange) fork() httpExchange {
+	return newNetHTTPExchange(x.rt, x.tmpl, x.body, x.maxBody)
+}
+
+// load makes x send o's request; o is a *netHTTPExchange of the same transport.
+func (x *netHTTPExchange) load(o httpExchange) {
+	y := o.(*netHTTPExchange)
+	x.tmpl, x.body = y.tmpl, y.body
 }
 
 type netHTTPExchange struct {

@@ -55,6 +55,9 @@ func checkRequest(req *InferRequest) (*checkedRequest, error) {
 		}
 		seen[o] = true
 	}
+	if err := checkExpected(req); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 
