@@ -101,6 +101,9 @@ func (g *grpcFrontend) ModelMetadata(_ context.Context, in *inferencepb.ModelMet
 }
 
 func (g *grpcFrontend) ModelConfig(_ context.Context, in *inferencepb.ModelConfigRequest) (*inferencepb.ModelConfigResponse, error) {
+	if g.meta.noConfig {
+		return nil, status.Error(codes.Unimplemented, "this server has no model configuration extension (perfgo serve --no-model-config)")
+	}
 	m, err := g.core.lookup(in.GetName(), in.GetVersion())
 	if err != nil {
 		return nil, grpcError(err)

@@ -102,6 +102,12 @@ func (h *httpFrontend) modelReady(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *httpFrontend) modelConfig(w http.ResponseWriter, r *http.Request) {
+	if h.meta.noConfig {
+		// What a server without the endpoint answers (KServe's: its
+		// router's 404), so that clients see the extension missing.
+		http.NotFound(w, r)
+		return
+	}
 	m, err := h.core.lookup(r.PathValue("model"), r.PathValue("version"))
 	if err != nil {
 		writeError(w, err)
