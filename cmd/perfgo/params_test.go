@@ -67,10 +67,7 @@ func TestRequestParamReachesServer(t *testing.T) {
 	srv := servertest.Start(t)
 	for _, proto := range []string{"http", "grpc"} {
 		t.Run(proto, func(t *testing.T) {
-			url := srv.HTTPAddr
-			if proto == "grpc" {
-				url = srv.GRPCAddr
-			}
+			url := addrFor(srv, proto)
 			o, err := parseOpts(t, "-m", "identity", "-i", proto, "-u", url, "--shape", "INPUT0:4",
 				"--request-parameter", "max_tokens:256:int", "--request-parameter", "url:http://a:1/b:string",
 				"--request-parameter", "t:0.5:double", "--request-parameter", "s:7:uint", "--request-parameter", "on:true:bool")
@@ -136,10 +133,7 @@ func TestStringDataFlag(t *testing.T) {
 func TestNoConfigBatch(t *testing.T) {
 	srv := servertest.Start(t, func(o *server.Options) { o.HideModelConfig = true })
 	for i, proto := range []string{"http", "grpc"} {
-		url := srv.HTTPAddr
-		if proto == "grpc" {
-			url = srv.GRPCAddr
-		}
+		url := addrFor(srv, proto)
 		jsonPath := filepath.Join(t.TempDir(), "out.json")
 		code, stdout, stderr := perfgo(t, context.Background(), "-m", "simple", "-b", "2", "-i", proto, "-u", url,
 			"--concurrency-range", "2", "--request-count", "40", "--json", jsonPath)
@@ -205,4 +199,12 @@ func jsonLevel(t *testing.T, path string) map[string]any {
 		t.Fatalf("report: %v, %d levels", err, len(rep.Levels))
 	}
 	return rep.Levels[0]
+}
+
+// addrFor is srv's address for the protocol.
+func addrFor(srv *servertest.Server, proto string) string {
+	if proto == "grpc" {
+		return srv.GRPCAddr
+	}
+	return srv.HTTPAddr
 }

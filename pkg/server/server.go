@@ -4,7 +4,8 @@
 // runs a handful of built-in models and keeps Triton-style statistics.
 //
 // Models (all version "1", platform and backend "perfgo"):
-//   - identity: FP32 INPUT0 [-1] -> OUTPUT0, batching up to 8, inline.
+//   - identity: FP32 INPUT0 [-1] -> OUTPUT0, batching up to 8, inline; the
+//     request parameters come back as response parameters.
 //   - identity_<type> for every datatype (identity_bool ... identity_bytes).
 //   - simple: Triton's example; INT32 INPUT0, INPUT1 [16] -> OUTPUT0 = sum,
 //     OUTPUT1 = difference, batching up to 8, inline.
