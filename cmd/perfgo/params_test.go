@@ -65,17 +65,23 @@ func TestRequestParamParsing(t *testing.T) {
 // echoes what the server received.
 func TestRequestParamReachesServer(t *testing.T) {
 	srv := servertest.Start(t)
-	for _, proto := range []string{"http", "grpc"} {
-		t.Run(proto, func(t *testing.T) {
+	for _, tc := range []struct{ proto, format string }{{"http", "binary"}, {"http", "json"}, {"grpc", ""}} {
+		proto := tc.proto
+		t.Run(proto+tc.format, func(t *testing.T) {
 			url := addrFor(srv, proto)
-			o, err := parseOpts(t, "-m", "identity", "-i", proto, "-u", url, "--shape", "INPUT0:4",
+			args := []string{"-m", "identity", "-i", proto, "-u", url, "--shape", "INPUT0:4"}
+			if tc.format != "" {
+				args = append(args, "--input-tensor-format", tc.format, "--output-tensor-format", tc.format)
+			}
+			o, err := parseOpts(t, append(args,
 				"--request-parameter", "max_tokens:256:int", "--request-parameter", "url:http://a:1/b:string",
-				"--request-parameter", "t:0.5:double", "--request-parameter", "s:7:uint", "--request-parameter", "on:true:bool")
+				"--request-parameter", "t:0.5:double", "--request-parameter", "s:7:uint", "--request-parameter", "on:true:bool")...)
 			if err != nil {
 				t.Fatal(err)
 			}
 			ctx := context.Background()
-			cl, err := client.New(ctx, client.Options{Protocol: client.Protocol(proto), URL: url, Workers: 1, ControlTimeout: o.ControlTimeout})
+			cl, err := client.New(ctx, client.Options{Protocol: client.Protocol(proto), URL: url, Workers: 1, ControlTimeout: o.ControlTimeout,
+				InputTensorFormat: o.InputTensorFormat, OutputTensorFormat: o.OutputTensorFormat})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -207,4 +213,13 @@ func addrFor(srv *servertest.Server, proto string) string {
 		return srv.GRPCAddr
 	}
 	return srv.HTTPAddr
+}
+
+func TestNoConfigServeFlag(t *testing.T) {
+	var got server.Options
+	cmd := newServeCmdWith(func(_ context.Context, opts server.Options, _ io.Writer) error { got = opts; return nil })
+	cmd.SetArgs([]string{"--no-model-config"})
+	if err := cmd.Execute(); err != nil || !got.HideModelConfig {
+		t.Fatalf("--no-model-config: HideModelConfig %v, %v", got.HideModelConfig, err)
+	}
 }

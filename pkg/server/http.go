@@ -437,13 +437,17 @@ func httpStatus(k errKind) int {
 // appendEchoedParams appends `,"parameters":{...}` with the request-level
 // parameters of the JSON header hdr, less binary_data_output (the front
 // end's own), or nothing when none is left. The header is decoded again
-// only when its first parameters object is not just perfgo's usual
-// {"binary_data_output":true}, so that load on an echoing model does not
-// pay for it.
+// only when its first parameters object is not one perfgo's client
+// usually sends, so that load on an echoing model does not pay for it.
 func appendEchoedParams(dst, hdr []byte) []byte {
 	const key = `"parameters":`
 	i := bytes.Index(hdr, []byte(key))
-	if i < 0 || bytes.HasPrefix(hdr[i+len(key):], []byte(`{"binary_data_output":true}`)) {
+	if i < 0 {
+		return dst
+	}
+	// perfgo's usual top-level parameters, or (no top-level ones, JSON
+	// outputs) its first input's.
+	if rest := hdr[i+len(key):]; bytes.HasPrefix(rest, []byte(`{"binary_data_output":true}`)) || bytes.HasPrefix(rest, []byte(`{"binary_data_size":`)) {
 		return dst
 	}
 	var top struct {
