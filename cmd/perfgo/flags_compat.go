@@ -53,7 +53,6 @@ var compatFlags = []compatFlag{
 	{name: "session-concurrency", arg: "N", missing: "multi-turn sessions (openai kind)"},
 	// Input data.
 	{name: "data-directory", arg: "DIR", missing: "input data from files and directories (use --input-data random|zero)"},
-	{name: "string-data", arg: "STRING", missing: "fixed string data (use --string-length)"},
 	{name: "shared-memory", arg: "KIND", values: []string{"none", "system", "cuda"}, accept: "none", missing: "system shared memory",
 		refuse: map[string]string{"cuda": "this build has no GPU support"}},
 	{name: "output-shared-memory-size", arg: "BYTES", accept: "*"},
@@ -67,7 +66,6 @@ var compatFlags = []compatFlag{
 	{name: "streaming", missing: "gRPC streaming (decoupled models)"},
 	{name: "grpc-method", arg: "METHOD", accept: "*"},
 	{name: "proto", arg: "FILE", missing: "the dynamic_grpc kind"},
-	{name: "request-parameter", arg: "NAME:VALUE:TYPE", missing: "request parameters"},
 	// Server metrics and tracing.
 	{name: "collect-metrics", missing: "collecting the server's Prometheus metrics"},
 	{name: "metrics-url", arg: "URL", missing: "collecting the server's Prometheus metrics"},

@@ -197,7 +197,7 @@ func discover(ctx context.Context, cl client.Client, o *profileOptions, stderr i
 		if !errors.Is(err, client.ErrUnsupported) {
 			return nil, fmt.Errorf("model %q configuration from %s: %w", o.Model, where, err)
 		}
-		fmt.Fprintf(stderr, "warning: the server gives no model configuration (%v); batch-size checks are skipped\n", err)
+		fmt.Fprintln(stderr, "warning: the server gives no model configuration: the leading -1 of each input is taken as the batch dimension (-b N fills it)")
 		cfg = nil
 	}
 	t.model = inputs.Model{Metadata: md, Config: cfg}
@@ -212,6 +212,7 @@ func discover(ctx context.Context, cl client.Client, o *profileOptions, stderr i
 		Data:         o.InputData,
 		Shapes:       o.Shapes,
 		StringLength: o.StringLength,
+		StringData:   o.StringData,
 		Seed:         uint64(o.Seed),
 	})
 	if err != nil {
@@ -244,7 +245,7 @@ func versionSuffix(v string) string {
 
 // loadgenOptions maps the flags onto the engine's options.
 func (o *profileOptions) loadgenOptions(t *target, cl, control client.Client, obs loadgen.Observer) (loadgen.Options, error) {
-	req := &client.InferRequest{Model: o.Model, Version: o.Version, Inputs: t.tensors, Outputs: t.outputs}
+	req := &client.InferRequest{Model: o.Model, Version: o.Version, Inputs: t.tensors, Outputs: t.outputs, Parameters: o.RequestParams}
 	lo := loadgen.Options{
 		Mode:                    result.Mode(o.Load.Mode),
 		Start:                   o.Load.Start,

@@ -22,6 +22,7 @@ type serveOptions struct {
 	delayMaxBatch                   int
 	delayDynamicBatching            bool
 	delayMaxQueueDelayUs            int64
+	noModelConfig                   bool
 }
 
 func newServeCmd() *cobra.Command {
@@ -62,6 +63,7 @@ gRPC streaming). An empty address disables that listener.`,
 	f.IntVar(&o.delayMaxBatch, "delay-max-batch", 8, "delay model: max_batch_size")
 	f.BoolVar(&o.delayDynamicBatching, "delay-dynamic-batching", false, "delay model: batch queued requests into one execution")
 	f.Int64Var(&o.delayMaxQueueDelayUs, "delay-max-queue-delay-us", 0, "delay model: with dynamic batching, wait up to this many microseconds to fill a batch")
+	f.BoolVar(&o.noModelConfig, "no-model-config", false, "act as a server without the model configuration extension (as KServe's and MLServer's): .../config answers 404 (HTTP) or Unimplemented (gRPC)")
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usagef("%v (see perfgo serve --help)", err) })
 	return cmd
 }
@@ -90,10 +92,11 @@ func (o serveOptions) serverOptions() (server.Options, error) {
 		version = bi.Main.Version
 	}
 	return server.Options{
-		HTTPAddr:    o.httpAddr,
-		GRPCAddr:    o.grpcAddr,
-		MetricsAddr: o.metricsAddr,
-		Version:     version,
+		HTTPAddr:        o.httpAddr,
+		GRPCAddr:        o.grpcAddr,
+		MetricsAddr:     o.metricsAddr,
+		Version:         version,
+		HideModelConfig: o.noModelConfig,
 		Delay: server.DelayOptions{
 			ServiceTime:     time.Duration(o.delayMs * float64(time.Millisecond)),
 			Distribution:    o.delayDistribution,

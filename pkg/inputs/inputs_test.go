@@ -18,6 +18,13 @@ func model(maxBatch int32, inputs ...*pb.ModelMetadataResponse_TensorMetadata) M
 	}
 }
 
+// noConfig is a model on a server without the model_configuration extension.
+func noConfig(inputs ...*pb.ModelMetadataResponse_TensorMetadata) Model {
+	m := model(0, inputs...)
+	m.Config = nil
+	return m
+}
+
 func tm(name, dt string, shape ...int64) *pb.ModelMetadataResponse_TensorMetadata {
 	return &pb.ModelMetadataResponse_TensorMetadata{Name: name, Datatype: dt, Shape: shape}
 }
@@ -43,6 +50,13 @@ func TestBuildShapes(t *testing.T) {
 		{"bytes", model(0, tm("S", "BYTES", 2)), Options{StringLength: 3}, []int64{2}, 2 * (4 + 3), ""},
 		{"fp16", model(0, tm("H", "FP16", 3)), Options{}, []int64{3}, 6, ""},
 		{"bad datatype", model(0, tm("X", "COMPLEX", 1)), Options{}, nil, 0, "unsupported datatype"},
+		{"string data", model(0, tm("S", "BYTES", 3)), Options{StringLength: 9, StringData: "héllo"}, []int64{3}, 3 * (4 + 6), ""},
+		// Without a model configuration a leading -1 is the batch dimension.
+		{"no config: -b fills the leading -1", noConfig(tm("IN", "INT32", -1, 16)), Options{BatchSize: 2}, []int64{2, 16}, 2 * 16 * 4, ""},
+		{"no config: batch 1", noConfig(tm("IN", "INT32", -1, 16)), Options{}, []int64{1, 16}, 16 * 4, ""},
+		{"no config: --shape without the batch dim", noConfig(tm("IN", "FP32", -1, -1)), Options{BatchSize: 3, Shapes: map[string][]int64{"IN": {5}}}, []int64{3, 5}, 3 * 5 * 4, ""},
+		{"no config: fixed shape at -b 1", noConfig(tm("IN", "FP32", 3, 2)), Options{}, []int64{3, 2}, 24, ""},
+		{"no config: fixed shape refuses -b 2", noConfig(tm("IN", "FP32", 3, 2)), Options{BatchSize: 2}, nil, 0, "no leading -1 and the server gives no model configuration; use -b 1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -167,4 +181,35 @@ func FuzzParseShape(f *testing.F) {
 			t.Fatalf("round trip of %q gave %q %v %v", s, name2, dims2, err)
 		}
 	})
+}
+
+func TestStringDataOverridesZeroAndLength(t *testing.T) {
+	for _, data := range []string{Random, Zero} {
+		ts, _, err := Build(model(0, tm("S", "BYTES", 2)), Options{Data: data, StringLength: 3, StringData: "a:b"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []byte{3, 0, 0, 0, 'a', ':', 'b', 3, 0, 0, 0, 'a', ':', 'b'}
+		if !slices.Equal(ts[0].Data, want) {
+			t.Errorf("%s: data %q, want %q", data, ts[0].Data, want)
+		}
+	}
+}
+
+// TestNoConfigSuggestionIsPastable: the suggested --shape leaves out the
+// batch dimension, so pasting it gives batch 1.
+func TestNoConfigSuggestionIsPastable(t *testing.T) {
+	m := noConfig(tm("IN", "FP32", -1, -1, 3))
+	_, _, err := Build(m, Options{})
+	if err == nil || !strings.HasSuffix(err.Error(), "--shape IN:16,3") {
+		t.Fatalf("err = %v, want the suggestion --shape IN:16,3 at its end", err)
+	}
+	name, dims, err := ParseShape("IN:16,3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, _, err := Build(m, Options{Shapes: map[string][]int64{name: dims}})
+	if err != nil || !slices.Equal(ts[0].Shape, []int64{1, 16, 3}) {
+		t.Fatalf("pasted: %v, %v; want shape 1,16,3", ts, err)
+	}
 }

@@ -101,6 +101,9 @@ func (g *grpcFrontend) ModelMetadata(_ context.Context, in *inferencepb.ModelMet
 }
 
 func (g *grpcFrontend) ModelConfig(_ context.Context, in *inferencepb.ModelConfigRequest) (*inferencepb.ModelConfigResponse, error) {
+	if g.meta.noConfig {
+		return nil, status.Error(codes.Unimplemented, "this server has no model configuration extension (perfgo serve --no-model-config)")
+	}
 	m, err := g.core.lookup(in.GetName(), in.GetVersion())
 	if err != nil {
 		return nil, grpcError(err)
@@ -245,6 +248,7 @@ func (g *grpcFrontend) LogSettings(context.Context, *inferencepb.LogSettingsRequ
 // raw_input_contents (aliased, not copied) or from the typed contents.
 func decodeGRPCRequest(in *inferencepb.ModelInferRequest, r *request) error {
 	r.modelName, r.version, r.id = in.GetModelName(), in.GetModelVersion(), in.GetId()
+	r.grpcParams = in.GetParameters()
 	for k, p := range in.GetParameters() {
 		if err := grpcRequestParam(k, p, r); err != nil {
 			return err
@@ -377,6 +381,9 @@ func encodeGRPCResponse(req *request, res *response) *inferencepb.ModelInferResp
 			out.Outputs[i] = &ts[i]
 			out.RawOutputContents[i] = t.data
 		}
+	}
+	if res.echoParams && len(req.grpcParams) > 0 {
+		out.Parameters = req.grpcParams // shared: marshalling only reads it
 	}
 	if res.hasFinal {
 		out.Parameters = map[string]*inferencepb.InferParameter{

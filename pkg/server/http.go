@@ -1,12 +1,15 @@
 package server
 
 import (
+	"bytes"
 	"compress/gzip"
 	"compress/zlib"
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -102,6 +105,12 @@ func (h *httpFrontend) modelReady(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *httpFrontend) modelConfig(w http.ResponseWriter, r *http.Request) {
+	if h.meta.noConfig {
+		// What a server without the endpoint answers (KServe's: its
+		// router's 404), so that clients see the extension missing.
+		http.NotFound(w, r)
+		return
+	}
 	m, err := h.core.lookup(r.PathValue("model"), r.PathValue("version"))
 	if err != nil {
 		writeError(w, err)
@@ -219,6 +228,7 @@ func (h *httpFrontend) decodeBody(hl string, body []byte, req *request) error {
 	if err != nil {
 		return err
 	}
+	req.jsonHeader = hdr
 	if hl != "" && h.headers.apply(hdr, bin, req) {
 		return nil
 	}
@@ -311,7 +321,11 @@ func (h *httpFrontend) writeResponse(w http.ResponseWriter, req *request, res *r
 		hdr = datatype.AppendJSONLenient(hdr, t.dt, t.data)
 		hdr = append(hdr, '}')
 	}
-	hdr = append(hdr, "]}"...)
+	hdr = append(hdr, ']')
+	if res.echoParams {
+		hdr = appendEchoedParams(hdr, req.jsonHeader)
+	}
+	hdr = append(hdr, '}')
 	wh := w.Header()
 	if binSize == 0 {
 		wh["Content-Type"] = h.jsonType
@@ -418,4 +432,42 @@ func httpStatus(k errKind) int {
 		return http.StatusNotImplemented
 	}
 	return http.StatusInternalServerError
+}
+
+// appendEchoedParams appends `,"parameters":{...}` with the request-level
+// parameters of the JSON header hdr, less binary_data_output (the front
+// end's own), or nothing when none is left. The header is decoded again
+// only when its first parameters object is not one perfgo's client
+// usually sends, so that load on an echoing model does not pay for it.
+func appendEchoedParams(dst, hdr []byte) []byte {
+	const key = `"parameters":`
+	i := bytes.Index(hdr, []byte(key))
+	if i < 0 {
+		return dst
+	}
+	// perfgo's usual top-level parameters, or (no top-level ones, JSON
+	// outputs) its first input's.
+	if rest := hdr[i+len(key):]; bytes.HasPrefix(rest, []byte(`{"binary_data_output":true}`)) || bytes.HasPrefix(rest, []byte(`{"binary_data_size":`)) {
+		return dst
+	}
+	var top struct {
+		Parameters map[string]json.RawMessage `json:"parameters"`
+	}
+	if json.Unmarshal(hdr, &top) != nil {
+		return dst
+	}
+	delete(top.Parameters, "binary_data_output")
+	if len(top.Parameters) == 0 {
+		return dst
+	}
+	dst = append(dst, `,"parameters":{`...)
+	for i, k := range slices.Sorted(maps.Keys(top.Parameters)) {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = datatype.AppendJSONString(dst, k)
+		dst = append(dst, ':')
+		dst = append(dst, top.Parameters[k]...)
+	}
+	return append(dst, '}')
 }

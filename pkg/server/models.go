@@ -17,7 +17,8 @@ func inlineParams() map[string]string {
 	return map[string]string{"execution": "inline: runs in the request's goroutine, no queue, no instance limit"}
 }
 
-// identityModel echoes INPUT0 as OUTPUT0. The model called "identity" is
+// identityModel echoes INPUT0 as OUTPUT0 and the request parameters as
+// response parameters. The model called "identity" is
 // FP32; "identity_<type>" exist for every datatype so that clients can test
 // each encoding.
 func identityModel(name string, dt datatype.Type) *model {
@@ -75,9 +76,12 @@ func (b inlineBackend) execute(_ context.Context, m *model, r *request, pt *phas
 	return nil
 }
 
-// echo answers output k with input k, sharing its bytes.
+// echo answers output k with input k, sharing its bytes, and the request's
+// parameters with the same parameters, so that a client can check what the
+// server received.
 func echo(m *model, r *request, res *response) (t1, t2 time.Time) {
 	t1 = time.Now()
+	res.echoParams = true
 	res.outputs = res.buf[:0]
 	for k := range m.outputs {
 		out := &m.outputs[k]

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/perfgo/perfgo/pkg/datatype"
+	"github.com/perfgo/perfgo/pkg/inferencepb"
 )
 
 // errKind classifies a failed call; each front end maps it to its own status
@@ -85,6 +86,11 @@ type request struct {
 	enableEmptyFinal bool
 	// binaryOutputs is the HTTP request-level binary_data_output parameter.
 	binaryOutputs bool
+	// grpcParams (gRPC) or jsonHeader (HTTP, the JSON header they are in,
+	// decoded only then) give the request-level parameters to a model that
+	// echoes them (the identity models). Both alias the request.
+	grpcParams map[string]*inferencepb.InferParameter
+	jsonHeader []byte
 
 	// received is when the front end got the request: the start of the
 	// success/fail duration.
@@ -107,6 +113,9 @@ type response struct {
 	final   bool
 	// hasFinal says whether to send the triton_final_response parameter.
 	hasFinal bool
+	// echoParams: answer with the request's parameters (those the front
+	// end does not act on itself).
+	echoParams bool
 	// buf backs outputs for models with few outputs, sparing an allocation.
 	buf [2]tensor
 }

@@ -4,7 +4,8 @@
 // runs a handful of built-in models and keeps Triton-style statistics.
 //
 // Models (all version "1", platform and backend "perfgo"):
-//   - identity: FP32 INPUT0 [-1] -> OUTPUT0, batching up to 8, inline.
+//   - identity: FP32 INPUT0 [-1] -> OUTPUT0, batching up to 8, inline; the
+//     request parameters come back as response parameters.
 //   - identity_<type> for every datatype (identity_bool ... identity_bytes).
 //   - simple: Triton's example; INT32 INPUT0, INPUT1 [16] -> OUTPUT0 = sum,
 //     OUTPUT1 = difference, batching up to 8, inline.
@@ -20,7 +21,8 @@
 // limit, so they measure the transport rather than a scheduler.
 //
 // Server metadata lists the extensions implemented: binary_tensor_data,
-// statistics, model_configuration and sequence. The repository index is
+// statistics, model_configuration and sequence (model_configuration not
+// with Options.HideModelConfig). The repository index is
 // served but load/unload are not, so model_repository is not listed; shared
 // memory (system and CUDA), tracing, logging settings, classification and
 // the generate extension answer 501 / codes.Unimplemented with a message.
@@ -47,6 +49,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -92,6 +95,11 @@ type Options struct {
 	SequenceIdle time.Duration
 	// Logger receives lifecycle messages; nil means discard.
 	Logger *slog.Logger
+	// HideModelConfig makes the server look like one without the
+	// model_configuration extension, as KServe's and MLServer's model
+	// servers are: the extension is not listed, HTTP .../config answers
+	// 404 without a v2 error body and gRPC ModelConfig Unimplemented.
+	HideModelConfig bool
 }
 
 // DelayOptions configure the delay model.
@@ -197,6 +205,9 @@ func (d DelayOptions) withDefaults() (DelayOptions, error) {
 type serverMeta struct {
 	name, version string
 	extensions    []string
+	// noConfig: the model configuration endpoints act as absent
+	// (Options.HideModelConfig).
+	noConfig bool
 }
 
 func (m *serverMeta) proto() *inferencepb.ServerMetadataResponse {
@@ -234,13 +245,15 @@ func New(opts Options) (*Server, error) {
 	delay := newDelayBackend(opts.Delay)
 	models := identityModels()
 	models = append(models, simpleModel(), delay.model(), sequenceModel(opts.MaxSequences, opts.SequenceIdle), repeatModel())
+	extensions := []string{"binary_tensor_data", "statistics", "model_configuration", "sequence"}
+	if opts.HideModelConfig {
+		extensions = slices.DeleteFunc(extensions, func(e string) bool { return e == "model_configuration" })
+	}
 	s := &Server{
 		opts:  opts,
 		core:  newCore(models),
 		delay: delay,
-		meta: &serverMeta{name: opts.Name, version: opts.Version, extensions: []string{
-			"binary_tensor_data", "statistics", "model_configuration", "sequence",
-		}},
+		meta:  &serverMeta{name: opts.Name, version: opts.Version, extensions: extensions, noConfig: opts.HideModelConfig},
 	}
 	return s, nil
 }
