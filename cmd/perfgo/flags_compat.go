@@ -52,7 +52,6 @@ var compatFlags = []compatFlag{
 	{name: "fixed-schedule", missing: "fixed schedules from --input-data files"},
 	{name: "session-concurrency", arg: "N", missing: "multi-turn sessions (openai kind)"},
 	// Input data.
-	{name: "data-directory", arg: "DIR", missing: "input data from files and directories (use --input-data random|zero)"},
 	{name: "shared-memory", arg: "KIND", values: []string{"none", "system", "cuda"}, accept: "none", missing: "system shared memory",
 		refuse: map[string]string{"cuda": "this build has no GPU support"}},
 	{name: "output-shared-memory-size", arg: "BYTES", accept: "*"},
@@ -120,8 +119,8 @@ func (o *profileOptions) finishCompat(fs *pflag.FlagSet) error {
 		}
 	}
 	if o.zeroInput {
-		if fs.Changed("input-data") && o.InputData != inputs.Zero {
-			return usagef("-z means --input-data zero: it cannot be used with --input-data %s", o.InputData)
+		if len(o.DataPaths) > 0 || (fs.Changed("input-data") && o.InputData != inputs.Zero) {
+			return usagef("-z means --input-data zero: it cannot be used with --input-data %s", strings.Join(o.inputData, " "))
 		}
 		o.InputData = inputs.Zero
 	}

@@ -104,6 +104,11 @@ func profile(ctx context.Context, o *profileOptions, stdout, stderr io.Writer) (
 	if err != nil {
 		return err
 	}
+	if target.data != nil {
+		if s := target.data.Summary(); s != "" {
+			fmt.Fprintln(stdout, s) // perf_analyzer prints it before the settings, for JSON data
+		}
+	}
 	obs := &printer{stdout: stdout, stderr: stderr, verbose: o.Verbose > 0}
 	lopts, err := o.loadgenOptions(target, cl, control, obs)
 	if err != nil {
@@ -149,6 +154,9 @@ type target struct {
 	model       inputs.Model
 	tensors     []client.Tensor
 	outputs     []string
+	// data and requests are the user's data files, when given.
+	data     *inputs.DataSet
+	requests []inputs.Request
 }
 
 // complete adds to the engine's settings what only the CLI knows.
@@ -207,14 +215,30 @@ func discover(ctx context.Context, cl client.Client, o *profileOptions, stderr i
 	if cfg.GetSequenceBatching() != nil {
 		return nil, fmt.Errorf("model %q is stateful (sequence batching); perfgo cannot profile sequence models yet (on the roadmap)", o.Model)
 	}
-	t.tensors, t.outputs, err = inputs.Build(t.model, inputs.Options{
+	iopts := inputs.Options{
 		BatchSize:    o.BatchSize,
 		Data:         o.InputData,
 		Shapes:       o.Shapes,
 		StringLength: o.StringLength,
 		StringData:   o.StringData,
 		Seed:         uint64(o.Seed),
-	})
+	}
+	if len(o.DataPaths) > 0 {
+		// The files give every input (variable dims per step), so
+		// nothing is generated; each request is encoded once, here.
+		t.data, err = inputs.LoadData(t.model, o.DataPaths, iopts)
+		if err != nil {
+			return nil, err
+		}
+		if t.requests, err = t.data.Requests(t.model, o.BatchSize); err != nil {
+			return nil, err
+		}
+		for _, out := range md.GetOutputs() {
+			t.outputs = append(t.outputs, out.GetName())
+		}
+		return t, nil
+	}
+	t.tensors, t.outputs, err = inputs.Build(t.model, iopts)
 	if err != nil {
 		return nil, err
 	}
@@ -245,7 +269,20 @@ func versionSuffix(v string) string {
 
 // loadgenOptions maps the flags onto the engine's options.
 func (o *profileOptions) loadgenOptions(t *target, cl, control client.Client, obs loadgen.Observer) (loadgen.Options, error) {
-	req := &client.InferRequest{Model: o.Model, Version: o.Version, Inputs: t.tensors, Outputs: t.outputs, Parameters: o.RequestParams}
+	// Every request is encoded once and shared by the workers; each
+	// worker cycles through them from its own starting point.
+	reqs := t.requests
+	if len(reqs) == 0 {
+		reqs = []inputs.Request{{Inputs: t.tensors}}
+	}
+	prepared := make([]client.Prepared, len(reqs))
+	for i, r := range reqs {
+		p, err := cl.Prepare(&client.InferRequest{Model: o.Model, Version: o.Version, Inputs: r.Inputs, Outputs: t.outputs, Expected: r.Expected, Parameters: o.RequestParams})
+		if err != nil {
+			return loadgen.Options{}, fmt.Errorf("prepare request %d of %d: %w", i+1, len(reqs), err)
+		}
+		prepared[i] = p
+	}
 	lo := loadgen.Options{
 		Mode:                    result.Mode(o.Load.Mode),
 		Start:                   o.Load.Start,
@@ -263,8 +300,11 @@ func (o *profileOptions) loadgenOptions(t *target, cl, control client.Client, ob
 		WarmupRequestCount:      o.WarmupRequestCount,
 		Model:                   o.Model,
 		Version:                 o.Version,
-		NewCaller: func(int) (loadgen.Caller, error) {
-			return cl.NewCall(req)
+		NewCaller: func(worker int) (loadgen.Caller, error) {
+			if len(prepared) == 1 {
+				return prepared[0].NewCall()
+			}
+			return client.Cycle(prepared, worker)
 		},
 		Observer:     obs,
 		Distribution: o.Distribution,
