@@ -213,7 +213,7 @@ func (w *walker) tensor(s *tensorSpec, where, kind string) (client.Tensor, error
 	at := w.i
 	name := s.meta.GetName()
 	fail := func(at int, format string, args ...any) error {
-		return w.errf(at, "%s, %s %q (%s): %s", append([]any{where, kind, name, s.dt}, append([]any{format}, args...)...)...)
+		return w.errf(at, "%s, %s %q (%s): "+format, append([]any{where, kind, name, s.dt}, args...)...)
 	}
 	content, b64 := -1, -1
 	var shape []int64
