@@ -20,12 +20,16 @@
 // limit, so they measure the transport rather than a scheduler.
 //
 // Server metadata lists the extensions implemented: binary_tensor_data,
-// statistics, model_configuration and sequence. The repository index is
-// served but load/unload are not, so model_repository is not listed; shared
-// memory (system and CUDA), tracing, logging settings, classification and
-// the generate extension answer 501 / codes.Unimplemented with a message.
+// statistics, model_configuration, sequence and system_shared_memory (see
+// shm.go; regions are unregistered at shutdown). The repository index is
+// served but load/unload are not, so model_repository is not listed; CUDA
+// shared memory, tracing, logging settings, classification and the
+// generate extension answer 501 / codes.Unimplemented with a message.
 //
 // Where perfgo serve knowingly differs from Triton:
+//   - System shared memory is always allowed (Triton needs
+//     --allow-client-shm=true); a key it cannot open is INVALID_ARGUMENT
+//     (Triton: INTERNAL); shared-memory inputs are copied, not read in place.
 //   - JSON request data may be FP16/BF16 (converted); Triton refuses it.
 //   - Request bodies may be gzip or deflate encoded; responses are never
 //     compressed (Accept-Encoding is ignored), so a Go client's default
@@ -239,7 +243,7 @@ func New(opts Options) (*Server, error) {
 		core:  newCore(models),
 		delay: delay,
 		meta: &serverMeta{name: opts.Name, version: opts.Version, extensions: []string{
-			"binary_tensor_data", "statistics", "model_configuration", "sequence",
+			"binary_tensor_data", "statistics", "model_configuration", "sequence", "system_shared_memory",
 		}},
 	}
 	return s, nil
@@ -386,6 +390,9 @@ func (s *Server) shutdown(ctx context.Context) error {
 	}
 	s.coreCancel()
 	if err := s.group.Wait(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := s.core.shm.unregister(""); err != nil {
 		errs = append(errs, err)
 	}
 	s.opts.Logger.Info("perfgo serve stopped")
