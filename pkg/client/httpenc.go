@@ -59,9 +59,11 @@ func encodeHTTPRequest(c *checkedRequest, binaryIn, binaryOut bool) (body []byte
 		if in.Shape == nil {
 			in.Shape = []int64{} // a scalar is [], never null
 		}
-		if binaryIn {
+		switch {
+		case inSharedMemory(in.Parameters): // the server reads the region
+		case binaryIn:
 			in.Parameters = withParam(in.Parameters, paramBinaryDataSize, int64(len(t.Data)))
-		} else {
+		default:
 			in.Data, err = appendJSONData(nil, t.Datatype, t.Data)
 			if err != nil {
 				return nil, 0, fmt.Errorf("input %q: %w", t.Name, err)

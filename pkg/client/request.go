@@ -36,12 +36,12 @@ func checkRequest(req *InferRequest) (*checkedRequest, error) {
 			return nil, fmt.Errorf("input %q appears twice", t.Name)
 		}
 		seen[t.Name] = true
-		if err := CheckTensor(t); err != nil {
-			return nil, fmt.Errorf("input %d: %w", i, err)
-		}
 		p, err := normParams(t.Parameters)
 		if err != nil {
 			return nil, fmt.Errorf("input %q: %w", t.Name, err)
+		}
+		if err := checkInput(t, p); err != nil { // CheckTensor unless in shared memory
+			return nil, fmt.Errorf("input %d: %w", i, err)
 		}
 		c.inputParams = append(c.inputParams, p)
 	}
@@ -89,6 +89,9 @@ func (c *checkedRequest) toPB(extra map[string]any) *inferencepb.ModelInferReque
 			Shape:      t.Shape,
 			Parameters: toPBParams(c.inputParams[i]),
 		})
+		if inSharedMemory(c.inputParams[i]) {
+			continue // no raw entry: Triton indexes raw_input_contents by the other inputs
+		}
 		data := t.Data
 		if data == nil {
 			data = []byte{} // keep one raw entry per input

@@ -16,10 +16,11 @@ type core struct {
 	models map[string]*model
 	names  []string // sorted model names, for listings
 	ready  atomic.Bool
+	shm    *shmRegistry
 }
 
 func newCore(models []*model) *core {
-	c := &core{models: make(map[string]*model, len(models))}
+	c := &core{models: make(map[string]*model, len(models)), shm: newSHMRegistry()}
 	for _, m := range models {
 		c.models[m.name] = m
 		c.names = append(c.names, m.name)
@@ -72,6 +73,9 @@ func (c *core) infer(ctx context.Context, r *request, res *response) error {
 	if err := m.backend.execute(ctx, m, r, &r.times, res); err != nil {
 		return c.fail(m, r, err)
 	}
+	if err := c.shm.writeOutputs(r, res); err != nil {
+		return c.fail(m, r, err)
+	}
 	end := time.Now()
 	m.stats.recordSuccess(end.Sub(r.received), &r.times, end)
 	return nil
@@ -93,6 +97,9 @@ func (c *core) stream(ctx context.Context, r *request, emit func(*response) erro
 	}
 	m.stats.inflight.Add(1)
 	defer m.stats.inflight.Add(-1)
+	if r.shmOutputs {
+		return c.fail(m, r, errorf(kindUnsupported, "model %q is decoupled; perfgo serve cannot write its responses to shared memory: receive outputs in the responses", m.name))
+	}
 	if err := c.admit(m, r); err != nil {
 		return c.fail(m, r, err)
 	}
@@ -108,6 +115,9 @@ func (c *core) stream(ctx context.Context, r *request, emit func(*response) erro
 func (c *core) admit(m *model, r *request) error {
 	if !c.ready.Load() {
 		return errorf(kindUnavailable, "server is not ready (starting or shutting down); retry later")
+	}
+	if err := c.shm.readInputs(r); err != nil {
+		return err
 	}
 	return m.validate(r)
 }

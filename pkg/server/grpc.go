@@ -66,6 +66,8 @@ func grpcError(err error) error {
 		c = codes.Unavailable
 	case kindUnsupported:
 		c = codes.Unimplemented
+	case kindExists:
+		c = codes.AlreadyExists
 	default:
 		c = codes.Internal
 	}
@@ -212,16 +214,30 @@ func (g *grpcFrontend) RepositoryModelUnload(context.Context, *inferencepb.Repos
 
 const noSharedMemory = "perfgo serve does not implement %s shared memory; send tensors in the request"
 
-func (g *grpcFrontend) SystemSharedMemoryStatus(context.Context, *inferencepb.SystemSharedMemoryStatusRequest) (*inferencepb.SystemSharedMemoryStatusResponse, error) {
-	return nil, status.Errorf(codes.Unimplemented, noSharedMemory, "system")
+func (g *grpcFrontend) SystemSharedMemoryStatus(_ context.Context, in *inferencepb.SystemSharedMemoryStatusRequest) (*inferencepb.SystemSharedMemoryStatusResponse, error) {
+	st, err := g.core.shm.status(in.GetName())
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	out := &inferencepb.SystemSharedMemoryStatusResponse{Regions: make(map[string]*inferencepb.SystemSharedMemoryStatusResponse_RegionStatus, len(st))}
+	for _, r := range st {
+		out.Regions[r.Name] = r
+	}
+	return out, nil
 }
 
-func (g *grpcFrontend) SystemSharedMemoryRegister(context.Context, *inferencepb.SystemSharedMemoryRegisterRequest) (*inferencepb.SystemSharedMemoryRegisterResponse, error) {
-	return nil, status.Errorf(codes.Unimplemented, noSharedMemory, "system")
+func (g *grpcFrontend) SystemSharedMemoryRegister(_ context.Context, in *inferencepb.SystemSharedMemoryRegisterRequest) (*inferencepb.SystemSharedMemoryRegisterResponse, error) {
+	if err := g.core.shm.register(in.GetName(), in.GetKey(), in.GetOffset(), in.GetByteSize()); err != nil {
+		return nil, grpcError(err)
+	}
+	return &inferencepb.SystemSharedMemoryRegisterResponse{}, nil
 }
 
-func (g *grpcFrontend) SystemSharedMemoryUnregister(context.Context, *inferencepb.SystemSharedMemoryUnregisterRequest) (*inferencepb.SystemSharedMemoryUnregisterResponse, error) {
-	return nil, status.Errorf(codes.Unimplemented, noSharedMemory, "system")
+func (g *grpcFrontend) SystemSharedMemoryUnregister(_ context.Context, in *inferencepb.SystemSharedMemoryUnregisterRequest) (*inferencepb.SystemSharedMemoryUnregisterResponse, error) {
+	if err := g.core.shm.unregister(in.GetName()); err != nil {
+		return nil, grpcError(err)
+	}
+	return &inferencepb.SystemSharedMemoryUnregisterResponse{}, nil
 }
 
 func (g *grpcFrontend) CudaSharedMemoryStatus(context.Context, *inferencepb.CudaSharedMemoryStatusRequest) (*inferencepb.CudaSharedMemoryStatusResponse, error) {
@@ -258,10 +274,10 @@ func decodeGRPCRequest(in *inferencepb.ModelInferRequest, r *request) error {
 	if len(inputs) == 0 {
 		return errorf(kindInvalid, "the request has no inputs; add inputs and their data")
 	}
+	// raw_input_contents has one entry per input not in shared memory, in
+	// order (Triton's indexing).
 	raw := in.GetRawInputContents()
-	if len(raw) > 0 && len(raw) != len(inputs) {
-		return errorf(kindInvalid, "raw_input_contents has %d entries but the request has %d inputs; give one per input, in order", len(raw), len(inputs))
-	}
+	nraw := 0
 	r.inputs = resizeTensors(r.inputs, len(inputs))
 	for i, it := range inputs {
 		t := &r.inputs[i]
@@ -274,18 +290,24 @@ func decodeGRPCRequest(in *inferencepb.ModelInferRequest, r *request) error {
 			return errorf(kindInvalid, "input %q: %v", t.name, err)
 		}
 		t.dt = dt
-		for k := range it.GetParameters() {
-			switch k {
-			case "shared_memory_region", "shared_memory_offset", "shared_memory_byte_size":
-				return errorf(kindUnsupported, "input %q uses shared memory, which perfgo serve does not implement; send the data in the request", t.name)
-			}
+		if t.shm, err = grpcSHMRef("input", t.name, it.GetParameters()); err != nil {
+			return err
 		}
 		switch {
+		case t.shm != nil:
+			if it.GetContents() != nil {
+				return errorf(kindInvalid, "input %q: unexpected 'contents' provided when using shared memory", t.name)
+			}
+			r.shmInputs = true
 		case len(raw) > 0:
 			if it.GetContents() != nil {
 				return errorf(kindInvalid, "input %q has contents but the request also has raw_input_contents; use one or the other", t.name)
 			}
-			t.data = raw[i]
+			if nraw == len(raw) {
+				return errorf(kindInvalid, "raw_input_contents has %d entries but the request has more inputs not in shared memory; give one per such input, in order", len(raw))
+			}
+			t.data = raw[nraw]
+			nraw++
 		case it.GetContents() != nil:
 			n, err := elementCount(t.shape)
 			if err != nil {
@@ -298,6 +320,9 @@ func decodeGRPCRequest(in *inferencepb.ModelInferRequest, r *request) error {
 			return errorf(kindInvalid, "input %q has no data; set raw_input_contents or the input's contents", t.name)
 		}
 	}
+	if nraw != len(raw) {
+		return errorf(kindInvalid, "raw_input_contents has %d entries but the request has %d inputs not in shared memory; give one per such input, in order", len(raw), nraw)
+	}
 	if outs := in.GetOutputs(); len(outs) > 0 {
 		r.outputs = make([]outputRequest, len(outs))
 		for i, o := range outs {
@@ -305,14 +330,15 @@ func decodeGRPCRequest(in *inferencepb.ModelInferRequest, r *request) error {
 				return errorf(kindInvalid, "output %d has no name", i)
 			}
 			r.outputs[i] = outputRequest{name: o.GetName(), binary: -1}
-			for k := range o.GetParameters() {
-				switch k {
-				case "classification":
-					return errorf(kindUnsupported, "output %q asks for classification, which perfgo serve does not implement; request the raw output", o.GetName())
-				case "shared_memory_region", "shared_memory_offset", "shared_memory_byte_size":
-					return errorf(kindUnsupported, "output %q uses shared memory, which perfgo serve does not implement; receive outputs in the response", o.GetName())
-				}
+			if _, ok := o.GetParameters()["classification"]; ok {
+				return errorf(kindUnsupported, "output %q asks for classification, which perfgo serve does not implement; request the raw output", o.GetName())
 			}
+			ref, err := grpcSHMRef("output", o.GetName(), o.GetParameters())
+			if err != nil {
+				return err
+			}
+			r.outputs[i].shm = ref
+			r.shmOutputs = r.shmOutputs || ref != nil
 		}
 	}
 	return nil
@@ -378,6 +404,9 @@ func encodeGRPCResponse(req *request, res *response) *inferencepb.ModelInferResp
 		for i := range res.outputs {
 			t := &res.outputs[i]
 			ts[i].Name, ts[i].Datatype, ts[i].Shape = t.name, t.dt.String(), t.shape
+			if t.shm != nil {
+				ts[i].Parameters = grpcSHMParams(t.shm)
+			}
 			out.Outputs[i] = &ts[i]
 			out.RawOutputContents[i] = t.data
 		}

@@ -49,7 +49,7 @@ func TestGRPCMetadataRPCs(t *testing.T) {
 		t.Errorf("ModelReady = %v, %v", mr, err)
 	}
 	md, err := c.ServerMetadata(ctx, &inferencepb.ServerMetadataRequest{})
-	if err != nil || md.Name != "perfgo" || !reflect.DeepEqual(md.Extensions, []string{"binary_tensor_data", "statistics", "model_configuration", "sequence"}) {
+	if err != nil || md.Name != "perfgo" || !reflect.DeepEqual(md.Extensions, []string{"binary_tensor_data", "statistics", "model_configuration", "sequence", "system_shared_memory"}) {
 		t.Errorf("ServerMetadata = %v, %v", md, err)
 	}
 	mm, err := c.ModelMetadata(ctx, &inferencepb.ModelMetadataRequest{Name: "simple"})
@@ -123,7 +123,7 @@ func TestGRPCErrors(t *testing.T) {
 		{"both raw and contents", &inferencepb.ModelInferRequest{ModelName: "identity", Inputs: []*inputT{{Name: "INPUT0", Datatype: "FP32", Shape: []int64{1, 1}, Contents: &inferencepb.InferTensorContents{Fp32Contents: []float32{1}}}}, RawInputContents: [][]byte{fp32s(1)}}, codes.InvalidArgument, []string{"one or the other"}},
 		{"decoupled unary", &inferencepb.ModelInferRequest{ModelName: "repeat", Inputs: []*inputT{{Name: "IN", Datatype: "INT32", Shape: []int64{1}}}, RawInputContents: [][]byte{int32s(1)}}, codes.InvalidArgument, []string{"decoupled", "ModelStreamInfer"}},
 		{"bad sequence_id", &inferencepb.ModelInferRequest{ModelName: "sequence", Parameters: map[string]*inferencepb.InferParameter{"sequence_id": {ParameterChoice: &inferencepb.InferParameter_BoolParam{BoolParam: true}}}, Inputs: []*inputT{{Name: "INPUT", Datatype: "INT32", Shape: []int64{1}}}, RawInputContents: [][]byte{int32s(1)}}, codes.InvalidArgument, []string{"sequence_id"}},
-		{"shared memory", &inferencepb.ModelInferRequest{ModelName: "identity", Inputs: []*inputT{{Name: "INPUT0", Datatype: "FP32", Shape: []int64{1, 1}, Parameters: map[string]*inferencepb.InferParameter{"shared_memory_region": {ParameterChoice: &inferencepb.InferParameter_StringParam{StringParam: "r"}}}}}}, codes.Unimplemented, []string{"shared memory"}},
+		{"shared memory", &inferencepb.ModelInferRequest{ModelName: "identity", Inputs: []*inputT{{Name: "INPUT0", Datatype: "FP32", Shape: []int64{1, 1}, Parameters: map[string]*inferencepb.InferParameter{"shared_memory_region": {ParameterChoice: &inferencepb.InferParameter_StringParam{StringParam: "r"}}}}}}, codes.InvalidArgument, []string{"shared_memory_byte_size"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -145,9 +145,6 @@ func TestGRPCErrors(t *testing.T) {
 		calls := map[string]error{}
 		_, calls["RepositoryModelLoad"] = c.RepositoryModelLoad(ctx, &inferencepb.RepositoryModelLoadRequest{ModelName: "simple"})
 		_, calls["RepositoryModelUnload"] = c.RepositoryModelUnload(ctx, &inferencepb.RepositoryModelUnloadRequest{ModelName: "simple"})
-		_, calls["SystemSharedMemoryStatus"] = c.SystemSharedMemoryStatus(ctx, &inferencepb.SystemSharedMemoryStatusRequest{})
-		_, calls["SystemSharedMemoryRegister"] = c.SystemSharedMemoryRegister(ctx, &inferencepb.SystemSharedMemoryRegisterRequest{})
-		_, calls["SystemSharedMemoryUnregister"] = c.SystemSharedMemoryUnregister(ctx, &inferencepb.SystemSharedMemoryUnregisterRequest{})
 		_, calls["CudaSharedMemoryStatus"] = c.CudaSharedMemoryStatus(ctx, &inferencepb.CudaSharedMemoryStatusRequest{})
 		_, calls["CudaSharedMemoryRegister"] = c.CudaSharedMemoryRegister(ctx, &inferencepb.CudaSharedMemoryRegisterRequest{})
 		_, calls["CudaSharedMemoryUnregister"] = c.CudaSharedMemoryUnregister(ctx, &inferencepb.CudaSharedMemoryUnregisterRequest{})

@@ -66,7 +66,7 @@ func (c *headerCache) apply(hdr, bin []byte, r *request) bool {
 
 // add caches r's header if it is cacheable (see headerCache).
 func (c *headerCache) add(hdr []byte, r *request) {
-	if len(hdr) > maxCachedHeaderLen || r.id != "" || !r.seqID.isZero() || r.binaryInputs != len(r.inputs) {
+	if len(hdr) > maxCachedHeaderLen || r.id != "" || !r.seqID.isZero() || r.binaryInputs != len(r.inputs) || r.shmOutputs {
 		return
 	}
 	if mp := c.m.Load(); mp != nil && (len(*mp) >= c.max || (*mp)[string(hdr)] != nil) {

@@ -58,7 +58,7 @@ func newHTTPFrontend(c *core, meta *serverMeta, maxBody int64) *httpFrontend {
 	mux.HandleFunc("POST /v2/repository/index", h.repositoryIndex)
 	mux.HandleFunc("POST /v2/repository/models/{model}/load", h.unsupported("model loading (the models are built in)"))
 	mux.HandleFunc("POST /v2/repository/models/{model}/unload", h.unsupported("model unloading (the models are built in)"))
-	mux.HandleFunc("/v2/systemsharedmemory/", h.unsupported("system shared memory"))
+	h.routeSHM(mux)
 	mux.HandleFunc("/v2/cudasharedmemory/", h.unsupported("CUDA shared memory"))
 	mux.HandleFunc("/v2/trace/setting", h.unsupported("the trace extension"))
 	mux.HandleFunc("/v2/logging", h.unsupported("the logging extension"))
@@ -310,6 +310,10 @@ func (h *httpFrontend) writeResponse(w http.ResponseWriter, req *request, res *r
 		hdr = append(hdr, t.dt.String()...)
 		hdr = append(hdr, `","shape":`...)
 		hdr = appendShape(hdr, t.shape)
+		if t.shm != nil {
+			hdr = append(appendSHMParams(hdr, t.shm), '}')
+			continue
+		}
 		if wantBinary(req, t.name) {
 			hdr = append(hdr, `,"parameters":{"binary_data_size":`...)
 			hdr = strconv.AppendInt(hdr, int64(len(t.data)), 10)
@@ -338,7 +342,7 @@ func (h *httpFrontend) writeResponse(w http.ResponseWriter, req *request, res *r
 	wh["Content-Length"] = []string{strconv.Itoa(len(hdr) + binSize)}
 	_, _ = w.Write(hdr)
 	for i := range res.outputs {
-		if t := &res.outputs[i]; wantBinary(req, t.name) {
+		if t := &res.outputs[i]; t.shm == nil && wantBinary(req, t.name) {
 			_, _ = w.Write(t.data)
 		}
 	}
@@ -422,7 +426,7 @@ func writeError(w http.ResponseWriter, err error) {
 
 func httpStatus(k errKind) int {
 	switch k {
-	case kindInvalid:
+	case kindInvalid, kindExists:
 		return http.StatusBadRequest
 	case kindNotFound:
 		return http.StatusNotFound

@@ -175,10 +175,10 @@ func TestHTTPErrors(t *testing.T) {
 			`{"inputs":[{"name":"INPUT0","shape":[1,2],"datatype":"FP32","parameters":{"binary_data_size":4}}]}` + "1234", 400, []string{"4 bytes", "needs 8"}},
 		{"malformed BYTES", "POST", "/v2/models/identity_bytes/infer", map[string]string{"Inference-Header-Content-Length": "99"},
 			`{"inputs":[{"name":"INPUT0","shape":[1,1],"datatype":"BYTES","parameters":{"binary_data_size":6}}]}` + "\x09\x00\x00\x00ab", 400, []string{"declares 9 bytes"}},
-		{"shared memory input", "POST", "/v2/models/identity/infer", nil, `{"inputs":[{"name":"INPUT0","shape":[1,1],"datatype":"FP32","parameters":{"shared_memory_region":"r"}}]}`, 501, []string{"shared memory"}},
+		{"shared memory input", "POST", "/v2/models/identity/infer", nil, `{"inputs":[{"name":"INPUT0","shape":[1,1],"datatype":"FP32","parameters":{"shared_memory_region":"r"}}]}`, 400, []string{"shared_memory_byte_size"}},
 		{"classification", "POST", "/v2/models/identity/infer", nil, `{"inputs":[{"name":"INPUT0","shape":[1,1],"datatype":"FP32","data":[1]}],"outputs":[{"name":"OUTPUT0","parameters":{"classification":3}}]}`, 501, []string{"classification"}},
 		{"repository load", "POST", "/v2/repository/models/simple/load", nil, "", 501, []string{"built in"}},
-		{"system shared memory", "GET", "/v2/systemsharedmemory/status", nil, "", 501, []string{"shared memory"}},
+		{"CUDA shared memory", "GET", "/v2/cudasharedmemory/status", nil, "", 501, []string{"shared memory"}},
 		{"malformed index request", "POST", "/v2/repository/index", nil, `{"ready":`, 400, []string{"repository index"}},
 	}
 	for _, tt := range tests {

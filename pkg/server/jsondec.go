@@ -37,8 +37,8 @@ type jsonInput struct {
 }
 
 type jsonInputParams struct {
-	BinaryDataSize jsonUint        `json:"binary_data_size"`
-	SharedMemory   json.RawMessage `json:"shared_memory_region"`
+	BinaryDataSize jsonUint `json:"binary_data_size"`
+	jsonSHMParams
 }
 
 type jsonOutput struct {
@@ -49,7 +49,7 @@ type jsonOutput struct {
 type jsonOutputParams struct {
 	BinaryData     jsonBool        `json:"binary_data"`
 	Classification json.RawMessage `json:"classification"`
-	SharedMemory   json.RawMessage `json:"shared_memory_region"`
+	jsonSHMParams
 }
 
 // jsonBool is a bool parameter that remembers whether it was given. A value
@@ -157,8 +157,15 @@ func decodeJSONRequest(hdr, bin []byte, r *request) error {
 			return errorf(kindInvalid, "input %q has no shape; give \"shape\":[...]", in.Name)
 		}
 		t.shape = in.Shape
-		if in.Parameters.SharedMemory != nil {
-			return errorf(kindUnsupported, "input %q uses shared memory, which perfgo serve does not implement; send the data in the request", in.Name)
+		if t.shm, err = in.Parameters.ref("input", in.Name); err != nil {
+			return err
+		}
+		if t.shm != nil {
+			if isJSONValue(in.Data) || in.Parameters.BinaryDataSize.set {
+				return errorf(kindInvalid, "input %q names a shared memory region and also has data; give one or the other", in.Name)
+			}
+			r.shmInputs = true
+			continue
 		}
 		if err := in.Parameters.BinaryDataSize.check("binary_data_size"); err != nil {
 			return errorf(kindInvalid, "input %q: %v", in.Name, err)
@@ -202,11 +209,15 @@ func decodeJSONRequest(hdr, bin []byte, r *request) error {
 			if err := o.Parameters.BinaryData.check("binary_data"); err != nil {
 				return errorf(kindInvalid, "output %q: %v", o.Name, err)
 			}
+			ref, err := o.Parameters.ref("output", o.Name)
+			if err != nil {
+				return err
+			}
+			r.outputs[i].shm = ref
+			r.shmOutputs = r.shmOutputs || ref != nil
 			switch p := &o.Parameters; {
 			case p.Classification != nil:
 				return errorf(kindUnsupported, "output %q asks for classification, which perfgo serve does not implement; request the raw output", o.Name)
-			case p.SharedMemory != nil:
-				return errorf(kindUnsupported, "output %q uses shared memory, which perfgo serve does not implement; receive outputs in the response", o.Name)
 			case p.BinaryData.set && p.BinaryData.v:
 				r.outputs[i].binary = 1
 			case p.BinaryData.set:

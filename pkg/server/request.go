@@ -19,6 +19,7 @@ const (
 	kindUnavailable                    // not ready or shutting down: 503 / Unavailable
 	kindUnsupported                    // a feature perfgo serve does not implement: 400 / Unimplemented
 	kindInternal                       // a bug in this server: 500 / Internal
+	kindExists                         // a name already registered: 400 / AlreadyExists
 )
 
 // callError is an error with a kind. Its message is the one line the client sees.
@@ -49,6 +50,9 @@ type tensor struct {
 	dt    datatype.Type
 	shape []int64
 	data  []byte
+	// shm places the tensor in a shared memory region: an input's data is
+	// read from it, an output's was written to it (and data is nil).
+	shm *shmRef
 }
 
 // outputRequest names one requested output. binary is the HTTP front end's
@@ -56,6 +60,7 @@ type tensor struct {
 type outputRequest struct {
 	name   string
 	binary int8
+	shm    *shmRef // write the output into this shared memory region
 }
 
 // sequenceID is Triton's correlation id: an unsigned integer or a string.
@@ -91,6 +96,9 @@ type request struct {
 	// echoes them (the identity models). Both alias the request.
 	grpcParams map[string]*inferencepb.InferParameter
 	jsonHeader []byte
+	// shmInputs, shmOutputs: some input or requested output names a shared
+	// memory region.
+	shmInputs, shmOutputs bool
 
 	// received is when the front end got the request: the start of the
 	// success/fail duration.

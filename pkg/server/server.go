@@ -21,13 +21,17 @@
 // limit, so they measure the transport rather than a scheduler.
 //
 // Server metadata lists the extensions implemented: binary_tensor_data,
-// statistics, model_configuration and sequence (model_configuration not
-// with Options.HideModelConfig). The repository index is
-// served but load/unload are not, so model_repository is not listed; shared
-// memory (system and CUDA), tracing, logging settings, classification and
-// the generate extension answer 501 / codes.Unimplemented with a message.
+// statistics, model_configuration (not with Options.HideModelConfig),
+// sequence and system_shared_memory (see shm.go; regions are unregistered
+// at shutdown). The repository index is served but load/unload are not, so
+// model_repository is not listed; CUDA shared memory, tracing, logging
+// settings, classification and the generate extension answer 501 /
+// codes.Unimplemented with a message.
 //
 // Where perfgo serve knowingly differs from Triton:
+//   - System shared memory is always allowed (Triton needs
+//     --allow-client-shm=true); a key it cannot open is INVALID_ARGUMENT
+//     (Triton: INTERNAL); shared-memory inputs are copied, not read in place.
 //   - JSON request data may be FP16/BF16 (converted); Triton refuses it.
 //   - Request bodies may be gzip or deflate encoded; responses are never
 //     compressed (Accept-Encoding is ignored), so a Go client's default
@@ -245,7 +249,7 @@ func New(opts Options) (*Server, error) {
 	delay := newDelayBackend(opts.Delay)
 	models := identityModels()
 	models = append(models, simpleModel(), delay.model(), sequenceModel(opts.MaxSequences, opts.SequenceIdle), repeatModel())
-	extensions := []string{"binary_tensor_data", "statistics", "model_configuration", "sequence"}
+	extensions := []string{"binary_tensor_data", "statistics", "model_configuration", "sequence", "system_shared_memory"}
 	if opts.HideModelConfig {
 		extensions = slices.DeleteFunc(extensions, func(e string) bool { return e == "model_configuration" })
 	}
@@ -399,6 +403,9 @@ func (s *Server) shutdown(ctx context.Context) error {
 	}
 	s.coreCancel()
 	if err := s.group.Wait(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := s.core.shm.unregister(""); err != nil {
 		errs = append(errs, err)
 	}
 	s.opts.Logger.Info("perfgo serve stopped")
