@@ -66,7 +66,7 @@ var paOptions = []struct {
 	// §1.4 Input data.
 	{[]string{"--input-data", "zero"}, ""},
 	{[]string{"-z"}, ""},
-	{[]string{"--data-directory", "data"}, "not implemented yet"},
+	{[]string{"--data-directory", "no-such-dir"}, "--input-data no-such-dir: no such file or directory"},
 	{[]string{"-b", "2"}, ""},
 	{[]string{"--shape", "INPUT0:4"}, ""},
 	{[]string{"--string-length", "16"}, ""},

@@ -158,7 +158,7 @@ func TestOptionsRejected(t *testing.T) {
 		{[]string{"-m", "m", "--request-count", "10", "--concurrency-range", "1:4"}, "single level"},
 		{[]string{"-m", "m", "--request-count", "2", "--concurrency-range", "4"}, "less than the concurrency"},
 		{[]string{"-m", "m", "--warmup-request-count", "5", "--concurrency-range", "1:4"}, "single level"},
-		{[]string{"-m", "m", "--input-data", "data.json"}, "random or zero"},
+		{[]string{"-m", "m", "--input-data", "data.json"}, "--input-data data.json: no such file or directory; give random, zero, a directory or perf_analyzer JSON files"},
 		{[]string{"-m", "m", "--shape", "IN"}, "name:d1,d2"},
 		{[]string{"-m", "m", "-H", "novalue"}, "Name:Value"},
 		{[]string{"-m", "m", "--async", "--sync"}, "cannot be used together"},
