@@ -135,3 +135,21 @@ func TestSecondInterruptAbandons(t *testing.T) {
 		t.Errorf("the JSON report does not count the cancelled requests:\n%s", b)
 	}
 }
+
+func TestLoadGCPercent(t *testing.T) {
+	for _, tc := range []struct {
+		live uint64
+		want int
+	}{
+		{0, gcPercent},
+		{4 << 20, gcPercent},  // the usual few MB: 400
+		{16 << 20, gcPercent}, // 64 MB of headroom is 400%
+		{32 << 20, 200},       // 64 MB of headroom
+		{64 << 20, 100},       // as much again as is live
+		{512 << 20, 100},      // never below Go's default
+	} {
+		if got := loadGCPercent(tc.live); got != tc.want {
+			t.Errorf("live %d MiB: GOGC %d, want %d", tc.live>>20, got, tc.want)
+		}
+	}
+}
