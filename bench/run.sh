@@ -4,6 +4,8 @@
 # On loopback, against one `perfgo serve` and its "simple" model, for the
 # same duration and concurrency each, it measures side by side:
 #   perfgo       the CLI, one level (--concurrency-range C), 3 windows
+#   perfgo/data  the same from a perf_analyzer data file of 16 steps, every answer
+#                validated (HTTP: the default transport)
 #   bareloop     the same client and request with no measurement (the ceiling)
 #   ghz          gRPC, in its fast mode (templates off)
 #   wrk          HTTP, a Lua script POSTing the binary-tensor body
@@ -151,6 +153,11 @@ jq -n --arg a "$(base64 -w0 "$tmp/in0.bin")" --arg b "$(base64 -w0 "$tmp/in1.bin
 	inputs: [{name: "INPUT0", datatype: "INT32", shape: [1, 16]}, {name: "INPUT1", datatype: "INT32", shape: [1, 16]}],
 	outputs: [{name: "OUTPUT0"}, {name: "OUTPUT1"}],
 	raw_input_contents: [$a, $b]}' >"$tmp/ghz-data.json"
+# perfgo/data: the same model from a perf_analyzer data file of 16 steps
+# (INPUT0 = k..k+15, INPUT1 = 1s, validation_data with both outputs), so
+# that each request differs and every answer is checked against it.
+jq -n '{data: [range(16) as $k | {INPUT0: [range($k; $k + 16)], INPUT1: [range(16) | 1]}],
+	validation_data: [range(16) as $k | {OUTPUT0: [range($k + 1; $k + 17)], OUTPUT1: [range($k - 1; $k + 15)]}]}' >"$tmp/simple-data.json"
 http_header='{"inputs":[{"name":"INPUT0","shape":[1,16],"datatype":"INT32","parameters":{"binary_data_size":64}},{"name":"INPUT1","shape":[1,16],"datatype":"INT32","parameters":{"binary_data_size":64}}],"outputs":[{"name":"OUTPUT0","parameters":{"binary_data":true}},{"name":"OUTPUT1","parameters":{"binary_data":true}}]}'
 cat >"$tmp/post.lua" <<EOF
 -- The v2 binary tensor extension: JSON header, then the raw tensors.
@@ -234,7 +241,7 @@ perfgo_cmd() {
 
 runs=0
 for proto in $protocols; do for _ in $concurrency; do
-	[[ $proto == grpc ]] && runs=$(( runs + 3 )) || runs=$(( runs + 1 + 2 * $(wc -w <<<"$transports") ))
+	[[ $proto == grpc ]] && runs=$(( runs + 4 )) || runs=$(( runs + 2 + 2 * $(wc -w <<<"$transports") ))
 done; done
 runs=$(( runs * repeat ))
 log "$runs load runs of ${secs}s, then RSS and allocation runs: about $(( (runs * (2 * secs + 1) / 2 + 10 * rss_secs + 120) / 60 )) minutes"
@@ -249,12 +256,16 @@ for round in $(seq "$repeat"); do
 				# ghz gets perfgo's pool size: one connection per 6 workers.
 				perfgo_cmd grpc "$grpc_addr" "$conc" "$window_ms"
 				measure perfgo grpc "$conc" "${cmd[@]}"
+				perfgo_cmd grpc "$grpc_addr" "$conc" "$window_ms"
+				measure perfgo/data grpc "$conc" "${cmd[@]}" --input-data "$tmp/simple-data.json"
 				measure bareloop grpc "$conc" "$tmp/bareloop" -i grpc -u "$grpc_addr" -c "$conc" -d "${secs}s"
 				measure ghz grpc "$conc" "$ghz" --insecure --proto proto/grpc_service.proto --import-paths proto \
 					--call inference.GRPCInferenceService/ModelInfer -D "$tmp/ghz-data.json" \
 					--disable-template-functions --disable-template-data \
 					-c "$conc" --connections $(( (conc + 5) / 6 )) -z "${secs}s" -O json -o "$tmp/ghz.json" "$grpc_addr"
 			else
+				perfgo_cmd http "$http_addr" "$conc" "$window_ms"
+				measure perfgo/data http "$conc" "${cmd[@]}" --input-data "$tmp/simple-data.json"
 				for t in $transports; do
 					perfgo_cmd http "$http_addr" "$conc" "$window_ms" PERFGO_HTTP_TRANSPORT="$t"
 					measure "perfgo/$t" http "$conc" "${cmd[@]}"
@@ -340,8 +351,9 @@ misses=$(awk -F'\t' '$4 == "MISS"' "$targets" | wc -l)
 # ratio column of the main table, for perfgo's rows.
 ratio_note() { # TOOL PROTO CONC
 	local tool=$1 proto=$2 conc=$3 bare ref refname tlim
-	case $tool in
-	perfgo) bare=bareloop ref=ghz tlim=0.7 ;;
+	case $tool/$proto in
+	perfgo/grpc | perfgo/data/grpc) bare=bareloop ref=ghz tlim=0.7 ;;
+	perfgo/data/http) bare=bareloop/fasthttp ref=wrk tlim=2 ;;
 	perfgo/*) bare=bareloop/${tool#perfgo/} ref=wrk tlim=2 ;;
 	*) echo "reference"; return ;;
 	esac
