@@ -565,9 +565,15 @@ func TestFaultFileDescriptors(t *testing.T) {
 				t.Errorf("perfgo ran until the test's deadline and was killed: it hangs")
 			}
 			r.readFiles(t, csvPath, jsonPath)
-			r.check(t, faultWant{code: exitOverFailureLimit, classes: []string{"local:EMFILE"},
+			want := faultWant{code: exitOverFailureLimit, classes: []string{"local:EMFILE"},
 				say:   []string{"perfgo ran out of file descriptors; raise ulimit -n or lower the concurrency"},
-				never: []string{"unreachable", "that the server is running"}})
+				never: []string{"unreachable", "that the server is running"}}
+			if r.code == exitError && strings.Contains(r.stderr, "requests of a window failed") {
+				// On a loaded machine every request of a window may fail:
+				// the documented code for that; classes and hint as ever.
+				want.code = exitError
+			}
+			r.check(t, want)
 		})
 	}
 }
