@@ -1,10 +1,12 @@
 package main
 
 import (
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -133,4 +135,105 @@ func TestInputDataFlag(t *testing.T) {
 			t.Errorf("%v: exit %d, stderr %q; want 99 and %q", tc.args, code, stderr, tc.want)
 		}
 	}
+}
+
+// Every datatype from perf_analyzer's JSON format, end to end through the
+// identity models (OUTPUT0 echoes INPUT0): two streams, per-step shapes,
+// base64 contents, validation_data that every response must match, and a
+// batch of two steps.
+func TestInputDataEveryDatatype(t *testing.T) {
+	srv := servertest.Start(t)
+	values := map[string][]any{
+		"BOOL": {true, false, true, true}, "BYTES": {"a", "", "hello, world", "ü"},
+		"FP16": {0.5, 1.25, -2, 3}, "BF16": {0.5, 1.25, -2, 3}, "FP32": {0.1, 1.25, -2, 3e10}, "FP64": {0.1, 1.25, -2, 3e100},
+	}
+	for _, dt := range []string{"UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64"} {
+		values[dt] = []any{0, 1, 7, 100}
+	}
+	for dt, vs := range values {
+		// Stream 0: a flat array (shape [4]) then a per-step shape [3];
+		// stream 1: one step of [2]. validation_data mirrors data.
+		step := func(vs []any, shaped bool) map[string]any {
+			if shaped {
+				return map[string]any{"INPUT0": map[string]any{"content": vs, "shape": []int{len(vs)}}}
+			}
+			return map[string]any{"INPUT0": vs}
+		}
+		want := func(vs []any) map[string]any {
+			return map[string]any{"OUTPUT0": map[string]any{"content": vs, "shape": []int{len(vs)}}}
+		}
+		doc := map[string]any{
+			"data":            [][]map[string]any{{step(vs, true), step(vs[:3], true)}, {step(vs[:2], true)}},
+			"validation_data": [][]map[string]any{{want(vs), want(vs[:3])}, {want(vs[:2])}},
+		}
+		path := writeJSON(t, doc)
+		for _, proto := range []string{"grpc", "http"} {
+			url := srv.GRPCAddr
+			if proto == "http" {
+				url = srv.HTTPAddr
+			}
+			model := "identity_" + strings.ToLower(dt)
+			code, stdout, stderr := perfgo(t, t.Context(), "-m", model, "-i", proto, "-u", url, "--input-data", path, "--request-count", "12")
+			if code != 0 || strings.Contains(stdout, "Failed requests") || !strings.Contains(stdout, "Successfully read data for 2 stream/streams.") {
+				t.Errorf("%s over %s: exit %d\n%s\n%s", model, proto, code, stdout, stderr)
+			}
+		}
+	}
+
+	// base64 contents (BYTES with their length prefixes) and a batch of two
+	// steps of the same shape.
+	le := func(vs ...uint32) string {
+		b := make([]byte, 4*len(vs))
+		for i, v := range vs {
+			binary.LittleEndian.PutUint32(b[4*i:], v)
+		}
+		return base64.StdEncoding.EncodeToString(b)
+	}
+	prefixed := base64.StdEncoding.EncodeToString([]byte("\x02\x00\x00\x00hi\x00\x00\x00\x00"))
+	for _, tc := range []struct {
+		model string
+		doc   map[string]any
+		args  []string
+	}{
+		{"identity_int32", map[string]any{
+			"data":            []map[string]any{{"INPUT0": map[string]any{"b64": le(1, 2, 3), "shape": []int{3}}}},
+			"validation_data": []map[string]any{{"OUTPUT0": map[string]any{"b64": le(1, 2, 3), "shape": []int{3}}}},
+		}, nil},
+		{"identity_bytes", map[string]any{
+			"data":            []map[string]any{{"INPUT0": map[string]any{"b64": prefixed, "shape": []int{2}}}},
+			"validation_data": []map[string]any{{"OUTPUT0": map[string]any{"b64": prefixed, "shape": []int{2}}}},
+		}, nil},
+		{"identity_fp32", map[string]any{
+			"data": []map[string]any{
+				{"INPUT0": map[string]any{"content": []float64{1, 2}, "shape": []int{2}}},
+				{"INPUT0": map[string]any{"content": []float64{3, 4}, "shape": []int{2}}},
+			},
+			"validation_data": []map[string]any{
+				{"OUTPUT0": map[string]any{"content": []float64{1, 2}, "shape": []int{2}}},
+				{"OUTPUT0": map[string]any{"content": []float64{3, 4}, "shape": []int{2}}},
+			},
+		}, []string{"-b", "2"}},
+	} {
+		args := append([]string{"-m", tc.model, "-i", "grpc", "-u", srv.GRPCAddr, "--input-data", writeJSON(t, tc.doc), "--request-count", "6", "--json", filepath.Join(t.TempDir(), "r.json")}, tc.args...)
+		code, stdout, stderr := perfgo(t, t.Context(), args...)
+		if code != 0 || strings.Contains(stdout, "Failed requests") {
+			t.Errorf("%s %v: exit %d\n%s\n%s", tc.model, tc.args, code, stdout, stderr)
+		}
+		if slices.Contains(tc.args, "-b") && !strings.Contains(stdout, "Throughput") {
+			t.Errorf("%s: no throughput reported", tc.model)
+		}
+	}
+}
+
+func writeJSON(t *testing.T, doc any) string {
+	t.Helper()
+	b, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "data.json")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
