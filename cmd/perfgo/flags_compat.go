@@ -52,9 +52,6 @@ var compatFlags = []compatFlag{
 	{name: "fixed-schedule", missing: "fixed schedules from --input-data files"},
 	{name: "session-concurrency", arg: "N", missing: "multi-turn sessions (openai kind)"},
 	// Input data.
-	{name: "shared-memory", arg: "KIND", values: []string{"none", "system", "cuda"}, accept: "none", missing: "system shared memory",
-		refuse: map[string]string{"cuda": "this build has no GPU support"}},
-	{name: "output-shared-memory-size", arg: "BYTES", accept: "*"},
 	// Sequence (stateful) models: perfgo refuses them at discovery.
 	{name: "sequence-length", arg: "N", missing: "sequence (stateful) models"},
 	{name: "sequence-length-variation", arg: "PCT", missing: "sequence (stateful) models"},

@@ -117,6 +117,14 @@ func profile(ctx context.Context, o *profileOptions, stdout, stderr io.Writer) (
 			fmt.Fprintln(stdout, s) // perf_analyzer prints it before the settings, for JSON data
 		}
 	}
+	if o.SharedMemory == "system" {
+		regions, err := o.placeInSharedMemory(ctx, control, target)
+		// Deferred before the clients' Close: runs on every way out.
+		defer regions.release(ctx, o.ControlTimeout, stderr)
+		if err != nil {
+			return err
+		}
+	}
 	obs := &printer{stdout: stdout, stderr: stderr, verbose: o.Verbose > 0}
 	lopts, err := o.loadgenOptions(target, cl, control, obs)
 	if err != nil {
@@ -171,6 +179,8 @@ type target struct {
 	model       inputs.Model
 	tensors     []client.Tensor
 	outputs     []string
+	// outputParams place outputs in shared memory (--shared-memory system).
+	outputParams map[string]map[string]any
 	// data and requests are the user's data files, when given.
 	data     *inputs.DataSet
 	requests []inputs.Request
@@ -294,7 +304,7 @@ func (o *profileOptions) loadgenOptions(t *target, cl, control client.Client, ob
 	}
 	prepared := make([]client.Prepared, len(reqs))
 	for i, r := range reqs {
-		p, err := cl.Prepare(&client.InferRequest{Model: o.Model, Version: o.Version, Inputs: r.Inputs, Outputs: t.outputs, Expected: r.Expected, Parameters: o.RequestParams})
+		p, err := cl.Prepare(&client.InferRequest{Model: o.Model, Version: o.Version, Inputs: r.Inputs, Outputs: t.outputs, OutputParams: t.outputParams, Expected: r.Expected, Parameters: o.RequestParams})
 		if err != nil {
 			return loadgen.Options{}, fmt.Errorf("prepare request %d of %d: %w", i+1, len(reqs), err)
 		}

@@ -535,6 +535,7 @@ const (
 	fieldOutDatatype = 2
 	fieldOutShape    = 3
 	fieldOutContents = 5
+	fieldOutParams   = 4
 )
 
 // elemTypes are the datatypes, looked up by name without allocating.
@@ -555,8 +556,14 @@ func lookupType(name []byte) datatype.Type {
 // need. Outputs carried in contents are accepted as they are.
 func (c *outputCheck) checkPB(b []byte, s inferSummary) error {
 	clear(c.seen)
+	// Outputs in shared memory carry no data: a server sends an empty
+	// raw entry for each, or (as Triton indexes them) none at all.
+	skipSHMRaw := false
 	if s.raw > 0 && s.raw != s.outputs {
-		return fmt.Errorf("response has %d outputs but %d raw_output_contents", s.outputs, s.raw)
+		if n, err := countSHMOutputs(b); err != nil || s.raw != s.outputs-n {
+			return fmt.Errorf("response has %d outputs but %d raw_output_contents", s.outputs, s.raw)
+		}
+		skipSHMRaw = true
 	}
 	outs, raws := b, b
 	contents := false // an expected output is in a contents field
@@ -574,11 +581,20 @@ func (c *outputCheck) checkPB(b []byte, s inferSummary) error {
 		if i >= 0 && c.want != nil {
 			w = c.want[i]
 		}
-		if s.raw == 0 {
+		if t.shm && w != nil {
+			return &validationError{fmt.Sprintf("output %q was placed in shared memory and carries no data to compare with the expected", t.name)}
+		}
+		if s.raw == 0 || t.shm && skipSHMRaw {
 			contents = contents || w != nil
 			continue
 		}
 		raw, _ := nextBytesField(&raws, fieldInferRespRaw)
+		if t.shm {
+			if len(raw) > 0 {
+				return fmt.Errorf("response output %q is in shared memory region and also has %d raw bytes", t.name, len(raw))
+			}
+			continue
+		}
 		if err := t.checkRaw(raw); err != nil {
 			return err
 		}
@@ -629,6 +645,48 @@ type pbOutput struct {
 	// elems is the product of the shape, -1 when it overflows or a
 	// dimension is negative.
 	elems int64
+	// shm: the output's parameters name a shared memory region.
+	shm bool
+}
+
+// countSHMOutputs counts the outputs of a response (validated by
+// scanInferResponse) placed in shared memory.
+func countSHMOutputs(b []byte) (int, error) {
+	n := 0
+	for {
+		o, ok := nextBytesField(&b, fieldInferRespOutputs)
+		if !ok {
+			return n, nil
+		}
+		t, err := scanOutputTensor(o)
+		if err != nil {
+			return n, err
+		}
+		if t.shm {
+			n++
+		}
+	}
+}
+
+// isSHMParam says whether a parameters map entry's key is
+// shared_memory_region.
+func isSHMParam(entry []byte) bool {
+	for len(entry) > 0 {
+		num, typ, n := protowire.ConsumeTag(entry)
+		if n < 0 {
+			return false
+		}
+		entry = entry[n:]
+		if num == fieldMapKey && typ == protowire.BytesType {
+			v, n := protowire.ConsumeBytes(entry)
+			return n >= 0 && string(v) == ParamSharedMemoryRegion
+		}
+		if n = protowire.ConsumeFieldValue(num, typ, entry); n < 0 {
+			return false
+		}
+		entry = entry[n:]
+	}
+	return false
 }
 
 // scanOutputTensor reads an InferOutputTensor without allocating.
@@ -671,6 +729,13 @@ func scanOutputTensor(b []byte) (pbOutput, error) {
 					dim(d)
 				}
 			}
+		case typ == protowire.BytesType && num == fieldOutParams:
+			v, n := protowire.ConsumeBytes(b)
+			if n < 0 {
+				return t, fmt.Errorf("%w: %v", errWire, protowire.ParseError(n))
+			}
+			b = b[n:]
+			t.shm = t.shm || isSHMParam(v)
 		case typ == protowire.VarintType && num == fieldOutShape:
 			d, n := protowire.ConsumeVarint(b)
 			if n < 0 {

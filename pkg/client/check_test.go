@@ -153,6 +153,14 @@ func TestCheckPB(t *testing.T) {
 		return &inferencepb.ModelInferResponse_InferOutputTensor{Name: name, Datatype: dt, Shape: shape}
 	}
 	type O = *inferencepb.ModelInferResponse_InferOutputTensor
+	shmOut := func(name, dt string, shape ...int64) O {
+		o := out(name, dt, shape...)
+		o.Parameters = map[string]*inferencepb.InferParameter{
+			"shared_memory_byte_size": {ParameterChoice: &inferencepb.InferParameter_Int64Param{Int64Param: 16}},
+			ParamSharedMemoryRegion:   {ParameterChoice: &inferencepb.InferParameter_StringParam{StringParam: "r"}},
+		}
+		return o
+	}
 	bytesData := func(elems ...string) []byte {
 		var b []byte
 		for _, e := range elems {
@@ -184,6 +192,13 @@ func TestCheckPB(t *testing.T) {
 		{"contents", []string{"C"}, &inferencepb.ModelInferResponse{Outputs: []O{{Name: "C", Datatype: "INT32", Shape: []int64{2},
 			Contents: &inferencepb.InferTensorContents{IntContents: []int32{1, 2}}}}}, ""},
 		{"scalar", nil, &inferencepb.ModelInferResponse{Outputs: []O{out("A", "BOOL")}, RawOutputContents: [][]byte{{1}}}, ""},
+		// Shared memory: an output there has no data, with an empty raw
+		// entry or (Triton) none.
+		{"shm empty raw", []string{"A", "B"}, &inferencepb.ModelInferResponse{Outputs: []O{shmOut("A", "INT32", 4), out("B", "INT8", 1)}, RawOutputContents: [][]byte{{}, {1}}}, ""},
+		{"shm no raw", []string{"A", "B"}, &inferencepb.ModelInferResponse{Outputs: []O{shmOut("A", "INT32", 4), out("B", "INT8", 1)}, RawOutputContents: [][]byte{{1}}}, ""},
+		{"shm all", []string{"A"}, &inferencepb.ModelInferResponse{Outputs: []O{shmOut("A", "INT32", 4)}}, ""},
+		{"shm and raw", nil, &inferencepb.ModelInferResponse{Outputs: []O{shmOut("A", "INT8", 1)}, RawOutputContents: [][]byte{{1}}}, "also has 1 raw bytes"},
+		{"shm raw count", nil, &inferencepb.ModelInferResponse{Outputs: []O{shmOut("A", "INT8", 1), out("B", "INT8", 1), out("C", "INT8", 1)}, RawOutputContents: [][]byte{{1}}}, "3 outputs but 1 raw_output_contents"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -92,6 +92,14 @@ type InferRequest struct {
 	Inputs  []Tensor
 	// Outputs names the outputs to return; empty asks for all of them.
 	Outputs []string
+	// OutputParams are parameters of requested outputs, by name (each
+	// must be in Outputs): e.g. ParamSharedMemoryRegion and
+	// ParamSharedMemoryByteSize place the output in a registered region,
+	// and the server then answers with the output's placement and no
+	// data. Sent as the output's "parameters" on HTTP and as
+	// InferRequestedOutputTensor.parameters on gRPC. An output in shared
+	// memory cannot be among Expected.
+	OutputParams map[string]map[string]any
 	// Parameters are request-level parameters (bool, int64, uint64, float64
 	// or string), e.g. sequence_id, sequence_start, sequence_end.
 	Parameters map[string]any

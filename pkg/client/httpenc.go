@@ -71,10 +71,12 @@ func encodeHTTPRequest(c *checkedRequest, binaryIn, binaryOut bool) (body []byte
 		}
 		jr.Inputs = append(jr.Inputs, in)
 	}
-	for _, o := range c.Outputs {
-		out := jsonOutputReq{Name: o}
-		if binaryOut {
-			out.Parameters = map[string]any{paramBinaryData: true}
+	for i, o := range c.Outputs {
+		out := jsonOutputReq{Name: o, Parameters: c.outputParam(i)}
+		switch {
+		case inSharedMemory(out.Parameters): // the server writes the region
+		case binaryOut:
+			out.Parameters = withParam(out.Parameters, paramBinaryData, true)
 		}
 		jr.Outputs = append(jr.Outputs, out)
 	}

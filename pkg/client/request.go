@@ -3,6 +3,8 @@ package client
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/perfgo/perfgo/pkg/inferencepb"
 	"google.golang.org/protobuf/proto"
@@ -14,6 +16,9 @@ type checkedRequest struct {
 	*InferRequest
 	params      map[string]any
 	inputParams []map[string]any
+	// outputParams are OutputParams in canonical form, by index in
+	// Outputs (nil for an output without parameters).
+	outputParams []map[string]any
 }
 
 // checkRequest validates req before it is encoded.
@@ -54,6 +59,9 @@ func checkRequest(req *InferRequest) (*checkedRequest, error) {
 			return nil, fmt.Errorf("output %q requested twice", o)
 		}
 		seen[o] = true
+	}
+	if err := c.checkOutputParams(seen); err != nil {
+		return nil, err
 	}
 	if err := checkExpected(req); err != nil {
 		return nil, err
@@ -98,8 +106,8 @@ func (c *checkedRequest) toPB(extra map[string]any) *inferencepb.ModelInferReque
 		}
 		pb.RawInputContents = append(pb.RawInputContents, data)
 	}
-	for _, o := range c.Outputs {
-		pb.Outputs = append(pb.Outputs, &inferencepb.ModelInferRequest_InferRequestedOutputTensor{Name: o})
+	for i, o := range c.Outputs {
+		pb.Outputs = append(pb.Outputs, &inferencepb.ModelInferRequest_InferRequestedOutputTensor{Name: o, Parameters: toPBParams(c.outputParam(i))})
 	}
 	return pb
 }
@@ -111,4 +119,46 @@ func (c *checkedRequest) marshalPB(extra map[string]any) ([]byte, error) {
 		return nil, fmt.Errorf("encode request for model %q: %w", c.Model, err)
 	}
 	return b, nil
+}
+
+// checkOutputParams checks OutputParams against the requested outputs
+// (requested marks their names) and puts them in canonical form. An
+// output in shared memory is checked as an input there is, and cannot be
+// compared with an expected output: it comes with no data.
+func (c *checkedRequest) checkOutputParams(requested map[string]bool) error {
+	if len(c.OutputParams) == 0 {
+		return nil
+	}
+	for _, name := range slices.Sorted(maps.Keys(c.OutputParams)) {
+		if !requested[name] {
+			return fmt.Errorf("output parameters for %q, which is not among the requested outputs %q", name, c.Outputs)
+		}
+	}
+	c.outputParams = make([]map[string]any, len(c.Outputs))
+	for i, name := range c.Outputs {
+		p, err := normParams(c.OutputParams[name])
+		if err != nil {
+			return fmt.Errorf("output %q: %w", name, err)
+		}
+		if inSharedMemory(p) {
+			if err := checkSHMParams(p); err != nil {
+				return fmt.Errorf("output %q: %w", name, err)
+			}
+			for _, e := range c.Expected {
+				if e.Name == name {
+					return fmt.Errorf("output %q is placed in shared memory and also expected: the response carries no data to compare", name)
+				}
+			}
+		}
+		c.outputParams[i] = p
+	}
+	return nil
+}
+
+// outputParam returns the canonical parameters of requested output i.
+func (c *checkedRequest) outputParam(i int) map[string]any {
+	if c.outputParams == nil {
+		return nil
+	}
+	return c.outputParams[i]
 }

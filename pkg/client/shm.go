@@ -178,26 +178,36 @@ func checkInput(t *Tensor, p map[string]any) error {
 	if len(t.Data) > 0 {
 		return fmt.Errorf("tensor %q names shared memory region %v and also has %d bytes of Data; give one or the other", t.Name, p[ParamSharedMemoryRegion], len(t.Data))
 	}
+	if err := checkSHMParams(p); err != nil {
+		return fmt.Errorf("tensor %q: %w", t.Name, err)
+	}
+	return nil
+}
+
+// checkSHMParams checks the canonical shared-memory parameters p of a
+// tensor (an input, or a requested output) and makes its offset and byte
+// size int64, the type Triton requires.
+func checkSHMParams(p map[string]any) error {
 	if r, ok := p[ParamSharedMemoryRegion].(string); !ok || r == "" {
-		return fmt.Errorf("tensor %q: %s must be a non-empty string", t.Name, ParamSharedMemoryRegion)
+		return fmt.Errorf("%s must be a non-empty string", ParamSharedMemoryRegion)
 	}
 	if _, ok := p[ParamSharedMemoryByteSize]; !ok {
-		return fmt.Errorf("tensor %q: %s needs %s", t.Name, ParamSharedMemoryRegion, ParamSharedMemoryByteSize)
+		return fmt.Errorf("%s needs %s", ParamSharedMemoryRegion, ParamSharedMemoryByteSize)
 	}
 	for _, k := range []string{ParamSharedMemoryOffset, ParamSharedMemoryByteSize} {
 		switch v := p[k].(type) {
 		case nil:
 		case int64:
 			if v < 0 {
-				return fmt.Errorf("tensor %q: %s is %d; it must not be negative", t.Name, k, v)
+				return fmt.Errorf("%s is %d; it must not be negative", k, v)
 			}
 		case uint64:
 			if v > math.MaxInt64 {
-				return fmt.Errorf("tensor %q: %s is %d, too large", t.Name, k, v)
+				return fmt.Errorf("%s is %d, too large", k, v)
 			}
 			p[k] = int64(v)
 		default:
-			return fmt.Errorf("tensor %q: %s is %T; it must be an integer", t.Name, k, v)
+			return fmt.Errorf("%s is %T; it must be an integer", k, v)
 		}
 	}
 	return nil

@@ -14,12 +14,17 @@ import (
 
 func TestSharedMemoryControlAndInputs(t *testing.T) {
 	s := servertest.Start(t)
-	for i, opts := range []Options{
+	for i, opts := range shmTransports(s) {
+		t.Run(fmt.Sprintf("%s-%d", opts.Protocol, i), func(t *testing.T) { sharedMemorySuite(t, opts, s) })
+	}
+}
+
+// shmTransports are the ways to reach s: HTTP binary and JSON, gRPC.
+func shmTransports(s *servertest.Server) []Options {
+	return []Options{
 		{Protocol: HTTP, URL: s.HTTPAddr},
 		{Protocol: HTTP, URL: s.HTTPAddr, InputTensorFormat: FormatJSON, OutputTensorFormat: FormatJSON},
 		{Protocol: GRPC, URL: s.GRPCAddr},
-	} {
-		t.Run(fmt.Sprintf("%s-%d", opts.Protocol, i), func(t *testing.T) { sharedMemorySuite(t, opts, s) })
 	}
 }
 
@@ -155,5 +160,104 @@ func TestSharedMemoryGRPCEncoding(t *testing.T) {
 	}
 	if s := string(body); strings.Count(s, "binary_data_size") != 1 || !strings.Contains(s, `"shared_memory_offset":8`) {
 		t.Errorf("HTTP body %s: want one binary input and the region's parameters", s)
+	}
+}
+
+// Outputs requested in shared memory are written there by the server and
+// answered with their placement and no data, which the check accepts.
+func TestSharedMemoryOutputs(t *testing.T) {
+	s := servertest.Start(t)
+	for i, opts := range shmTransports(s) {
+		t.Run(fmt.Sprintf("%s-%d", opts.Protocol, i), func(t *testing.T) {
+			ctx := testCtx(t)
+			c := newClient(t, opts)
+			sc := c.(SharedMemoryClient)
+			mem, err := shm.Create(fmt.Sprintf("/perfgo_clienttest_%d_%s", os.Getpid(), strings.ReplaceAll(t.Name(), "/", "_")), 256)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = mem.Unlink(); _ = mem.Close() })
+			name := "perfgo_out_" + strings.ReplaceAll(t.Name(), "/", "_")
+			if err := sc.RegisterSystemSharedMemory(ctx, name, mem.Key(), 0, 256); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = sc.UnregisterSystemSharedMemory(ctx, name) })
+			in0, in1 := make([]byte, 64), make([]byte, 64)
+			for i := range 16 {
+				binary.LittleEndian.PutUint32(in0[4*i:], uint32(i))
+				binary.LittleEndian.PutUint32(in1[4*i:], 100)
+			}
+			req := &InferRequest{Model: "simple",
+				Inputs: []Tensor{
+					{Name: "INPUT0", Datatype: TypeInt32, Shape: []int64{1, 16}, Data: in0},
+					{Name: "INPUT1", Datatype: TypeInt32, Shape: []int64{1, 16}, Data: in1},
+				},
+				Outputs: []string{"OUTPUT0", "OUTPUT1"},
+				OutputParams: map[string]map[string]any{
+					"OUTPUT0": {ParamSharedMemoryRegion: name, ParamSharedMemoryByteSize: uint64(128)},
+					"OUTPUT1": {ParamSharedMemoryRegion: name, ParamSharedMemoryOffset: 128, ParamSharedMemoryByteSize: 128},
+				},
+			}
+			call, err := c.NewCall(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := call.Do(ctx); err != nil {
+				t.Fatal(err)
+			}
+			res, err := call.Response()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Outputs) != 2 {
+				t.Fatalf("%d outputs, want 2", len(res.Outputs))
+			}
+			for _, o := range res.Outputs {
+				if len(o.Data) != 0 || o.Parameters[ParamSharedMemoryRegion] != name {
+					t.Errorf("output %s: %d bytes of data, parameters %v; want none and the region", o.Name, len(o.Data), o.Parameters)
+				}
+			}
+			for i := range 16 {
+				sum := int32(binary.LittleEndian.Uint32(mem.Bytes()[4*i:]))
+				diff := int32(binary.LittleEndian.Uint32(mem.Bytes()[128+4*i:]))
+				if sum != int32(i)+100 || diff != int32(i)-100 {
+					t.Fatalf("element %d: OUTPUT0 %d, OUTPUT1 %d in the region; want %d and %d", i, sum, diff, i+100, i-100)
+				}
+			}
+		})
+	}
+}
+
+func TestOutputParamsRefused(t *testing.T) {
+	in := []Tensor{{Name: "INPUT0", Datatype: TypeInt32, Shape: []int64{1}, Data: []byte{1, 0, 0, 0}}}
+	shmOut := map[string]any{ParamSharedMemoryRegion: "r", ParamSharedMemoryByteSize: 4}
+	for _, tc := range []struct {
+		name string
+		req  InferRequest
+		want string
+	}{
+		{"not requested", InferRequest{Model: "m", Inputs: in, Outputs: []string{"A"}, OutputParams: map[string]map[string]any{"B": shmOut}}, `"B", which is not among`},
+		{"no size", InferRequest{Model: "m", Inputs: in, Outputs: []string{"A"}, OutputParams: map[string]map[string]any{"A": {ParamSharedMemoryRegion: "r"}}}, "needs shared_memory_byte_size"},
+		{"expected", InferRequest{Model: "m", Inputs: in, Outputs: []string{"A"}, OutputParams: map[string]map[string]any{"A": shmOut},
+			Expected: []Tensor{{Name: "A", Datatype: TypeInt32, Shape: []int64{1}, Data: []byte{1, 0, 0, 0}}}}, "no data to compare"},
+	} {
+		if _, err := checkRequest(&tc.req); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v; want %q", tc.name, err, tc.want)
+		}
+	}
+	checked, err := checkRequest(&InferRequest{Model: "m", Inputs: in, Outputs: []string{"A", "B"}, OutputParams: map[string]map[string]any{"A": shmOut}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	outs := checked.toPB(nil).GetOutputs()
+	if p := outs[0].GetParameters(); p[ParamSharedMemoryByteSize].GetInt64Param() != 4 || p[ParamSharedMemoryRegion].GetStringParam() != "r" || outs[1].GetParameters() != nil {
+		t.Errorf("gRPC outputs %v: want A's region parameters (int64 size), none for B", outs)
+	}
+	body, _, err := encodeHTTPRequest(checked, true, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := string(body); !strings.Contains(s, `{"name":"A","parameters":{"shared_memory_byte_size":4,"shared_memory_region":"r"}}`) || !strings.Contains(s, `{"name":"B","parameters":{"binary_data":true}}`) {
+		t.Errorf("HTTP body %s: want A in its region (no binary_data), B binary", s)
 	}
 }
