@@ -526,6 +526,10 @@ func (e *engine) swap(into, next *window) uint64 {
 		done += w.done.Load()
 		if into != nil {
 			into.addTally(t)
+		}
+		if into != nil && into != e.outside {
+			// A window's issued count runs from markIssued or the last
+			// window's end; what completes outside windows moves no mark.
 			issued := w.issued.Load()
 			into.issued += issued - w.issuedSeen
 			w.issuedSeen = issued
