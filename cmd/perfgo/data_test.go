@@ -39,15 +39,7 @@ func simpleData(t *testing.T, wrong bool) string {
 			{"OUTPUT0": twos(16), "OUTPUT1": make([]int, 16)},
 		},
 	}
-	b, err := json.Marshal(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "simple.json")
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return writeJSON(t, doc)
 }
 
 func twos(n int) []int {
@@ -64,10 +56,7 @@ func twos(n int) []int {
 func TestInputDataFiles(t *testing.T) {
 	srv := servertest.Start(t)
 	for _, proto := range []string{"grpc", "http"} {
-		url := srv.GRPCAddr
-		if proto == "http" {
-			url = srv.HTTPAddr
-		}
+		url := serverURL(srv, proto)
 		t.Run(proto+" valid", func(t *testing.T) {
 			code, stdout, stderr := perfgo(t, t.Context(), "-m", "simple", "-i", proto, "-u", url, "--input-data", simpleData(t, false), "--request-count", "40")
 			if code != 0 {
@@ -168,10 +157,7 @@ func TestInputDataEveryDatatype(t *testing.T) {
 		}
 		path := writeJSON(t, doc)
 		for _, proto := range []string{"grpc", "http"} {
-			url := srv.GRPCAddr
-			if proto == "http" {
-				url = srv.HTTPAddr
-			}
+			url := serverURL(srv, proto)
 			model := "identity_" + strings.ToLower(dt)
 			code, stdout, stderr := perfgo(t, t.Context(), "-m", model, "-i", proto, "-u", url, "--input-data", path, "--request-count", "12")
 			if code != 0 || strings.Contains(stdout, "Failed requests") || !strings.Contains(stdout, "Successfully read data for 2 stream/streams.") {
@@ -236,4 +222,12 @@ func writeJSON(t *testing.T, doc any) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// serverURL is srv's address for proto.
+func serverURL(srv *servertest.Server, proto string) string {
+	if proto == "http" {
+		return srv.HTTPAddr
+	}
+	return srv.GRPCAddr
 }
