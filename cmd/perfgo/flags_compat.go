@@ -44,7 +44,6 @@ var compatFlags = []compatFlag{
 	{name: "model-signature-name", arg: "NAME", accept: "*"},
 	{name: "triton-server-directory", arg: "DIR", accept: "*"},
 	{name: "model-repository", arg: "DIR", accept: "*"},
-	{name: "version", missing: "`perfgo version` prints perfgo's version"},
 	{name: "enable-mpi", missing: "multi-model runs under mpiexec"},
 	// Load modes.
 	{name: "periodic-concurrency-range", arg: "RANGE", missing: "the periodic concurrency mode (streaming)"},

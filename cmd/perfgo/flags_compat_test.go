@@ -31,7 +31,7 @@ var paOptions = []struct {
 	{[]string{"--model-repository", "/models"}, ""},
 	{[]string{"-v"}, ""},
 	{[]string{"-v", "-v"}, ""},
-	{[]string{"--version"}, "perfgo version"},
+	{[]string{"--version"}, ""},
 	{[]string{"-h"}, "help"},
 	{[]string{"--help"}, "help"},
 	{[]string{"--enable-mpi"}, "not implemented yet"},

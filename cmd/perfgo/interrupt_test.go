@@ -153,3 +153,11 @@ func TestLoadGCPercent(t *testing.T) {
 		}
 	}
 }
+
+// perf_analyzer's --version prints the version and exits 0, without -m.
+func TestVersionFlag(t *testing.T) {
+	code, stdout, stderr := perfgo(t, t.Context(), "--version")
+	if code != 0 || !strings.HasPrefix(stdout, "perfgo ") {
+		t.Errorf("exit %d, stdout %q, stderr %q; want 0 and perfgo's version", code, stdout, stderr)
+	}
+}

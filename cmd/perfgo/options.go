@@ -117,6 +117,8 @@ type profileOptions struct {
 	SSLHTTPSCertType string
 	SSLHTTPSKeyType  string
 
+	printVersion bool
+
 	// abandon is closed by a second Ctrl-C: requests in flight are
 	// cancelled at once, and what was measured is still written.
 	abandon <-chan struct{}
@@ -159,6 +161,7 @@ func defaultProfileOptions() *profileOptions {
 func (o *profileOptions) bind(fs *pflag.FlagSet) {
 	fs.SortFlags = false
 	fs.StringVarP(&o.Model, "model-name", "m", "", "model to profile (required)")
+	fs.BoolVar(&o.printVersion, "version", false, "print perfgo's version and exit (as perf_analyzer's --version)")
 	fs.StringVarP(&o.Version, "model-version", "x", "", "model version (default: the server's choice)")
 	fs.StringVarP(&o.URL, "url", "u", "", "server address host:port (default localhost:8000 for HTTP, localhost:8001 for gRPC)")
 	fs.StringVarP(&o.Protocol, "protocol", "i", "http", "protocol: http or grpc")

@@ -83,6 +83,9 @@ at once, a third exits without writing).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if opts.printVersion {
+				return printVersion(cmd.OutOrStdout())
+			}
 			if err := opts.finish(cmd.Flags()); err != nil {
 				return err
 			}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"runtime/debug"
 
 	"github.com/spf13/cobra"
@@ -13,17 +14,22 @@ func newVersionCmd() *cobra.Command {
 		Short: "Print perfgo's version",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			version, revision := "(devel)", ""
-			if bi, ok := debug.ReadBuildInfo(); ok {
-				version = bi.Main.Version
-				for _, s := range bi.Settings {
-					if s.Key == "vcs.revision" {
-						revision = " (commit " + s.Value + ")"
-					}
-				}
-			}
-			_, err := fmt.Fprintf(cmd.OutOrStdout(), "perfgo %s%s\n", version, revision)
-			return err
+			return printVersion(cmd.OutOrStdout())
 		},
 	}
+}
+
+// printVersion writes perfgo's version (and commit, when built from git).
+func printVersion(w io.Writer) error {
+	version, revision := "(devel)", ""
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		version = bi.Main.Version
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				revision = " (commit " + s.Value + ")"
+			}
+		}
+	}
+	_, err := fmt.Fprintf(w, "perfgo %s%s\n", version, revision)
+	return err
 }
