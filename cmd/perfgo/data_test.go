@@ -56,7 +56,7 @@ func twos(n int) []int {
 func TestInputDataFiles(t *testing.T) {
 	srv := servertest.Start(t)
 	for _, proto := range []string{"grpc", "http"} {
-		url := serverURL(srv, proto)
+		url := addrFor(srv, proto)
 		t.Run(proto+" valid", func(t *testing.T) {
 			code, stdout, stderr := perfgo(t, t.Context(), "-m", "simple", "-i", proto, "-u", url, "--input-data", simpleData(t, false), "--request-count", "40")
 			if code != 0 {
@@ -157,7 +157,7 @@ func TestInputDataEveryDatatype(t *testing.T) {
 		}
 		path := writeJSON(t, doc)
 		for _, proto := range []string{"grpc", "http"} {
-			url := serverURL(srv, proto)
+			url := addrFor(srv, proto)
 			model := "identity_" + strings.ToLower(dt)
 			code, stdout, stderr := perfgo(t, t.Context(), "-m", model, "-i", proto, "-u", url, "--input-data", path, "--request-count", "12")
 			if code != 0 || strings.Contains(stdout, "Failed requests") || !strings.Contains(stdout, "Successfully read data for 2 stream/streams.") {
@@ -222,12 +222,4 @@ func writeJSON(t *testing.T, doc any) string {
 		t.Fatal(err)
 	}
 	return path
-}
-
-// serverURL is srv's address for proto.
-func serverURL(srv *servertest.Server, proto string) string {
-	if proto == "http" {
-		return srv.HTTPAddr
-	}
-	return srv.GRPCAddr
 }

@@ -149,6 +149,9 @@ func TestNoConfigBatch(t *testing.T) {
 		if !strings.Contains(stderr, "warning: the server gives no model configuration: the leading -1 of each input is taken as the batch dimension (-b N fills it)\n") {
 			t.Errorf("%s: stderr lacks the no-configuration line:\n%s", proto, stderr)
 		}
+		if !strings.Contains(stdout, "  No model configuration: the leading -1 of each input is the batch dimension (-b fills it)\n") {
+			t.Errorf("%s: the settings header does not say how the batch dimension was chosen:\n%s", proto, stdout)
+		}
 		st, err := srv.Statistics("simple")
 		if err != nil {
 			t.Fatal(err)

@@ -198,6 +198,7 @@ func (t *target) complete(s result.Settings, o *profileOptions) result.Settings 
 	s.ServerStats = t.serverStats
 	s.Decoupled = t.model.Config.GetModelTransactionPolicy().GetDecoupled()
 	s.ResponseCache = t.model.Config.GetResponseCache().GetEnable()
+	s.NoModelConfig = t.model.Config == nil
 	return s
 }
 

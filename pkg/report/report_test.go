@@ -54,6 +54,7 @@ func TestHeader(t *testing.T) {
 				s.LatencyOrigin = LatencyOriginIntended
 				s.Percentile = 99
 				s.RequestTimeout = 1500 * time.Microsecond
+				s.NoModelConfig = true
 			},
 			want: "*** Measurement Settings ***\n" +
 				"  Batch size: 1\n" +
@@ -67,7 +68,8 @@ func TestHeader(t *testing.T) {
 				"  Using asynchronous calls for inference\n" +
 				"  Detected decoupled model, using the first response for measuring latency\n" +
 				"  Latency measured from the intended send time (free of coordinated omission)\n" +
-				"  Request timeout: 1.5 msec\n\n",
+				"  Request timeout: 1.5 msec\n" +
+				"  No model configuration: the leading -1 of each input is the batch dimension (-b fills it)\n\n",
 		},
 		{
 			name: "rate end 1: no limit lines; fractional limit",

@@ -37,8 +37,9 @@ const (
 	tmplAsync     = "  Using asynchronous calls for inference\n"
 	tmplSync      = "  Using synchronous calls for inference\n"
 	tmplDecoupled = "  Detected decoupled model, using the first response for measuring latency\n"
-	tmplIntended  = "  Latency measured from the intended send time (free of coordinated omission)\n" // perfgo
-	tmplTimeout   = "  Request timeout: %s msec\n"                                                    // perfgo
+	tmplIntended  = "  Latency measured from the intended send time (free of coordinated omission)\n"               // perfgo
+	tmplTimeout   = "  Request timeout: %s msec\n"                                                                  // perfgo
+	tmplNoConfig  = "  No model configuration: the leading -1 of each input is the batch dimension (-b fills it)\n" // perfgo
 
 	tmplLevelConc = "Request concurrency: %s\n"
 	tmplLevelRate = "Request Rate: %s inference requests per seconds\n"
@@ -187,6 +188,9 @@ func Header(w io.Writer, s result.Settings) error {
 	}
 	if s.RequestTimeout > 0 {
 		p.printf(tmplTimeout, formatDouble(float64(s.RequestTimeout)/float64(time.Millisecond)))
+	}
+	if s.NoModelConfig {
+		p.printf(tmplNoConfig)
 	}
 	p.line("")
 	return p.flush()

@@ -120,6 +120,9 @@ type Settings struct {
 	Decoupled     bool
 	ServerStats   bool // the server offered the statistics extension
 	ResponseCache bool // the model has the response cache enabled
+	// NoModelConfig: the server gave no model configuration, so a leading
+	// -1 in each input's shape was taken as the batch dimension.
+	NoModelConfig bool
 	// FailureLimit is the percentage of failed requests above which a level
 	// is marked OverFailureLimit (and the run exits with its own code).
 	FailureLimit float64
