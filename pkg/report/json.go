@@ -43,7 +43,9 @@ const JSONSchema = "perfgo.report/v1"
 //	    "failure_limit_percent" (a level is over it when more than this share
 //	      of its requests failed), "request_timeout_ms" (0 = none),
 //	    "drain_timeout_ms" (how long requests in flight at the end of a level
-//	      may take before they are cancelled and counted as failed)
+//	      may take before they are cancelled and counted as failed),
+//	    "no_model_config" (the server gave none: a leading -1 in each input's
+//	      shape was taken as the batch dimension)
 //	  },
 //	  "stop": {"reason": "completed"|"latency_threshold"|"unstable"|
 //	           "no_valid_requests"|"cancelled"|"error", "message": string},
@@ -163,6 +165,7 @@ type jsonSettings struct {
 	FailureLimitPercent     jsonFloat `json:"failure_limit_percent"`
 	RequestTimeoutMs        jsonFloat `json:"request_timeout_ms"`
 	DrainTimeoutMs          jsonFloat `json:"drain_timeout_ms"`
+	NoModelConfig           bool      `json:"no_model_config"`
 }
 
 type jsonRange struct {
@@ -299,6 +302,7 @@ func newJSONReport(r result.Run) (jsonReport, error) {
 			Decoupled: s.Decoupled, ServerStats: s.ServerStats, ResponseCache: s.ResponseCache,
 			FailureLimitPercent: jsonFloat(s.FailureLimit),
 			RequestTimeoutMs:    ms(s.RequestTimeout), DrainTimeoutMs: ms(s.DrainTimeout),
+			NoModelConfig: s.NoModelConfig,
 		},
 		Stop: jsonStop{Reason: r.Stop.String(), Message: r.StopMessage},
 		Drained: jsonDrained{
