@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math/rand/v2"
 	"os"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/perfgo/perfgo/pkg/client"
@@ -24,18 +24,18 @@ import (
 // requested into a region of its own of --output-shared-memory-size bytes
 // per batch row, which the server overwrites at each response.
 //
-// Region names and keys ("perfgo_<pid>_<n>_<tensor>", "/perfgo_<pid>_<n>")
+// Region names and keys ("perfgo_<pid>_<run>_<n>_<tensor>", "/perfgo_<pid>_<run>_<n>")
 // are unique to the run, so that runs sharing a server never collide.
 // Unlike perf_analyzer, which unregisters every region on the server
 // (other clients' too), perfgo unregisters exactly the regions it
 // registered, at the end of the run however it ends.
 
-// shmSeq numbers the regions this process creates.
-var shmSeq atomic.Int64
-
-// shmRegions are the regions a run created, to release at its end.
+// shmRegions are the regions a run created, to release at its end. run
+// tells this run's regions from those of other runs in the same process
+// (tests) and, with the pid, from other processes'.
 type shmRegions struct {
 	cl      client.SharedMemoryClient
+	run     uint32
 	regions []*shmRegion
 }
 
@@ -49,9 +49,9 @@ type shmRegion struct {
 // and registers it whole. What was created is released by release, also
 // when add fails.
 func (rs *shmRegions) add(ctx context.Context, tensor string, size int64, data []byte) (string, error) {
-	n := shmSeq.Add(1)
-	name := fmt.Sprintf("perfgo_%d_%d_%s", os.Getpid(), n, tensor)
-	mem, err := shm.Create(fmt.Sprintf("/perfgo_%d_%d", os.Getpid(), n), size)
+	n := len(rs.regions)
+	name := fmt.Sprintf("perfgo_%d_%x_%d_%s", os.Getpid(), rs.run, n, tensor)
+	mem, err := shm.Create(fmt.Sprintf("/perfgo_%d_%x_%d", os.Getpid(), rs.run, n), size)
 	if err != nil {
 		return "", fmt.Errorf("--shared-memory system: %s: %w", tensor, err)
 	}
@@ -85,7 +85,7 @@ func (o *profileOptions) placeInSharedMemory(ctx context.Context, control client
 	if !slices.Contains(meta.GetExtensions(), "system_shared_memory") {
 		return nil, fmt.Errorf("--shared-memory system: the server at %s (%s) does not offer the system_shared_memory extension (it lists %s); use --shared-memory none", o.URL, o.Protocol, strings.Join(meta.GetExtensions(), ", "))
 	}
-	rs := &shmRegions{cl: sc}
+	rs := &shmRegions{cl: sc, run: rand.Uint32()}
 	if len(t.requests) == 0 {
 		if t.tensors, err = rs.placeInputs(ctx, t.tensors); err != nil {
 			return rs, err
