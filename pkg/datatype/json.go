@@ -218,10 +218,9 @@ func decodeJSON(t Type, raw []byte, n int64, lenient bool) ([]byte, int64, error
 		return nil, 0, fmt.Errorf("datatype %s is not valid", t)
 	}
 	var out []byte
-	if n >= 0 {
-		if n > int64(len(raw)) { // every element takes at least one byte of JSON
-			return nil, 0, fmt.Errorf(`shape needs %d elements but "data" cannot hold that many`, n)
-		}
+	// Every element takes at least one byte of JSON: a larger n cannot be
+	// met, so nothing is allocated for it and the count below says so.
+	if n >= 0 && n <= int64(len(raw)) {
 		if t == Bytes {
 			out = make([]byte, 0, int(n)*4+len(raw))
 		} else {
@@ -252,6 +251,9 @@ func decodeJSON(t Type, raw []byte, n int64, lenient bool) ([]byte, int64, error
 		}
 		if depth == 0 {
 			return nil, 0, errors.New(`"data" has content after its closing ']'`)
+		}
+		if c == '{' {
+			return nil, 0, fmt.Errorf("element %d is an object; give values only", count)
 		}
 		end, err := tokenEnd(raw, i)
 		if err != nil {
@@ -340,18 +342,18 @@ func appendValue(out []byte, t Type, tok []byte, lenient bool) ([]byte, error) {
 			return nil, fmt.Errorf("%s is not an %s", clip(tok), t)
 		}
 		return appendUint(out, uint64(v), t.Size()), nil
-	case FP16, BF16, FP32:
+	case FP16, BF16:
+		h, err := parseHalf(t, tok, lenient)
+		if err != nil {
+			return nil, err
+		}
+		return le.AppendUint16(out, h), nil
+	case FP32:
 		f, err := strconv.ParseFloat(s, 32)
 		if err != nil {
 			if err = floatErr(tok, t, err, lenient); err != nil {
 				return nil, err
 			}
-		}
-		switch t {
-		case FP16:
-			return le.AppendUint16(out, Float32ToFP16(float32(f))), nil
-		case BF16:
-			return le.AppendUint16(out, Float32ToBF16(float32(f))), nil
 		}
 		return le.AppendUint32(out, math.Float32bits(float32(f))), nil
 	}

@@ -207,7 +207,7 @@ func TestDecodeJSON(t *testing.T) {
 		{name: "too many", raw: `[1,2,3]`, dt: Int32, n: 2, wantErr: "more than the 2"},
 		{name: "not an array", raw: `5`, dt: Int32, n: 1, wantErr: "must be a JSON array"},
 		{name: "object", raw: `{"a":1}`, dt: FP32, n: -1, wantErr: "must be a JSON array"},
-		{name: "object element", raw: `[{"a":1}]`, dt: FP32, n: -1, wantErr: "not a number"},
+		{name: "object element", raw: `[{"a":1}]`, dt: FP32, n: -1, wantErr: "element 0 is an object"},
 		{name: "null", raw: `null`, dt: Int32, n: 1, wantErr: "no data"},
 		{name: "missing", raw: ``, dt: Int32, n: 1, wantErr: "no data"},
 		{name: "null element", raw: `[null]`, dt: FP32, n: -1, wantErr: "element 0"},
@@ -226,7 +226,7 @@ func TestDecodeJSON(t *testing.T) {
 		{name: "trailing", raw: `[1] 2`, dt: Int32, n: 1, wantErr: "after its closing"},
 		{name: "unterminated string", raw: `["abc`, dt: Bytes, n: 1, wantErr: "unterminated"},
 		{name: "bad escape", raw: `["\x"]`, dt: Bytes, n: 1, wantErr: "bad JSON string"},
-		{name: "shape larger than data could be", raw: `[1]`, dt: Int32, n: 1 << 30, wantErr: "cannot hold"},
+		{name: "shape larger than data could be", raw: `[1]`, dt: Int32, n: 1 << 30, wantErr: `"data" has 1 elements but the shape needs 1073741824`},
 		{name: "invalid type", raw: `[1]`, dt: Invalid, n: 1, wantErr: "not valid"},
 	}
 	for _, tt := range tests {
@@ -395,4 +395,44 @@ func FuzzDecodeJSON(f *testing.F) {
 			t.Fatalf("%s %s: re-encoded %s decodes to %x (%d), %v; want %x (%d)", typ, raw, again, out2, count2, err, out, count)
 		}
 	})
+}
+
+// FP16 and BF16 round to nearest even from the decimal text, not through
+// float32 (which rounds twice) nor float64 alone (which can land on a tie).
+func TestHalfRounding(t *testing.T) {
+	tests := []struct {
+		dt, num string
+		want    uint16
+		wantErr string
+	}{
+		{"FP16", "1.00048828125", 0x3c00, ""},                // tie: to even (down)
+		{"FP16", "1.00146484375", 0x3c02, ""},                // tie: to even (up)
+		{"FP16", "1.00048828125000000000000001", 0x3c01, ""}, // past the tie by less than float64 can see
+		{"FP16", "1.00048828124999999999999999", 0x3c00, ""},
+		{"FP16", "1.0004882812500002", 0x3c01, ""},
+		{"FP16", "65504", 0x7bff, ""},
+		{"FP16", "65519.99", 0x7bff, ""},
+		{"FP16", "65520", 0, "out of the range of FP16"},
+		{"FP16", "6e-8", 0x0001, ""}, // subnormal
+		{"FP16", "2e-8", 0x0000, ""},
+		{"FP16", "-0", 0x8000, ""},
+		{"BF16", "1.00390625", 0x3f80, ""},
+		{"BF16", "1.00390625000000000000000001", 0x3f81, ""},
+		{"BF16", "1.01171875", 0x3f82, ""}, // tie: to even (up)
+		{"BF16", "1e39", 0, "out of the range of BF16"},
+		{"FP16", `"1"`, 0, "not a number"},
+	}
+	for _, tt := range tests {
+		dt, _ := Parse(tt.dt)
+		got, _, err := DecodeJSON(dt, []byte("["+tt.num+"]"), 1)
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("%s %s: err = %v, want %q", tt.dt, tt.num, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || binary.LittleEndian.Uint16(got) != tt.want {
+			t.Errorf("%s %s = %x, %v; want %#04x", tt.dt, tt.num, got, err, tt.want)
+		}
+	}
 }

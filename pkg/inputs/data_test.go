@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/perfgo/perfgo/pkg/client"
@@ -212,43 +211,5 @@ func TestLoadDataTypes(t *testing.T) {
 				t.Errorf("dir Summary() = %q, want none (perf_analyzer prints none)", d.Summary())
 			}
 		})
-	}
-}
-
-func TestHalfRounding(t *testing.T) {
-	tests := []struct {
-		dt, num string
-		want    uint16
-		wantErr string
-	}{
-		{"FP16", "1.00048828125", 0x3c00, ""},                // tie: to even (down)
-		{"FP16", "1.00146484375", 0x3c02, ""},                // tie: to even (up)
-		{"FP16", "1.00048828125000000000000001", 0x3c01, ""}, // past the tie by less than float64 can see
-		{"FP16", "1.00048828124999999999999999", 0x3c00, ""},
-		{"FP16", "1.0004882812500002", 0x3c01, ""},
-		{"FP16", "65504", 0x7bff, ""},
-		{"FP16", "65519.99", 0x7bff, ""},
-		{"FP16", "65520", 0, "out of the range of FP16"},
-		{"FP16", "6e-8", 0x0001, ""}, // subnormal
-		{"FP16", "2e-8", 0x0000, ""},
-		{"FP16", "-0", 0x8000, ""},
-		{"BF16", "1.00390625", 0x3f80, ""},
-		{"BF16", "1.00390625000000000000000001", 0x3f81, ""},
-		{"BF16", "1.01171875", 0x3f82, ""}, // tie: to even (up)
-		{"BF16", "1e39", 0, "out of the range of BF16"},
-		{"FP16", `"1"`, 0, "not a number"},
-	}
-	for _, tt := range tests {
-		dt, _ := datatype.Parse(tt.dt)
-		got, _, err := decodeArray(dt, []byte("["+tt.num+"]"), 1)
-		if tt.wantErr != "" {
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Errorf("%s %s: err = %v, want %q", tt.dt, tt.num, err, tt.wantErr)
-			}
-			continue
-		}
-		if err != nil || binary.LittleEndian.Uint16(got) != tt.want {
-			t.Errorf("%s %s = %x, %v; want %#04x", tt.dt, tt.num, got, err, tt.want)
-		}
 	}
 }
