@@ -22,12 +22,11 @@ type switchCall interface {
 // round-robin, one per Do. It is for one goroutine, like any Call; give
 // each worker its own, with its own start, over the same shared Prepared.
 //
-// When every Prepared comes from the same Client (the usual case), the
-// Call is one Call switched from request to request: one connection, one
-// response buffer (as large as the largest response) and one check
-// scratch per worker, whatever the number of requests, and Do allocates
-// nothing of its own. Otherwise it makes one Call per Prepared, on first
-// use.
+// Every Prepared must come from the same Client: the Call is one Call
+// switched from request to request, with one connection, one response
+// buffer (as large as the largest response) and one check scratch per
+// worker, whatever the number of requests, and Do allocates nothing of
+// its own.
 //
 // Response returns the latest response, to whichever request.
 func Cycle(prepared []Prepared, start int) (Call, error) {
@@ -48,38 +47,27 @@ func Cycle(prepared []Prepared, start int) (Call, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &cycleCall{prepared: prepared, next: start, last: first}
-	if s, ok := first.(switchCall); ok && allLoadable(s, prepared) {
-		c.one = s
-		// Grow the scratch to the largest request now, not during the run.
-		for _, p := range prepared {
-			s.load(p)
-		}
-		s.load(prepared[start])
-		return c, nil
+	one, ok := first.(switchCall)
+	if !ok {
+		return nil, fmt.Errorf("cycle: request %d cannot be switched between requests", start)
 	}
-	c.calls = make([]Call, n)
-	c.calls[start] = first
-	return c, nil
-}
-
-func allLoadable(s switchCall, prepared []Prepared) bool {
+	for i, p := range prepared {
+		if !one.canLoad(p) {
+			return nil, fmt.Errorf("cycle: request %d comes from another client than request %d", i, start)
+		}
+	}
+	// Grow the scratch to the largest request now, not during the run.
 	for _, p := range prepared {
-		if !s.canLoad(p) {
-			return false
-		}
+		one.load(p)
 	}
-	return true
+	one.load(prepared[start])
+	return &cycleCall{prepared: prepared, next: start, one: one}, nil
 }
 
 type cycleCall struct {
 	prepared []Prepared
 	next     int
-	// one is the Call switched between requests; nil when the requests
-	// do not share a Client, and then calls holds a Call per request.
-	one   switchCall
-	calls []Call
-	last  Call // the Call of the latest Do
+	one      switchCall // the Call switched between requests
 }
 
 var _ Call = (*cycleCall)(nil)
@@ -89,20 +77,8 @@ func (c *cycleCall) Do(ctx context.Context) (Timing, error) {
 	if c.next++; c.next == len(c.prepared) {
 		c.next = 0
 	}
-	if c.one != nil {
-		c.one.load(c.prepared[i])
-		return c.one.Do(ctx)
-	}
-	call := c.calls[i]
-	if call == nil {
-		var err error
-		if call, err = c.prepared[i].NewCall(); err != nil {
-			return Timing{}, &Error{Op: fmt.Sprintf("cycle request %d", i), Kind: ErrBadRequest, Class: "client", Message: err.Error(), Err: err}
-		}
-		c.calls[i] = call
-	}
-	c.last = call
-	return call.Do(ctx)
+	c.one.load(c.prepared[i])
+	return c.one.Do(ctx)
 }
 
-func (c *cycleCall) Response() (*InferResponse, error) { return c.last.Response() }
+func (c *cycleCall) Response() (*InferResponse, error) { return c.one.Response() }

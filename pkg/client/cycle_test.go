@@ -2,6 +2,7 @@ package client
 
 import (
 	"encoding/binary"
+	"strings"
 	"sync"
 	"testing"
 
@@ -107,34 +108,18 @@ func TestCycleConcurrent(t *testing.T) {
 	}
 }
 
-// Requests of different clients get a Call each.
-func TestCycleMixedClients(t *testing.T) {
-	s := servertest.Start(t)
-	ctx := testCtx(t)
-	g := prepareSteps(t, newClient(t, Options{Protocol: GRPC, URL: s.GRPCAddr}), 2)
-	h := prepareSteps(t, newClient(t, Options{Protocol: HTTP, URL: s.HTTPAddr}), 2)
-	call, err := Cycle([]Prepared{g[0], h[1], g[1]}, -1) // starts at 2
-	if err != nil {
-		t.Fatal(err)
-	}
-	if call.(*cycleCall).one != nil {
-		t.Error("requests of two clients: want one Call per request")
-	}
-	for i, want := range []int32{101, 100, 101, 101} {
-		if _, err := call.Do(ctx); err != nil {
-			t.Fatalf("Do %d: %v", i, err)
-		}
-		if got := answered(t, call); got != want {
-			t.Fatalf("Do %d answered request %d, want %d", i, got, want)
-		}
-	}
-}
-
 func TestCycleErrors(t *testing.T) {
 	if _, err := Cycle(nil, 0); err == nil {
 		t.Error("Cycle(nil): no error")
 	}
 	if _, err := Cycle([]Prepared{nil}, 0); err == nil {
 		t.Error("Cycle of a nil Prepared: no error")
+	}
+	// One Call serves every request, so they must share a Client.
+	s := servertest.Start(t)
+	g := prepareSteps(t, newClient(t, Options{Protocol: GRPC, URL: s.GRPCAddr}), 2)
+	h := prepareSteps(t, newClient(t, Options{Protocol: HTTP, URL: s.HTTPAddr}), 2)
+	if _, err := Cycle([]Prepared{g[0], h[1]}, 0); err == nil || !strings.Contains(err.Error(), "another client") {
+		t.Errorf("Cycle over two clients: %v, want an error", err)
 	}
 }
