@@ -143,7 +143,7 @@ func newCSVRow(s result.Settings, l result.Level) (csvRow, error) {
 		recv:               usec(c.Recv),
 		avgLatency:         usec(c.Latency.Mean),
 		late:               c.Late,
-		failed:             levelTotal(l).Failed,
+		failed:             l.Total.Failed,
 		sendRate:           c.SendRate,
 		throughput:         c.Throughput,
 		responseThroughput: c.ResponseThroughput,

@@ -111,23 +111,6 @@ func TestFailureLines(t *testing.T) {
 			},
 			want: []string{overLimit1},
 		},
-		{
-			name: "without totals (older results): the classes and merged windows",
-			edit: func(l *result.Level) {
-				l.Total = result.Counts{}
-				l.Client.Requests, l.Client.Failed = 396, 4
-				l.Failures = []result.ClassCount{{Class: "http:503", Count: 4}}
-			},
-			want: []string{"    Failed requests: 4 of 400 (1.00%): http:503 4"},
-		},
-		{
-			name: "never fewer failures than the classes count",
-			edit: func(l *result.Level) {
-				l.Total = result.Counts{Requests: 1000, Failed: 1}
-				l.Failures = []result.ClassCount{{Class: "http:500", Count: 2}, {Class: "timeout", Count: 1}}
-			},
-			want: []string{"    Failed requests: 3 of 1003 (0.30%): http:500 2, timeout 1"},
-		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := paExampleSettings()

@@ -334,7 +334,7 @@ func newJSONLevels(s result.Settings, levels []result.Level) ([]jsonLevel, error
 
 func newJSONLevel(s result.Settings, l result.Level) (jsonLevel, error) {
 	c := l.Client
-	t := levelTotal(l)
+	t := l.Total
 	jl := jsonLevel{
 		Mode: string(l.Mode), Value: jsonFloat(l.Value), Windows: l.Windows, Stable: l.Stable,
 		Client: jsonClient{

@@ -174,22 +174,6 @@ func lateShare(c result.ClientStats) (pct float64, warn bool) {
 	return pct, pct > lateThresholdPct
 }
 
-// levelTotal is a level's completed requests over every window, as every
-// report prints them: Level.Total, except that it never shows fewer
-// failures than the level's own classes or merged windows count, nor fewer
-// successes than the merged windows (a result made before Total existed
-// has it zero). For a result the engine filled, it is Level.Total.
-func levelTotal(l result.Level) result.Counts {
-	t := l.Total
-	var classes uint64
-	for _, f := range l.Failures {
-		classes += f.Count
-	}
-	t.Failed = max(t.Failed, classes, l.Client.Failed)
-	t.Requests = max(t.Requests, l.Client.Requests)
-	return t
-}
-
 // maxShareDecimals bounds the decimals formatShare adds.
 const maxShareDecimals = 6
 

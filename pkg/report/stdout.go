@@ -275,7 +275,7 @@ func Level(w io.Writer, s result.Settings, l result.Level, verbose bool) error {
 // "Failed requests" line, so that the failures are on stdout as they are
 // in the JSON. It writes nothing when no request failed.
 func FailedLevel(w io.Writer, s result.Settings, l result.Level) error {
-	if levelTotal(l).Failed == 0 {
+	if l.Total.Failed == 0 {
 		return nil
 	}
 	p := printer{w: w}
@@ -354,7 +354,7 @@ func writeClientLibrary(p *printer, s result.Settings, c result.ClientStats, ver
 // request failed in any window of the level (not only the merged ones), and
 // the failure-limit warning when the level is over it.
 func writeFailures(p *printer, s result.Settings, l result.Level) {
-	t := levelTotal(l)
+	t := l.Total
 	if t.Failed > 0 {
 		fs := slices.DeleteFunc(slices.Clone(l.Failures), func(f result.ClassCount) bool { return f.Count == 0 })
 		slices.SortStableFunc(fs, func(a, b result.ClassCount) int { return strings.Compare(a.Class, b.Class) })
