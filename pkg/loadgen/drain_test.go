@@ -175,7 +175,7 @@ func TestServerStatsComeBack(t *testing.T) {
 func TestUnreachableBacksOff(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		refused := &client.Error{Op: "infer", Kind: client.ErrUnreachable, Class: "unreachable"}
-		s := &fakeServer{service: constService(0), fail: func(int) error { return refused }}
+		s := &fakeServer{service: constService(10 * time.Microsecond), fail: func(int) error { return refused }}
 		o := baseOptions(s, 2)
 		o.MeasurementInterval = time.Second
 		o.MaxTrials = 1
@@ -183,8 +183,8 @@ func TestUnreachableBacksOff(t *testing.T) {
 		if err == nil {
 			t.Fatal("no error from a server that refuses everything")
 		}
-		// Without the backoff this loops forever on the fake clock. With
-		// it, a worker makes ~16 attempts in the 1 s window (1, 2, 4 ... 100 ms).
+		// Each refusal takes 10 µs: without the backoff a worker would make
+		// ~100,000 attempts in the 1 s window; with it, ~16 (1, 2, 4 ... 100 ms).
 		n := len(s.all())
 		t.Logf("%d attempts", n)
 		if n < 2 || n > 2*20 {
