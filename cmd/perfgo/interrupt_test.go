@@ -68,13 +68,23 @@ func TestOutputPathsCheckedFirst(t *testing.T) {
 		t.Fatal(err)
 	}
 	var rep struct {
-		Stop struct{ Reason, Message string }
+		Stop     struct{ Reason, Message string }
+		Settings struct {
+			Model                 string
+			MeasurementIntervalMs float64 `json:"measurement_interval_ms"`
+			DrainTimeoutMs        float64 `json:"drain_timeout_ms"`
+		}
 	}
 	if err := json.Unmarshal(b, &rep); err != nil {
 		t.Fatal(err)
 	}
 	if rep.Stop.Reason != "error" || !strings.Contains(rep.Stop.Message, "cannot reach") {
 		t.Errorf("JSON stop %+v; want the error that ended the run", rep.Stop)
+	}
+	// The settings are the flags', as the engine reads them (-p 5000 and
+	// --drain-timeout 5s by default).
+	if s := rep.Settings; s.Model != "simple" || s.MeasurementIntervalMs != 5000 || s.DrainTimeoutMs != 5000 {
+		t.Errorf("JSON settings %+v; want simple, 5000 ms windows, a 5000 ms drain", s)
 	}
 }
 

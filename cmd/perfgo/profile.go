@@ -188,6 +188,16 @@ type target struct {
 
 // complete adds to the engine's settings what only the CLI knows.
 func (t *target) complete(s result.Settings, o *profileOptions) result.Settings {
+	s = o.completeSettings(s)
+	s.ServerStats = t.serverStats
+	s.Decoupled = t.model.Config.GetModelTransactionPolicy().GetDecoupled()
+	s.ResponseCache = t.model.Config.GetResponseCache().GetEnable()
+	s.NoModelConfig = t.model.Config == nil
+	return s
+}
+
+// completeSettings adds to the engine's settings what the flags alone say.
+func (o *profileOptions) completeSettings(s result.Settings) result.Settings {
 	s.Protocol = o.Protocol
 	s.URL = o.URL
 	s.ServiceKind = "TRITON"
@@ -195,10 +205,6 @@ func (t *target) complete(s result.Settings, o *profileOptions) result.Settings 
 	// perf_analyzer calls synchronous mode; --async only changes the label.
 	s.Async = o.Async
 	s.RequestTimeout = o.Timeout
-	s.ServerStats = t.serverStats
-	s.Decoupled = t.model.Config.GetModelTransactionPolicy().GetDecoupled()
-	s.ResponseCache = t.model.Config.GetResponseCache().GetEnable()
-	s.NoModelConfig = t.model.Config == nil
 	return s
 }
 
@@ -311,43 +317,14 @@ func (o *profileOptions) loadgenOptions(t *target, cl, control client.Client, ob
 		}
 		prepared[i] = p
 	}
-	lo := loadgen.Options{
-		Mode:                    result.Mode(o.Load.Mode),
-		Start:                   o.Load.Start,
-		End:                     o.Load.End,
-		Step:                    o.Load.Step,
-		BinarySearch:            o.BinarySearch,
-		BatchSize:               o.BatchSize,
-		MeasurementMode:         o.MeasurementMode,
-		MeasurementInterval:     time.Duration(o.MeasurementIntervalMs) * time.Millisecond,
-		MeasurementRequestCount: o.MeasurementRequestCount,
-		StabilityPercentage:     o.StabilityPercentage,
-		MaxTrials:               o.MaxTrials,
-		LatencyThreshold:        time.Duration(o.LatencyThresholdMs * float64(time.Millisecond)),
-		RequestCount:            o.RequestCount,
-		WarmupRequestCount:      o.WarmupRequestCount,
-		Model:                   o.Model,
-		Version:                 o.Version,
-		NewCaller: func(worker int) (loadgen.Caller, error) {
-			if len(prepared) == 1 {
-				return prepared[0].NewCall()
-			}
-			return client.Cycle(prepared, worker)
-		},
-		Observer:     obs,
-		Distribution: o.Distribution,
-		Seed:         o.Seed,
-		MaxInFlight:  o.MaxThreads,
-		Abandon:      o.abandon,
-		DrainTimeout: o.DrainTimeout,
-		FailureLimit: o.FailureLimit,
+	lo := o.engineOptions()
+	lo.NewCaller = func(worker int) (loadgen.Caller, error) {
+		if len(prepared) == 1 {
+			return prepared[0].NewCall()
+		}
+		return client.Cycle(prepared, worker)
 	}
-	if lo.DrainTimeout == 0 {
-		lo.DrainTimeout = -1 // --drain-timeout 0: cancel at once (the engine's 0 means its default)
-	}
-	if o.Percentile > 0 {
-		lo.Percentile = o.Percentile
-	}
+	lo.Observer = obs
 	if lo.Seed == 0 && o.Load.Mode == "request_rate" && o.Distribution == "poisson" {
 		// Chosen here, not by the engine, so that the header can print it.
 		lo.Seed = rand.Int64N(1<<53) + 1
@@ -367,6 +344,42 @@ func (o *profileOptions) loadgenOptions(t *target, cl, control client.Client, ob
 		}
 	}
 	return lo, nil
+}
+
+// engineOptions maps the flags onto the engine's options; the run adds
+// the requests, the observer and the server statistics.
+func (o *profileOptions) engineOptions() loadgen.Options {
+	lo := loadgen.Options{
+		Mode:                    result.Mode(o.Load.Mode),
+		Start:                   o.Load.Start,
+		End:                     o.Load.End,
+		Step:                    o.Load.Step,
+		BinarySearch:            o.BinarySearch,
+		BatchSize:               o.BatchSize,
+		MeasurementMode:         o.MeasurementMode,
+		MeasurementInterval:     time.Duration(o.MeasurementIntervalMs) * time.Millisecond,
+		MeasurementRequestCount: o.MeasurementRequestCount,
+		StabilityPercentage:     o.StabilityPercentage,
+		MaxTrials:               o.MaxTrials,
+		LatencyThreshold:        time.Duration(o.LatencyThresholdMs * float64(time.Millisecond)),
+		RequestCount:            o.RequestCount,
+		WarmupRequestCount:      o.WarmupRequestCount,
+		Model:                   o.Model,
+		Version:                 o.Version,
+		Distribution:            o.Distribution,
+		Seed:                    o.Seed,
+		MaxInFlight:             o.MaxThreads,
+		Abandon:                 o.abandon,
+		DrainTimeout:            o.DrainTimeout,
+		FailureLimit:            o.FailureLimit,
+	}
+	if lo.DrainTimeout == 0 {
+		lo.DrainTimeout = -1 // --drain-timeout 0: cancel at once (the engine's 0 means its default)
+	}
+	if o.Percentile > 0 {
+		lo.Percentile = o.Percentile
+	}
+	return lo
 }
 
 // printer streams perf_analyzer's stdout as the sweep goes, and its stderr
@@ -570,25 +583,16 @@ func overFailureLimit(run result.Run) error {
 }
 
 // flagSettings are the settings the flags alone give, for the reports of
-// a run that ended before the engine reported its own.
+// a run that ended before the engine reported its own: the engine's view
+// of the same options, without what discovery would have added.
 func (o *profileOptions) flagSettings() result.Settings {
-	return result.Settings{
-		Model: o.Model, Version: o.Version, Protocol: o.Protocol, URL: o.URL,
-		ServiceKind: "TRITON", BatchSize: o.BatchSize, Mode: result.Mode(o.Load.Mode),
-		MeasurementMode:         o.MeasurementMode,
-		MeasurementInterval:     time.Duration(o.MeasurementIntervalMs) * time.Millisecond,
-		MeasurementRequestCount: o.MeasurementRequestCount,
-		StabilityPercentage:     o.StabilityPercentage,
-		MaxTrials:               o.MaxTrials,
-		Percentile:              max(o.Percentile, 0),
-		LatencyThreshold:        time.Duration(o.LatencyThresholdMs * float64(time.Millisecond)),
-		RangeStart:              o.Load.Start, RangeEnd: o.Load.End, RangeStep: o.Load.Step,
-		BinarySearch:   o.BinarySearch,
-		Async:          o.Async,
-		RequestTimeout: o.Timeout,
-		DrainTimeout:   o.DrainTimeout,
-		FailureLimit:   o.FailureLimit,
+	lo := o.engineOptions()
+	lo.NewCaller = func(int) (loadgen.Caller, error) { return nil, errors.New("no request was prepared") }
+	if lo.Mode == result.Intervals {
+		lo.Intervals = []time.Duration{time.Second} // not read yet; settings show no intervals
 	}
+	s, _ := loadgen.Settings(lo) // the flags were checked: it cannot fail
+	return o.completeSettings(s)
 }
 
 // loadGCPercent is GOGC for the load, given the heap live once the
