@@ -70,7 +70,54 @@ type Call interface {
 type Timing struct {
 	// Send is the time spent encoding/writing the request, Recv the time
 	// spent reading/decoding the response; the rest of Total was waiting.
+	// On a stream Total ends at the request's final response.
 	Send, Recv, Total time.Duration
+
+	// The fields below are filled by stream Calls (PrepareStream) only.
+
+	// First is the time from the start of Do to the first response that
+	// carried outputs (to the final response when none did).
+	First time.Duration
+	// Responses counts the responses that carried outputs; an empty final
+	// response (triton_final_response alone) is not one.
+	Responses int
+	// Elements counts the elements of the BYTES (text) outputs of those
+	// responses: one per string, so a token when a server streams one
+	// token per response. 0 when the model has no BYTES output.
+	Elements int64
+	// Gaps are the times between consecutive responses that carried
+	// outputs (Responses-1 of them). The slice belongs to the Call and is
+	// overwritten by its next Do.
+	Gaps []time.Duration
+}
+
+// StreamPreparer prepares requests that are answered by a stream of
+// responses: gRPC ModelStreamInfer (one stream per Call, opened by its
+// first Do and again after a failure; the request asks for
+// triton_enable_empty_final_response) or HTTP's generate extension
+// (POST .../generate_stream, server-sent events). Each Do sends one
+// request and returns at its final response, with Timing's stream fields
+// filled. *GRPCClient and *HTTPClient implement it.
+type StreamPreparer interface {
+	PrepareStream(req *InferRequest) (Prepared, error)
+}
+
+// Sequence is what one request of a stateful model carries: Triton's
+// sequence_id (a uint64, or its decimal text when the model's
+// correlation id is a string) and the sequence_start / sequence_end flags.
+type Sequence struct {
+	ID       uint64
+	StringID bool
+	Start    bool
+	End      bool
+}
+
+// Sequencer is a Call that sends sequence parameters. SetSequence sets
+// the parameters of the following Do calls until the next SetSequence,
+// without allocating (apart from growing scratch on a first use). Every
+// Call made by perfgo's clients, Cycle's included, implements it.
+type Sequencer interface {
+	SetSequence(s Sequence)
 }
 
 // Tensor is a named tensor with raw little-endian row-major contents.
