@@ -117,7 +117,18 @@ type Settings struct {
 	// "send" (closed loop) or "intended" (open loop, free of coordinated omission).
 	LatencyOrigin string
 
-	Decoupled     bool
+	Decoupled bool
+	// Streaming: requests went on streams (gRPC ModelStreamInfer, or HTTP
+	// generate_stream), so each request's responses were timed one by one
+	// (ClientStats.Stream).
+	Streaming bool
+	// StreamLatency names the latency Client.Latency holds, stabilises on
+	// and compares with the threshold when Streaming: "first" (time to
+	// first response) or "final" (time to the final response).
+	StreamLatency string
+	// Sequence is set for stateful (sequence) models.
+	Sequence *SequenceSettings
+
 	ServerStats   bool // the server offered the statistics extension
 	ResponseCache bool // the model has the response cache enabled
 	// NoModelConfig: the server gave no model configuration, so a leading
@@ -130,6 +141,24 @@ type Settings struct {
 	// requests still in flight at the end of a level or run may take before
 	// they are cancelled and counted as failed (class "cancelled").
 	RequestTimeout, DrainTimeout time.Duration
+}
+
+// SequenceSettings are how sequences were made (perf_analyzer's §1.5 options).
+type SequenceSettings struct {
+	// Length is the base number of requests per sequence (0: each data
+	// stream's step count); Variation the ± percentage of each new
+	// sequence's random length.
+	Length    int
+	Variation float64
+	// IDStart and IDEnd bound the sequence ids, IDEnd exclusive (0: 2^32).
+	IDStart, IDEnd uint64
+	// StringID: the model's correlation id is a string.
+	StringID bool
+	// Live is the number of sequences open at once in open loop
+	// (--num-of-sequences); in closed loop it is the concurrency.
+	Live int
+	// Serial: at most one request of a sequence in flight (open loop).
+	Serial bool
 }
 
 // Level is one reported load level: the last (up to three) windows merged.
@@ -236,6 +265,34 @@ type ClientStats struct {
 	// OutOfRange counts latencies that did not fit the histogram's range;
 	// they are counted here, never dropped silently.
 	OutOfRange uint64
+
+	// Stream is set when requests went on streams (Settings.Streaming).
+	Stream *StreamStats
+	// Sequences counts the sequences that ended in the merged windows
+	// (stateful models); SequenceRate is per second.
+	Sequences    uint64
+	SequenceRate float64
+}
+
+// StreamStats describe the responses of streamed requests, over the
+// successful requests of the merged windows.
+type StreamStats struct {
+	// First is the time to the first response that carried outputs (from
+	// the intended send in open loop, as Latency); Between the times
+	// between consecutive responses of one request; Final the time to the
+	// final response (the request's latency).
+	First, Between, Final Distribution
+	// Responses counts responses that carried outputs (ClientStats.Responses
+	// too); PerRequest is their mean per request.
+	Responses  uint64
+	PerRequest float64
+	// ResponseThroughput is Responses per second.
+	ResponseThroughput float64
+	// Elements counts the BYTES (text) output elements of those responses
+	// (a token per response when the server streams one token each);
+	// ElementThroughput is per second. 0 when the outputs hold no text.
+	Elements          uint64
+	ElementThroughput float64
 }
 
 // Wait is the response wait part of the client library time.
