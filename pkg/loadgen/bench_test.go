@@ -25,17 +25,30 @@ func latencies() []time.Duration {
 // values recorded into the window under its lock. It must not allocate.
 func BenchmarkRecord(b *testing.B) {
 	failure := &client.Error{Op: "infer", Kind: client.ErrServer, Class: "grpc:UNAVAILABLE"}
+	gaps := make([]time.Duration, 15) // a 16-response stream
+	for i := range gaps {
+		gaps[i] = time.Duration(i+1) * 100 * time.Microsecond
+	}
 	for _, tt := range []struct {
 		name string
-		open bool
+		m    measures
 		err  error
-	}{{"closed", false, nil}, {"open", true, nil}, {"failed", false, failure}} {
-		open, err := tt.open, tt.err
+	}{
+		{"closed", measures{}, nil},
+		{"open", measures{open: true}, nil},
+		{"failed", measures{}, failure},
+		{"stream16", measures{stream: true, firstIsLatency: true}, nil},
+	} {
+		m, err := tt.m, tt.err
+		open := m.open
 		b.Run(tt.name, func(b *testing.B) {
-			w := newWorker(0, nopCaller{}, open)
-			w.tallies[0].into = newWindow(open)
+			w := newWorker(0, nopCaller{}, m)
+			w.tallies[0].into = newWindow(m)
 			ls := latencies()
 			timing := client.Timing{Send: time.Microsecond, Recv: time.Microsecond, Total: time.Millisecond}
+			if m.stream {
+				timing.First, timing.Responses, timing.Elements, timing.Gaps = 20*time.Microsecond, 16, 16, gaps
+			}
 			now := time.Now()
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -45,7 +58,7 @@ func BenchmarkRecord(b *testing.B) {
 					w.recording().sent(l / 8)
 					w.recorded()
 				}
-				w.recording().add(l, l, time.Microsecond, timing, err, now)
+				w.recording().add(l, l, 0, time.Microsecond, timing, err, now)
 				w.done.Add(1)
 				w.recorded()
 			}

@@ -125,6 +125,8 @@ type scope struct {
 }
 
 // newScope makes the next level's scope; only the controller calls it.
+func (e *engine) measures() measures { return e.o.measures() }
+
 func (e *engine) newScope() *scope {
 	sc := &scope{seq: uint64(len(e.scopes)) + 1}
 	sc.ctx, sc.cancel = context.WithCancel(e.reqBase)
@@ -200,7 +202,7 @@ func newEngine(ctx context.Context, o Options) *engine {
 		open:    o.open(),
 		reqBase: context.WithoutCancel(ctx),
 		failed:  make(chan struct{}),
-		outside: newWindow(o.open()),
+		outside: newWindow(o.measures()),
 	}
 	if e.obs == nil {
 		e.obs = nopObserver{}
@@ -250,8 +252,8 @@ type worker struct {
 	_ [64]byte // keep the next worker's hot fields off this cache line
 }
 
-func newWorker(id int, c Caller, open bool) *worker {
-	w := &worker{id: id, caller: c, tallies: [2]*tally{newTally(open), newTally(open)}}
+func newWorker(id int, c Caller, m measures) *worker {
+	w := &worker{id: id, caller: c, tallies: [2]*tally{newTally(m), newTally(m)}}
 	w.quota.Store(-1)
 	return w
 }
@@ -298,7 +300,7 @@ func (e *engine) worker(id int) (*worker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot make worker %d's request: %w", id, err)
 	}
-	w := newWorker(id, c, e.open)
+	w := newWorker(id, c, e.measures())
 	e.regMu.Lock()
 	w.tallies[0].into = e.target
 	for len(e.workers) <= id {
@@ -332,9 +334,13 @@ func (w *worker) next() bool {
 	return true
 }
 
-// add adds one completed request to the tally; busy is the worker's time in perfgo between the previous request's end
-// and this one's send (or the start of its wait for its due time).
-func (t *tally) add(lat, svc, busy time.Duration, timing client.Timing, err error, end time.Time) {
+// add adds one completed request to the tally. lat runs from the latency
+// origin to the final response; lead is the time from the origin to the
+// actual send (open loop: the schedule lag; closed loop: 0), which the
+// time to first response also counts. busy is the worker's time in
+// perfgo between the previous request's end and this one's send (or the
+// start of its wait for its due time).
+func (t *tally) add(lat, svc, lead, busy time.Duration, timing client.Timing, err error, end time.Time) {
 	t.busy += int64(busy)
 	full := false
 	if err != nil {
@@ -342,11 +348,27 @@ func (t *tally) add(lat, svc, busy time.Duration, timing client.Timing, err erro
 		t.classes = addClass(t.classes, client.Class(err), 1, err)
 	} else {
 		t.ok++
-		full = t.lat.record(int64(lat))
+		first := lead + timing.First
+		if t.firstIsLatency {
+			full = t.lat.record(int64(first))
+		} else {
+			full = t.lat.record(int64(lat))
+		}
 		full = t.svc.record(int64(svc)) || full
 		t.send += int64(timing.Send)
 		t.recv += int64(timing.Recv)
 		t.total += int64(timing.Total)
+		if t.first.buf != nil {
+			t.responses += uint64(timing.Responses)
+			t.elements += uint64(max(timing.Elements, 0))
+			full = t.first.record(int64(first)) || full
+			full = t.final.record(int64(lat)) || full
+			for _, g := range timing.Gaps {
+				if t.gap.record(int64(g)) {
+					t.flush() // a long stream fills the buffer more than once
+				}
+			}
+		}
 	}
 	if full {
 		t.flush()
@@ -396,7 +418,7 @@ func (e *engine) closedLoop(w *worker) error {
 		end := time.Now()
 		busy := since(prevEnd, start)
 		prevEnd = end
-		w.recording().add(end.Sub(start), 0, busy, timing, err, end)
+		w.recording().add(end.Sub(start), 0, 0, busy, timing, err, end)
 		w.done.Add(1)
 		w.recorded()
 		if bo.wait(ctx, err) {
@@ -873,7 +895,7 @@ func (e *engine) window() *window {
 		w.reset()
 		return w
 	}
-	return newWindow(e.open)
+	return newWindow(e.measures())
 }
 
 func (e *engine) summary(w *window, s sample) WindowSummary {
@@ -939,7 +961,7 @@ func passOf(w *window, s sample) result.Pass {
 
 // merged fills lvl from the level's last windows.
 func (e *engine) merged(lvl result.Level) result.Level {
-	m := newWindow(e.open)
+	m := newWindow(e.measures())
 	for _, w := range e.wins {
 		m.merge(w)
 	}

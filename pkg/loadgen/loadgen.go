@@ -82,6 +82,12 @@ const (
 	Poisson  = "poisson"
 )
 
+// Stream latencies (Options.StreamLatency).
+const (
+	StreamFirst = "first"
+	StreamFinal = "final"
+)
+
 // Measurement modes.
 const (
 	TimeWindows  = "time_windows"
@@ -167,6 +173,15 @@ type Options struct {
 	// FailureLimit is the percentage of failed requests above which a
 	// level is marked OverFailureLimit; 0 marks any failure.
 	FailureLimit float64
+
+	// Streaming: Callers return their responses' timing (client.Timing's
+	// stream fields), recorded as time to first response, between
+	// responses and to the final response.
+	Streaming bool
+	// StreamLatency is which latency is reported, stabilised and compared
+	// with LatencyThreshold when Streaming: StreamFirst (default) or
+	// StreamFinal.
+	StreamLatency string
 
 	// coarseTimers waits on Go timers alone: for tests on a fake clock,
 	// which cannot drive a kernel timer.

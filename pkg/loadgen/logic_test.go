@@ -240,12 +240,12 @@ func TestPoissonSeedChosenAndReported(t *testing.T) {
 }
 
 func TestRecordOutOfRange(t *testing.T) {
-	tl := newTally(true)
+	tl := newTally(measures{open: true})
 	tl.sent(-time.Microsecond)
-	tl.add(time.Millisecond, time.Millisecond, 0, clientTiming(), nil, time.Time{})
+	tl.add(time.Millisecond, time.Millisecond, 0, 0, clientTiming(), nil, time.Time{})
 	tl.sent(0)
-	tl.add(2*time.Hour, time.Millisecond, 0, clientTiming(), nil, time.Time{})
-	w := newWindow(true)
+	tl.add(2*time.Hour, time.Millisecond, 0, 0, clientTiming(), nil, time.Time{})
+	w := newWindow(measures{open: true})
 	w.addTally(tl)
 	cs := w.clientStats(1, 0, true)
 	if cs.Latency.Count != 1 || cs.Requests != 2 {
@@ -257,11 +257,11 @@ func TestRecordOutOfRange(t *testing.T) {
 }
 
 func TestDistribution(t *testing.T) {
-	tl := newTally(false)
+	tl := newTally(measures{})
 	for i := 1; i <= 100; i++ {
-		tl.add(time.Duration(i)*time.Millisecond, 0, 0, clientTiming(), nil, time.Time{})
+		tl.add(time.Duration(i)*time.Millisecond, 0, 0, 0, clientTiming(), nil, time.Time{})
 	}
-	w := newWindow(false)
+	w := newWindow(measures{})
 	w.addTally(tl)
 	d := w.clientStats(1, 99.9, false).Latency
 	// Mean 50.5 ms; sample standard deviation of 1..100 is 29.01 ms.
@@ -289,17 +289,17 @@ func TestClientOverhead(t *testing.T) {
 	// perfgo between requests, in the second one worker spent 20 ms.
 	at := time.Unix(0, 0)
 	win := func(from time.Duration, busy ...time.Duration) *window {
-		w := newWindow(false)
+		w := newWindow(measures{})
 		w.start, w.end = at.Add(from), at.Add(from+100*time.Millisecond)
 		for _, b := range busy {
-			tl := newTally(false)
-			tl.add(time.Millisecond, 0, b, clientTiming(), nil, w.end)
+			tl := newTally(measures{})
+			tl.add(time.Millisecond, 0, 0, b, clientTiming(), nil, w.end)
 			w.addTally(tl)
 		}
 		w.seal()
 		return w
 	}
-	idle := newTally(false) // a worker that completed nothing is not counted
+	idle := newTally(measures{}) // a worker that completed nothing is not counted
 	first := win(0, 10*time.Millisecond, 30*time.Millisecond)
 	first.addTally(idle)
 	second := win(100*time.Millisecond, 20*time.Millisecond)
@@ -316,7 +316,7 @@ func TestClientOverhead(t *testing.T) {
 		}
 	}
 	third := win(200*time.Millisecond, 90*time.Millisecond)
-	m := newWindow(false)
+	m := newWindow(measures{})
 	for _, w := range []*window{first, second, third} {
 		m.merge(w)
 	}

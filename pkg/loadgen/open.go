@@ -211,7 +211,7 @@ func (l *openLevel) work(w *worker, stop <-chan struct{}) {
 		timing, err := w.caller.Do(ctx)
 		end := time.Now()
 		prevEnd = end
-		w.recording().add(end.Sub(due), end.Sub(sent), busy, timing, err, end)
+		w.recording().add(end.Sub(due), end.Sub(sent), sent.Sub(due), busy, timing, err, end)
 		w.done.Add(1)
 		w.recorded()
 		l.idle.Add(1)

@@ -37,6 +37,9 @@ func (o Options) normalize() (Options, error) {
 	if o.Step == 0 {
 		o.Step = 1
 	}
+	if o.Streaming && o.StreamLatency == "" {
+		o.StreamLatency = StreamFirst
+	}
 	zeroDefault(&o.BatchSize, 1)
 	zeroDefault(&o.MeasurementInterval, defaultInterval)
 	zeroDefault(&o.MeasurementRequestCount, defaultRequestCount)
@@ -108,6 +111,9 @@ func (o Options) normalize() (Options, error) {
 	if o.MaxInFlight < 0 {
 		bad("max in flight %d is negative: use 1 or more", o.MaxInFlight)
 	}
+	if o.StreamLatency != "" && (!o.Streaming || (o.StreamLatency != StreamFirst && o.StreamLatency != StreamFinal)) {
+		bad("stream latency %q needs streaming and is %q or %q", o.StreamLatency, StreamFirst, StreamFinal)
+	}
 	if o.Stats != nil && o.Model == "" {
 		bad("server statistics need the model name: set Model")
 	}
@@ -134,6 +140,11 @@ func zeroDefault[T int | time.Duration](v *T, def T) {
 	if *v == 0 {
 		*v = def
 	}
+}
+
+// measures says which quantities the run records.
+func (o *Options) measures() measures {
+	return measures{open: o.open(), stream: o.Streaming, firstIsLatency: o.StreamLatency == StreamFirst}
 }
 
 // open reports whether levels follow a schedule (open loop).
@@ -175,6 +186,8 @@ func (o *Options) settings() result.Settings {
 		ServerStats:             o.Stats != nil,
 		FailureLimit:            o.FailureLimit,
 		DrainTimeout:            max(o.DrainTimeout, 0),
+		Streaming:               o.Streaming,
+		StreamLatency:           o.StreamLatency,
 	}
 	if o.open() {
 		s.LatencyOrigin = "intended"

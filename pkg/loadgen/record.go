@@ -218,8 +218,12 @@ func addClass(cs []classTally, class string, n uint64, first error) []classTally
 
 // counts are the plain counters a worker's tally and a window share.
 type counts struct {
-	ok, failed, late  uint64
-	send, recv, total int64 // client library time sums over successful requests, ns
+	ok, failed, late uint64
+	// responses (carrying outputs) and their text output elements, of the
+	// successful streamed requests; seqs counts sequences ended.
+	responses, elements, seqs uint64
+	send, recv, total         int64
+	// client library time sums over successful requests, ns
 	// busy is the time workers spent in perfgo between requests (recording,
 	// claiming, waiting to be scheduled), not in a request or waiting for
 	// one's due time: perf_analyzer's client overhead, ns.
@@ -233,6 +237,9 @@ func (c *counts) add(o *counts) {
 	c.ok += o.ok
 	c.failed += o.failed
 	c.late += o.late
+	c.responses += o.responses
+	c.elements += o.elements
+	c.seqs += o.seqs
 	c.send += o.send
 	c.recv += o.recv
 	c.total += o.total
@@ -251,25 +258,47 @@ func (c *counts) reset() {
 	*c = counts{classes: c.classes[:0]}
 }
 
+// measures says which quantities a run records.
+type measures struct {
+	// open: latency from the intended send, plus service time and lag.
+	open bool
+	// stream: each request's responses are timed (first, between, final);
+	// firstIsLatency makes the first response's time the reported latency.
+	stream, firstIsLatency bool
+}
+
 // tally is what one worker recorded in one window. Each worker has two:
 // it records into one while the controller adds the other, left at the
 // last window end, to that window (worker.flip).
 type tally struct {
 	counts
 	// lat is the reported latency: from the actual send (closed loop) or
-	// from the intended send (open loop); svc and lag are open loop only.
+	// from the intended send (open loop), to the final response or (on
+	// streams, if chosen) the first one; svc and lag are open loop only.
 	lat, svc, lag dist
+	// first, gap and final are the stream's: time to the first response,
+	// between responses, to the final response.
+	first, gap, final dist
+	firstIsLatency    bool
 	// into is the window the tally's full buffers go to; nil discards them
 	// (before a level's first window, between levels).
 	into *window
 }
 
-func newTally(open bool) *tally {
-	t := &tally{lat: newDist()}
-	if open {
+func newTally(m measures) *tally {
+	t := &tally{lat: newDist(), firstIsLatency: m.stream && m.firstIsLatency}
+	if m.open {
 		t.svc, t.lag = newDist(), newDist()
 	}
+	if m.stream {
+		t.first, t.gap, t.final = newDist(), newDist(), newDist()
+	}
 	return t
+}
+
+// dists lists the tally's distributions, in the order window.aggs lists its own.
+func (t *tally) dists() [6]*dist {
+	return [6]*dist{&t.lat, &t.svc, &t.lag, &t.first, &t.gap, &t.final}
 }
 
 // flush records the buffered values into the tally's window.
@@ -277,15 +306,16 @@ func (t *tally) flush() {
 	if t.into != nil {
 		t.into.recordBuffered(t)
 	}
-	// A nil buffer (not measured) stays nil.
-	t.lat.buf, t.svc.buf, t.lag.buf = t.lat.buf[:0], t.svc.buf[:0], t.lag.buf[:0]
+	for _, d := range t.dists() {
+		d.buf = d.buf[:0] // a nil buffer (not measured) stays nil
+	}
 }
 
 func (t *tally) reset() {
 	t.counts.reset() // keeps the class slice: classes seen once tend to recur
-	t.lat.reset()
-	t.svc.reset()
-	t.lag.reset()
+	for _, d := range t.dists() {
+		d.reset()
+	}
 }
 
 // window aggregates tallies: one measurement window, or a level's merged windows.
@@ -299,27 +329,36 @@ type window struct {
 	workerTime time.Duration
 	// mu guards the histograms while the window is the workers' target:
 	// they record their full buffers into it.
-	mu            sync.Mutex
-	lat, svc, lag agg
-	server        *result.ServerStats
-	serverMissing bool // statistics were unavailable for (part of) it
+	mu                sync.Mutex
+	lat, svc, lag     agg
+	first, gap, final agg
+	server            *result.ServerStats
+	serverMissing     bool // statistics were unavailable for (part of) it
 }
 
-func newWindow(open bool) *window {
+func newWindow(m measures) *window {
 	w := &window{lat: newAgg()}
-	if open {
+	if m.open {
 		w.svc, w.lag = newAgg(), newAgg()
 	}
+	if m.stream {
+		w.first, w.gap, w.final = newAgg(), newAgg(), newAgg()
+	}
 	return w
+}
+
+// aggs lists the window's distributions, in the order tally.dists lists its own.
+func (w *window) aggs() [6]*agg {
+	return [6]*agg{&w.lat, &w.svc, &w.lag, &w.first, &w.gap, &w.final}
 }
 
 func (w *window) reset() {
 	w.counts.reset()
 	w.start, w.end, w.issued = time.Time{}, time.Time{}, 0
 	w.workers, w.workerTime = 0, 0
-	w.lat.reset()
-	w.svc.reset()
-	w.lag.reset()
+	for _, a := range w.aggs() {
+		a.reset()
+	}
 	w.server, w.serverMissing = nil, false
 }
 
@@ -328,9 +367,10 @@ func (w *window) reset() {
 func (w *window) recordBuffered(t *tally) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.lat.recordAll(t.lat.buf)
-	w.svc.recordAll(t.svc.buf)
-	w.lag.recordAll(t.lag.buf)
+	ds := t.dists()
+	for i, a := range w.aggs() {
+		a.recordAll(ds[i].buf)
+	}
 }
 
 // addTally adds a tally the controller owns: its counters and sums, and
@@ -340,9 +380,10 @@ func (w *window) addTally(t *tally) {
 		w.workers++
 	}
 	w.counts.add(&t.counts)
-	w.lat.addDistSums(&t.lat)
-	w.svc.addDistSums(&t.svc)
-	w.lag.addDistSums(&t.lag)
+	ds := t.dists()
+	for i, a := range w.aggs() {
+		a.addDistSums(ds[i])
+	}
 	w.recordBuffered(t)
 }
 
@@ -357,9 +398,10 @@ func (w *window) merge(o *window) {
 	w.counts.add(&o.counts)
 	w.issued += o.issued
 	w.workerTime += o.workerTime
-	w.lat.addAgg(&o.lat)
-	w.svc.addAgg(&o.svc)
-	w.lag.addAgg(&o.lag)
+	oa := o.aggs()
+	for i, a := range w.aggs() {
+		a.addAgg(oa[i])
+	}
 	if o.server == nil || o.serverMissing {
 		w.serverMissing = true
 	} else {
@@ -439,6 +481,30 @@ func (w *window) clientStats(batch int, percentile float64, open bool) result.Cl
 	if open {
 		svc, lag := w.svc.distribution(percentile), w.lag.distribution(percentile)
 		cs.ServiceTime, cs.ScheduleLag = &svc, &lag
+	}
+	if w.first.h != nil {
+		cs.Responses = w.responses
+		st := &result.StreamStats{
+			First:     w.first.distribution(percentile),
+			Between:   w.gap.distribution(percentile),
+			Final:     w.final.distribution(percentile),
+			Responses: w.responses,
+			Elements:  w.elements,
+		}
+		if w.ok > 0 {
+			st.PerRequest = float64(w.responses) / float64(w.ok)
+		}
+		if d > 0 {
+			st.ResponseThroughput = float64(w.responses) / d.Seconds()
+			st.ElementThroughput = float64(w.elements) / d.Seconds()
+		}
+		cs.ResponseThroughput = st.ResponseThroughput
+		cs.Stream = st
+		cs.OutOfRange += w.first.outOfRange + w.gap.outOfRange + w.final.outOfRange
+	}
+	cs.Sequences = w.seqs
+	if d > 0 {
+		cs.SequenceRate = float64(w.seqs) / d.Seconds()
 	}
 	return cs
 }
