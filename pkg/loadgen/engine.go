@@ -98,6 +98,9 @@ type engine struct {
 
 	closed errgroup.Group // closed-loop workers; they outlive levels
 
+	// seq makes the sequences of a stateful model; nil otherwise.
+	seq *sequencer
+
 	failOnce sync.Once
 	failErr  error         // set once, before failed is closed
 	failed   chan struct{} // closed when a worker cannot be made
@@ -207,6 +210,9 @@ func newEngine(ctx context.Context, o Options) *engine {
 	if e.obs == nil {
 		e.obs = nopObserver{}
 	}
+	if o.Sequences != nil {
+		e.seq = &sequencer{o: *o.Sequences, ids: newSeqIDs(o.Sequences)}
+	}
 	e.stats = serverStats{src: o.Stats, model: o.Model, version: o.Version, warn: e.obs.Warn, timeout: statsTimeoutFor(o)}
 	e.scope.Store(e.newScope())
 	return e
@@ -239,6 +245,9 @@ type worker struct {
 	seq     atomic.Uint64 // odd while the worker is recording
 	sel     atomic.Uint32 // the tally the worker records into
 	tallies [2]*tally
+
+	// sequence is the worker's sequence state (stateful models; closed loop).
+	sequence *workerSequence
 
 	quit  atomic.Bool  // closed loop: leave after the current request
 	quota atomic.Int64 // closed loop: requests left to send; <0: no limit
@@ -301,6 +310,13 @@ func (e *engine) worker(id int) (*worker, error) {
 		return nil, fmt.Errorf("cannot make worker %d's request: %w", id, err)
 	}
 	w := newWorker(id, c, e.measures())
+	if e.seq != nil {
+		sc, ok := c.(SequenceCaller)
+		if !ok {
+			return nil, fmt.Errorf("worker %d's requests cannot carry sequence parameters (its Caller has no SetSequence)", id)
+		}
+		w.sequence = &workerSequence{caller: sc, rng: e.seq.rng(uint64(id))}
+	}
 	e.regMu.Lock()
 	w.tallies[0].into = e.target
 	for len(e.workers) <= id {
@@ -313,25 +329,30 @@ func (e *engine) worker(id int) (*worker, error) {
 
 // next decides whether the worker sends another request. Carrying on
 // takes no lock; leaving does, so that setWorkers sees quit and running
-// change together.
-func (w *worker) next() bool {
+// change together. A worker told to leave while it holds an open sequence
+// stays running and is told to close it (one request with sequence_end),
+// then asks again: its caller is never shared with a successor.
+func (w *worker) next(hold bool) (ok, closing bool) {
 	if !w.quit.Load() {
 		q := w.quota.Load()
 		if q < 0 || (q > 0 && w.quota.CompareAndSwap(q, q-1)) {
-			return true
+			return true, false
 		}
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	q := w.quota.Load()
 	if w.quit.Load() || q == 0 {
+		if hold {
+			return false, true
+		}
 		w.running = false
-		return false
+		return false, false
 	}
 	if q > 0 {
 		w.quota.Store(q - 1)
 	}
-	return true
+	return true, false
 }
 
 // add adds one completed request to the tally. lat runs from the latency
@@ -400,15 +421,39 @@ func since(prevEnd, t time.Time) time.Duration {
 }
 
 // closedLoop keeps one request outstanding until told to quit or its
-// quota is spent. Latency is measured from the actual send.
+// quota is spent. Latency is measured from the actual send. With
+// sequences the worker keeps one sequence open and ends it before leaving.
 func (e *engine) closedLoop(w *worker) error {
-	ok := w.next()
+	ok, closing := w.next(w.holds())
 	var prevEnd time.Time
 	var bo backoff
 	defer bo.stop()
 	var own ownScope
 	defer own.release()
-	for ok {
+	for ok || closing {
+		var q client.Sequence
+		if w.sequence != nil {
+			var has bool
+			if closing {
+				q, has = w.sequence.live.closing(e.seq)
+			} else {
+				var err error
+				q, err = w.sequence.live.next(e.seq, w.caller, w.sequence.rng)
+				if err != nil {
+					e.fail(err)
+					w.leave()
+					return nil
+				}
+				has = true
+			}
+			if has {
+				w.sequence.caller.SetSequence(q)
+			}
+			if !has && closing {
+				ok, closing = w.next(false)
+				continue
+			}
+		}
 		w.issued.Add(1)
 		sc := e.scope.Load()
 		w.level.Store(sc.seq)
@@ -418,16 +463,30 @@ func (e *engine) closedLoop(w *worker) error {
 		end := time.Now()
 		busy := since(prevEnd, start)
 		prevEnd = end
-		w.recording().add(end.Sub(start), 0, 0, busy, timing, err, end)
+		t := w.recording()
+		t.add(end.Sub(start), 0, 0, busy, timing, err, end)
+		if w.sequence != nil {
+			w.sequence.live.done(e.seq, q, err, t)
+		}
 		w.done.Add(1)
 		w.recorded()
 		if bo.wait(ctx, err) {
 			prevEnd = time.Now() // a deliberate pause is not client overhead
 		}
-		ok = w.next()
+		ok, closing = w.next(w.holds())
 	}
 	return nil
 }
+
+// leave marks the worker as no longer issuing, whatever it was told.
+func (w *worker) leave() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.running = false
+}
+
+// holds reports whether the worker has a sequence open.
+func (w *worker) holds() bool { return w.sequence != nil && w.sequence.live.left > 0 }
 
 // A closed-loop worker whose request could not reach the server (or
 // could not even open a socket) waits before the next one: during an

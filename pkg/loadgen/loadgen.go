@@ -183,6 +183,10 @@ type Options struct {
 	// StreamFinal.
 	StreamLatency string
 
+	// Sequences, when set, makes every request part of a sequence (a
+	// stateful model); Callers must then be SequenceCallers.
+	Sequences *SequenceOptions
+
 	// coarseTimers waits on Go timers alone: for tests on a fake clock,
 	// which cannot drive a kernel timer.
 	coarseTimers bool

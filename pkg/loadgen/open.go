@@ -2,12 +2,14 @@ package loadgen
 
 import (
 	"context"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/perfgo/perfgo/pkg/client"
 	"github.com/perfgo/perfgo/pkg/loadgen/schedule"
 )
 
@@ -27,6 +29,15 @@ func (l *openLoad) begin(ctx context.Context, v float64, quota int64, first *win
 	l.e.markIssued()
 	l.e.stats.begin(ctx)
 	lv := &openLevel{e: l.e, sched: s, max: int64(l.e.o.MaxInFlight), scope: l.e.newScope()}
+	if sq := l.e.seq; sq != nil {
+		lv.slots = make([]seqSlot, sq.o.Live)
+		for i := range lv.slots {
+			lv.slots[i].rng = sq.rng(1<<32 + uint64(i)) // apart from the closed loop's workers
+			if sq.o.Serial {
+				lv.slots[i].busy = make(chan struct{}, 1)
+			}
+		}
+	}
 	if quota >= 0 {
 		lv.limited = true
 		lv.remaining.Store(quota)
@@ -53,8 +64,66 @@ func (l *openLoad) end() {
 	// drain timeout is cancelled: a stalled server cannot hold the run.
 	cur := l.cur
 	l.e.drain(func() { _ = cur.group.Wait() }, cur.scope.cancel)
+	if cur.slots != nil {
+		l.e.drain(cur.closeSequences, cur.scope.cancel)
+	}
 	cur.scope.cancel()
 	l.cur = nil
+}
+
+// seqSlot is one of the live sequences of an open-loop level: request k
+// of the schedule belongs to slot k mod Live. The lock is the slot's, taken
+// once per request for a few field updates; with Serial, busy is held
+// while the slot's request is in flight.
+type seqSlot struct {
+	mu   sync.Mutex
+	live liveSequence
+	rng  *rand.Rand
+	busy chan struct{}
+	_    [64]byte // slots are taken by different workers
+}
+
+// sequence returns the parameters of the slot's next request.
+func (s *seqSlot) sequence(sq *sequencer, c Caller) (client.Sequence, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.live.next(sq, c, s.rng)
+}
+
+func (s *seqSlot) done(sq *sequencer, q client.Sequence, err error, t *tally) {
+	s.mu.Lock()
+	s.live.done(sq, q, err, t)
+	s.mu.Unlock()
+	if s.busy != nil {
+		<-s.busy
+	}
+}
+
+// closeSequences ends every sequence still open once the level's workers
+// have returned, with one sequence_end request each, on worker 0's
+// caller (its goroutine is gone).
+func (l *openLevel) closeSequences() {
+	w, err := l.e.worker(0)
+	if err != nil {
+		return // it was made when the level began; a failure is already reported
+	}
+	for i := range l.slots {
+		s := &l.slots[i]
+		q, ok := s.live.closing(l.e.seq)
+		if !ok {
+			continue
+		}
+		w.sequence.caller.SetSequence(q)
+		w.issued.Add(1)
+		start := time.Now()
+		timing, err := w.caller.Do(l.scope.ctx)
+		end := time.Now()
+		t := w.recording()
+		t.add(end.Sub(start), end.Sub(start), 0, 0, timing, err, end)
+		s.live.done(l.e.seq, q, err, t)
+		w.done.Add(1)
+		w.recorded()
+	}
 }
 
 // openLevel is one level's schedule and pool. Workers claim requests from
@@ -72,6 +141,9 @@ type openLevel struct {
 
 	limited bool
 	group   errgroup.Group
+
+	// slots are the level's live sequences (stateful models).
+	slots []seqSlot
 
 	// Each worker goroutine has its own stop channel: a select locks every
 	// channel it waits on, so a shared one would be a shared lock per request.
@@ -196,7 +268,8 @@ func (l *openLevel) work(w *worker, stop <-chan struct{}) {
 		if l.limited && l.remaining.Add(-1) < 0 {
 			return
 		}
-		due := l.start.Add(l.sched.Due(l.claim()))
+		k := l.claim()
+		due := l.start.Add(l.sched.Due(k))
 		began, sent, ok := l.waitUntil(timer, pt, due, stop)
 		if !ok {
 			return
@@ -205,13 +278,39 @@ func (l *openLevel) work(w *worker, stop <-chan struct{}) {
 		if l.idle.Add(-1) == 0 {
 			l.grow()
 		}
+		var slot *seqSlot
+		var q client.Sequence
+		if l.slots != nil {
+			slot = &l.slots[k%uint64(len(l.slots))]
+			if slot.busy != nil {
+				select { // serial: the sequence's previous request is back first
+				case slot.busy <- struct{}{}:
+				case <-stop:
+					return
+				}
+				sent = time.Now()
+			}
+			var err error
+			if q, err = slot.sequence(l.e.seq, w.caller); err != nil {
+				l.e.fail(err)
+				if slot.busy != nil {
+					<-slot.busy
+				}
+				return
+			}
+			w.sequence.caller.SetSequence(q)
+		}
 		w.issued.Add(1)
 		w.recording().sent(sent.Sub(due))
 		w.recorded()
 		timing, err := w.caller.Do(ctx)
 		end := time.Now()
 		prevEnd = end
-		w.recording().add(end.Sub(due), end.Sub(sent), sent.Sub(due), busy, timing, err, end)
+		t := w.recording()
+		t.add(end.Sub(due), end.Sub(sent), sent.Sub(due), busy, timing, err, end)
+		if slot != nil {
+			slot.done(l.e.seq, q, err, t)
+		}
 		w.done.Add(1)
 		w.recorded()
 		l.idle.Add(1)

@@ -114,6 +114,13 @@ func (o Options) normalize() (Options, error) {
 	if o.StreamLatency != "" && (!o.Streaming || (o.StreamLatency != StreamFirst && o.StreamLatency != StreamFinal)) {
 		bad("stream latency %q needs streaming and is %q or %q", o.StreamLatency, StreamFirst, StreamFinal)
 	}
+	if o.Sequences != nil {
+		seq := *o.Sequences // the caller's stays as given
+		if err := seq.normalize(&o); err != nil {
+			errs = append(errs, err)
+		}
+		o.Sequences = &seq
+	}
 	if o.Stats != nil && o.Model == "" {
 		bad("server statistics need the model name: set Model")
 	}
@@ -187,6 +194,7 @@ func (o *Options) settings() result.Settings {
 		FailureLimit:            o.FailureLimit,
 		DrainTimeout:            max(o.DrainTimeout, 0),
 		Streaming:               o.Streaming,
+		Sequence:                o.sequenceSettings(),
 		StreamLatency:           o.StreamLatency,
 	}
 	if o.open() {
@@ -199,4 +207,18 @@ func (o *Options) settings() result.Settings {
 		s.Distribution, s.Seed = "", 0
 	}
 	return s
+}
+
+func (o *Options) sequenceSettings() *result.SequenceSettings {
+	s := o.Sequences
+	if s == nil {
+		return nil
+	}
+	ss := &result.SequenceSettings{Length: s.Length, Variation: s.Variation, IDStart: s.IDStart, IDEnd: s.IDEnd, StringID: s.StringID, Serial: s.Serial}
+	ss.Live = s.Live
+	if !o.open() {
+		ss.Live = int(max(o.Start, o.End))
+		ss.Serial = true // one request per worker: never two of a sequence
+	}
+	return ss
 }

@@ -1,0 +1,231 @@
+package loadgen
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"sync"
+
+	"github.com/perfgo/perfgo/pkg/client"
+)
+
+// SequenceOptions make every request part of a sequence, for stateful
+// models (perf_analyzer's sequence options). In closed loop each worker
+// keeps one sequence open; in open loop Live sequences share the schedule.
+type SequenceOptions struct {
+	// Length is the base number of requests per sequence; 0 means 20.
+	// A SequenceCaller with data streams may fix each sequence's length.
+	Length int
+	// Variation is the ± percentage around Length of each new sequence's
+	// (uniformly random) length, at least 1.
+	Variation float64
+	// IDStart and IDEnd bound the sequence ids (IDEnd exclusive); ids are
+	// taken round-robin, skipping those still in use. 0 means 1 and 2^32.
+	IDStart, IDEnd uint64
+	// StringID sends ids as strings (the model's correlation id is a string).
+	StringID bool
+	// Live is the number of sequences open at once in open loop; 0 means 4.
+	Live int
+	// Serial allows at most one request of a sequence in flight (open
+	// loop; closed loop always is): a due request whose sequence is busy
+	// waits, and is counted late if that makes it late.
+	Serial bool
+	// Seed seeds the lengths; 0 picks one.
+	Seed uint64
+}
+
+// SequenceCaller is the Caller of a stateful model: SetSequence sets the
+// sequence parameters of the following Do calls. client's Calls satisfy it.
+type SequenceCaller interface {
+	Caller
+	SetSequence(client.Sequence)
+}
+
+// SequenceLengther is a SequenceCaller whose data fixes sequence lengths
+// (one data stream per sequence): NextSequenceLength is called before a
+// sequence's first request and returns its length, 0 for the engine's.
+type SequenceLengther interface {
+	NextSequenceLength() int
+}
+
+const (
+	defaultSequenceLength = 20
+	defaultLiveSequences  = 4
+	defaultSequenceIDEnd  = 1 << 32
+)
+
+func (s *SequenceOptions) normalize(o *Options) error {
+	zeroDefault(&s.Length, defaultSequenceLength)
+	zeroDefault(&s.Live, defaultLiveSequences)
+	if s.IDStart == 0 {
+		s.IDStart = 1
+	}
+	if s.IDEnd == 0 {
+		s.IDEnd = defaultSequenceIDEnd
+	}
+	if s.Seed == 0 {
+		s.Seed = rand.Uint64() | 1
+	}
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if s.Length < 0 {
+		bad("sequence length %d is negative: use 1 or more", s.Length)
+	}
+	if math.IsNaN(s.Variation) || s.Variation < 0 {
+		bad("sequence length variation %v%% is not 0 or more: use e.g. 20", s.Variation)
+	}
+	if s.Live < 0 {
+		bad("number of sequences %d is negative: use 1 or more", s.Live)
+	}
+	if s.IDEnd <= s.IDStart {
+		bad("sequence id range %d:%d is empty: give start:end with end above start", s.IDStart, s.IDEnd)
+	}
+	// Every live sequence needs its own id.
+	live := uint64(s.Live)
+	what := "--num-of-sequences"
+	if !o.open() {
+		live, what = uint64(max(o.Start, o.End)), "the concurrency"
+		if o.End == 0 {
+			what = "the concurrency (an open-ended sweep has no end)"
+			live = math.MaxUint64
+		}
+	}
+	if s.IDEnd > s.IDStart && s.IDEnd-s.IDStart < live {
+		bad("sequence id range %d:%d holds %d ids, fewer than %s needs at once (%d): widen the range", s.IDStart, s.IDEnd, s.IDEnd-s.IDStart, what, live)
+	}
+	if o.BatchSize > 1 {
+		bad("batch size %d with sequences: a sequence model takes one request per step, use batch size 1", o.BatchSize)
+	}
+	return errors.Join(errs...)
+}
+
+// seqIDs hands out sequence ids round-robin, never one still in use. It
+// is locked once per sequence, not per request.
+type seqIDs struct {
+	mu               sync.Mutex
+	start, end, next uint64
+	inUse            map[uint64]struct{}
+}
+
+func newSeqIDs(s *SequenceOptions) *seqIDs {
+	return &seqIDs{start: s.IDStart, end: s.IDEnd, next: s.IDStart, inUse: make(map[uint64]struct{})}
+}
+
+func (a *seqIDs) take() (uint64, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for range min(a.end-a.start, uint64(len(a.inUse))+1) {
+		id := a.next
+		a.next++
+		if a.next == a.end {
+			a.next = a.start
+		}
+		if _, busy := a.inUse[id]; !busy {
+			a.inUse[id] = struct{}{}
+			return id, nil
+		}
+	}
+	return 0, fmt.Errorf("every sequence id in %d:%d is in use: widen --sequence-id-range", a.start, a.end)
+}
+
+func (a *seqIDs) release(id uint64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.inUse, id)
+}
+
+// sequencer makes sequences: ids and lengths.
+type sequencer struct {
+	o   SequenceOptions
+	ids *seqIDs
+}
+
+// rng returns the length generator of worker or slot n.
+func (s *sequencer) rng(n uint64) *rand.Rand {
+	return rand.New(rand.NewPCG(s.o.Seed, n))
+}
+
+// workerSequence is a closed-loop worker's open sequence.
+type workerSequence struct {
+	caller SequenceCaller
+	live   liveSequence
+	rng    *rand.Rand
+}
+
+// length draws a new sequence's length: the caller's (its data), or the
+// base length varied uniformly by ±Variation%, at least 1.
+func (s *sequencer) length(c Caller, rng *rand.Rand) int {
+	if l, ok := c.(SequenceLengther); ok {
+		if n := l.NextSequenceLength(); n > 0 {
+			return n
+		}
+	}
+	base := float64(s.o.Length)
+	if s.o.Variation == 0 {
+		return s.o.Length
+	}
+	d := base * s.o.Variation / 100
+	n := int(math.Round(base - d + rng.Float64()*2*d))
+	return max(n, 1)
+}
+
+// liveSequence is one open sequence: its id and the requests it still has
+// to send. Closed loop: a worker's own; open loop: a slot's, under its lock.
+type liveSequence struct {
+	id   uint64
+	left int // 0: no sequence open
+	sent int
+}
+
+// next opens a sequence if none is, and returns the parameters of its next request.
+func (l *liveSequence) next(s *sequencer, c Caller, rng *rand.Rand) (client.Sequence, error) {
+	if l.left == 0 {
+		id, err := s.ids.take()
+		if err != nil {
+			return client.Sequence{}, err
+		}
+		l.id, l.left, l.sent = id, s.length(c, rng), 0
+	}
+	q := client.Sequence{ID: l.id, StringID: s.o.StringID, Start: l.sent == 0, End: l.left == 1}
+	l.sent++
+	l.left--
+	return q, nil
+}
+
+// closing returns the request that ends the open sequence early (at the
+// end of a level or the run), or false when none is open.
+func (l *liveSequence) closing(s *sequencer) (client.Sequence, bool) {
+	if l.left == 0 {
+		return client.Sequence{}, false
+	}
+	q := client.Sequence{ID: l.id, StringID: s.o.StringID, Start: l.sent == 0, End: true}
+	l.sent++
+	l.left = 0
+	return q, true
+}
+
+// done settles request q after it completed with err: its sequence's id
+// is free again once its last request is back, and a failed request
+// abandons the sequence.
+func (l *liveSequence) done(s *sequencer, q client.Sequence, err error, t *tally) {
+	switch {
+	case q.End:
+		s.ids.release(q.ID)
+		if err == nil {
+			t.seqs++
+		}
+	case err != nil && l.id == q.ID:
+		l.abandon(s)
+	}
+}
+
+// abandon forgets the open sequence after a failed request: the server
+// may not have it (a refused start) and its next request would fail too.
+// The id is released; a sequence the server does hold expires there.
+func (l *liveSequence) abandon(s *sequencer) {
+	if l.left > 0 {
+		l.left = 0
+		s.ids.release(l.id)
+	}
+}
