@@ -315,7 +315,8 @@ func (e *engine) worker(id int) (*worker, error) {
 		if !ok {
 			return nil, fmt.Errorf("worker %d's requests cannot carry sequence parameters (its Caller has no SetSequence)", id)
 		}
-		w.sequence = &workerSequence{caller: sc, rng: e.seq.rng(uint64(id))}
+		data, _ := c.(SequenceData)
+		w.sequence = &workerSequence{caller: sc, data: data, rng: e.seq.rng(uint64(id))}
 	}
 	e.regMu.Lock()
 	w.tallies[0].into = e.target
@@ -431,14 +432,14 @@ func (e *engine) closedLoop(w *worker) error {
 	var own ownScope
 	defer own.release()
 	for ok || closing {
-		var q client.Sequence
+		var q seqRequest
 		if w.sequence != nil {
 			var has bool
 			if closing {
 				q, has = w.sequence.live.closing(e.seq)
 			} else {
 				var err error
-				q, err = w.sequence.live.next(e.seq, w.caller, w.sequence.rng)
+				q, err = w.sequence.live.next(e.seq, w.sequence.data, w.sequence.rng)
 				if err != nil {
 					e.fail(err)
 					w.leave()
@@ -447,7 +448,7 @@ func (e *engine) closedLoop(w *worker) error {
 				has = true
 			}
 			if has {
-				w.sequence.caller.SetSequence(q)
+				q.set(w.sequence.caller, w.sequence.data)
 			}
 			if !has && closing {
 				ok, closing = w.next(false)

@@ -9,7 +9,6 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/perfgo/perfgo/pkg/client"
 	"github.com/perfgo/perfgo/pkg/loadgen/schedule"
 )
 
@@ -83,14 +82,14 @@ type seqSlot struct {
 	_    [64]byte // slots are taken by different workers
 }
 
-// sequence returns the parameters of the slot's next request.
-func (s *seqSlot) sequence(sq *sequencer, c Caller) (client.Sequence, error) {
+// sequence returns the slot's next request.
+func (s *seqSlot) sequence(sq *sequencer, data SequenceData) (seqRequest, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.live.next(sq, c, s.rng)
+	return s.live.next(sq, data, s.rng)
 }
 
-func (s *seqSlot) done(sq *sequencer, q client.Sequence, err error, t *tally) {
+func (s *seqSlot) done(sq *sequencer, q seqRequest, err error, t *tally) {
 	s.mu.Lock()
 	s.live.done(sq, q, err, t)
 	s.mu.Unlock()
@@ -113,7 +112,7 @@ func (l *openLevel) closeSequences() {
 		if !ok {
 			continue
 		}
-		w.sequence.caller.SetSequence(q)
+		q.set(w.sequence.caller, w.sequence.data)
 		w.issued.Add(1)
 		start := time.Now()
 		timing, err := w.caller.Do(l.scope.ctx)
@@ -279,7 +278,7 @@ func (l *openLevel) work(w *worker, stop <-chan struct{}) {
 			l.grow()
 		}
 		var slot *seqSlot
-		var q client.Sequence
+		var q seqRequest
 		if l.slots != nil {
 			slot = &l.slots[k%uint64(len(l.slots))]
 			if slot.busy != nil {
@@ -291,14 +290,14 @@ func (l *openLevel) work(w *worker, stop <-chan struct{}) {
 				sent = time.Now()
 			}
 			var err error
-			if q, err = slot.sequence(l.e.seq, w.caller); err != nil {
+			if q, err = slot.sequence(l.e.seq, w.sequence.data); err != nil {
 				l.e.fail(err)
 				if slot.busy != nil {
 					<-slot.busy
 				}
 				return
 			}
-			w.sequence.caller.SetSequence(q)
+			q.set(w.sequence.caller, w.sequence.data)
 		}
 		w.issued.Add(1)
 		w.recording().sent(sent.Sub(due))

@@ -42,11 +42,15 @@ type SequenceCaller interface {
 	SetSequence(client.Sequence)
 }
 
-// SequenceLengther is a SequenceCaller whose data fixes sequence lengths
-// (one data stream per sequence): NextSequenceLength is called before a
-// sequence's first request and returns its length, 0 for the engine's.
-type SequenceLengther interface {
-	NextSequenceLength() int
+// SequenceData is a SequenceCaller whose requests come from data
+// streams, one stream per sequence. BeginSequence is called before a
+// sequence's first request and picks its stream, returning the stream and
+// the sequence's length (0: the engine's); SetStep makes the following
+// Do send step k of a stream (the Caller wraps k around the stream).
+// In open loop one sequence's requests go through different Callers.
+type SequenceData interface {
+	BeginSequence() (stream, length int)
+	SetStep(stream, step int)
 }
 
 const (
@@ -146,69 +150,87 @@ func (s *sequencer) rng(n uint64) *rand.Rand {
 	return rand.New(rand.NewPCG(s.o.Seed, n))
 }
 
-// workerSequence is a closed-loop worker's open sequence.
+// workerSequence is a worker's sequence state: its Caller's sequence
+// methods and, in closed loop, its open sequence.
 type workerSequence struct {
 	caller SequenceCaller
+	data   SequenceData // nil: no data streams
 	live   liveSequence
 	rng    *rand.Rand
 }
 
-// length draws a new sequence's length: the caller's (its data), or the
+// length draws a new sequence's stream and length: the data's, or the
 // base length varied uniformly by ±Variation%, at least 1.
-func (s *sequencer) length(c Caller, rng *rand.Rand) int {
-	if l, ok := c.(SequenceLengther); ok {
-		if n := l.NextSequenceLength(); n > 0 {
-			return n
+func (s *sequencer) length(data SequenceData, rng *rand.Rand) (stream, n int) {
+	if data != nil {
+		if stream, n = data.BeginSequence(); n > 0 {
+			return stream, n
 		}
 	}
-	base := float64(s.o.Length)
 	if s.o.Variation == 0 {
-		return s.o.Length
+		return stream, s.o.Length
 	}
+	base := float64(s.o.Length)
 	d := base * s.o.Variation / 100
-	n := int(math.Round(base - d + rng.Float64()*2*d))
-	return max(n, 1)
+	n = int(math.Round(base - d + rng.Float64()*2*d))
+	return stream, max(n, 1)
 }
 
 // liveSequence is one open sequence: its id and the requests it still has
 // to send. Closed loop: a worker's own; open loop: a slot's, under its lock.
 type liveSequence struct {
-	id   uint64
-	left int // 0: no sequence open
-	sent int
+	id     uint64
+	left   int // 0: no sequence open
+	sent   int
+	stream int // the data stream it sends (SequenceData)
 }
 
-// next opens a sequence if none is, and returns the parameters of its next request.
-func (l *liveSequence) next(s *sequencer, c Caller, rng *rand.Rand) (client.Sequence, error) {
+// seqRequest is one request of a sequence: its parameters and data step.
+type seqRequest struct {
+	client.Sequence
+	stream, step int
+}
+
+// set makes c's next Do send r.
+func (r seqRequest) set(c SequenceCaller, data SequenceData) {
+	c.SetSequence(r.Sequence)
+	if data != nil {
+		data.SetStep(r.stream, r.step)
+	}
+}
+
+// next opens a sequence if none is, and returns its next request.
+func (l *liveSequence) next(s *sequencer, data SequenceData, rng *rand.Rand) (seqRequest, error) {
 	if l.left == 0 {
 		id, err := s.ids.take()
 		if err != nil {
-			return client.Sequence{}, err
+			return seqRequest{}, err
 		}
-		l.id, l.left, l.sent = id, s.length(c, rng), 0
+		l.id, l.sent = id, 0
+		l.stream, l.left = s.length(data, rng)
 	}
-	q := client.Sequence{ID: l.id, StringID: s.o.StringID, Start: l.sent == 0, End: l.left == 1}
+	r := seqRequest{Sequence: client.Sequence{ID: l.id, StringID: s.o.StringID, Start: l.sent == 0, End: l.left == 1}, stream: l.stream, step: l.sent}
 	l.sent++
 	l.left--
-	return q, nil
+	return r, nil
 }
 
 // closing returns the request that ends the open sequence early (at the
 // end of a level or the run), or false when none is open.
-func (l *liveSequence) closing(s *sequencer) (client.Sequence, bool) {
+func (l *liveSequence) closing(s *sequencer) (seqRequest, bool) {
 	if l.left == 0 {
-		return client.Sequence{}, false
+		return seqRequest{}, false
 	}
-	q := client.Sequence{ID: l.id, StringID: s.o.StringID, Start: l.sent == 0, End: true}
+	r := seqRequest{Sequence: client.Sequence{ID: l.id, StringID: s.o.StringID, Start: l.sent == 0, End: true}, stream: l.stream, step: l.sent}
 	l.sent++
 	l.left = 0
-	return q, true
+	return r, true
 }
 
 // done settles request q after it completed with err: its sequence's id
 // is free again once its last request is back, and a failed request
 // abandons the sequence.
-func (l *liveSequence) done(s *sequencer, q client.Sequence, err error, t *tally) {
+func (l *liveSequence) done(s *sequencer, q seqRequest, err error, t *tally) {
 	switch {
 	case q.End:
 		s.ids.release(q.ID)

@@ -36,13 +36,17 @@ func newSeqServer(service time.Duration) *seqServer {
 func (s *seqServer) newCaller(int) (Caller, error) { return &seqCaller{s: s}, nil }
 
 type seqCaller struct {
-	s *seqServer
-	q client.Sequence
+	s    *seqServer
+	q    client.Sequence
+	step int
 }
 
 func (c *seqCaller) SetSequence(q client.Sequence) { c.q = q }
 
-func (c *seqCaller) NextSequenceLength() int { return c.s.length }
+// The data has one stream of s.length steps (0: no data).
+func (c *seqCaller) BeginSequence() (stream, length int) { return 0, c.s.length }
+
+func (c *seqCaller) SetStep(stream, step int) { c.step = step }
 
 func (c *seqCaller) Do(ctx context.Context) (client.Timing, error) {
 	s, q := c.s, c.q
@@ -67,6 +71,9 @@ func (c *seqCaller) Do(ctx context.Context) (client.Timing, error) {
 	if err == nil {
 		if q.Start {
 			n = 0
+		}
+		if s.length > 0 && c.step != n {
+			s.violations = append(s.violations, fmt.Sprintf("sequence %d sent step %d as its request %d", q.ID, c.step, n))
 		}
 		s.open[q.ID] = n + 1
 		if q.End {
