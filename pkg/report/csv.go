@@ -43,6 +43,13 @@ type csvRow struct {
 	sendRate           float64
 	throughput         float64
 	responseThroughput float64
+
+	// Streamed requests, at reportPercentiles; zeros without StreamStats.
+	stream         *result.StreamStats
+	streamFirst    []uint64
+	streamBetween  []uint64
+	streamFinal    []uint64
+	streamFinalAvg uint64
 }
 
 // csvColumn is one CSV column: its header and how a row fills it.
@@ -60,6 +67,17 @@ func uintCell(f func(r *csvRow) uint64) func([]byte, *csvRow) []byte {
 // perfgo's open-loop columns and its two failure columns after all of them
 // so perf_analyzer's keep their positions. "Failed Requests" counts every
 // window of the level; "Over Failure Limit" is "true" or "false".
+//
+// Then, when Settings.Streaming, perfgo's stream columns (names are an API,
+// like perf_analyzer's), times in whole µs:
+//
+//	First Response p50,First Response p90,First Response p95,[First Response p<N>,]First Response p99,
+//	Between Responses p50,...,Between Responses p99,
+//	Final Response Avg,Final Response p50,...,Final Response p99,
+//	Responses/Request,Responses/Second,Output Elements/Second
+//
+// with the --percentile one inserted in order as in "p<N> latency"; and
+// last, for sequence models (Settings.Sequence set), Sequences/Second.
 func csvColumns(s result.Settings, o CSVOptions) []csvColumn {
 	var cols []csvColumn
 	add := func(name string, cell func([]byte, *csvRow) []byte) {
@@ -106,6 +124,25 @@ func csvColumns(s result.Settings, o CSVOptions) []csvColumn {
 	}
 	add("Failed Requests", uintCell(func(r *csvRow) uint64 { return r.failed }))
 	add("Over Failure Limit", func(b []byte, r *csvRow) []byte { return strconv.AppendBool(b, r.level.OverFailureLimit) })
+	if s.Streaming {
+		ps := reportPercentiles(s.Percentile)
+		for i, p := range ps {
+			add("First Response "+percentileLabel(p), uintCell(func(r *csvRow) uint64 { return r.streamFirst[i] }))
+		}
+		for i, p := range ps {
+			add("Between Responses "+percentileLabel(p), uintCell(func(r *csvRow) uint64 { return r.streamBetween[i] }))
+		}
+		add("Final Response Avg", uintCell(func(r *csvRow) uint64 { return r.streamFinalAvg }))
+		for i, p := range ps {
+			add("Final Response "+percentileLabel(p), uintCell(func(r *csvRow) uint64 { return r.streamFinal[i] }))
+		}
+		add("Responses/Request", func(b []byte, r *csvRow) []byte { return appendDouble(b, r.stream.PerRequest) })
+		add("Responses/Second", func(b []byte, r *csvRow) []byte { return appendDouble(b, r.stream.ResponseThroughput) })
+		add("Output Elements/Second", func(b []byte, r *csvRow) []byte { return appendDouble(b, r.stream.ElementThroughput) })
+	}
+	if s.Sequence != nil {
+		add("Sequences/Second", func(b []byte, r *csvRow) []byte { return appendDouble(b, r.level.Client.SequenceRate) })
+	}
 	return cols
 }
 
@@ -148,14 +185,24 @@ func newCSVRow(s result.Settings, l result.Level) (csvRow, error) {
 		throughput:         c.Throughput,
 		responseThroughput: c.ResponseThroughput,
 	}
+	ps := reportPercentiles(s.Percentile)
 	q := quantiles{d: &c.Latency}
-	ps, err := q.values(reportPercentiles(s.Percentile))
+	lat, err := q.values(ps)
 	if err != nil {
 		return r, err
 	}
-	r.percentiles = make([]uint64, len(ps))
-	for i, v := range ps {
-		r.percentiles[i] = usec(v)
+	r.percentiles = usecs(lat)
+	if s.Streaming {
+		r.stream = c.Stream
+		if r.stream == nil {
+			r.stream = &result.StreamStats{}
+		}
+		first, between, final, err := streamPercentiles(r.stream, ps)
+		if err != nil {
+			return r, err
+		}
+		r.streamFirst, r.streamBetween, r.streamFinal = usecs(first), usecs(between), usecs(final)
+		r.streamFinalAvg = usec(r.stream.Final.Mean)
 	}
 	r.requestResponse = r.send + r.recv
 	r.responseWait = subClamp(usec(c.RequestTime), r.send+r.recv)
@@ -174,10 +221,15 @@ func newCSVRow(s result.Settings, l result.Level) (csvRow, error) {
 
 	// Network+Server Send/Recv: what the client waited that the server does
 	// not account for. The client side is the latency from the actual send,
-	// so in open loop it is the service time, not the intended-time latency.
+	// so in open loop it is the service time, not the intended-time latency;
+	// on a stream it lasts to the final response, as the server's request
+	// does (and as perf_analyzer measures a decoupled model's latency).
 	mean := c.Latency.Mean
-	if s.LatencyOrigin == LatencyOriginIntended && c.ServiceTime != nil {
+	switch {
+	case s.LatencyOrigin == LatencyOriginIntended && c.ServiceTime != nil:
 		mean = c.ServiceTime.Mean
+	case c.Stream != nil:
+		mean = c.Stream.Final.Mean
 	}
 	wait := subClamp(nonNeg(mean), nonNeg(c.Send)+nonNeg(c.Recv))
 	r.network = subClamp(wait, queue+compute+hit+miss) / 1000
@@ -201,6 +253,14 @@ func newCSVRow(s result.Settings, l result.Level) (csvRow, error) {
 		}
 	}
 	return r, nil
+}
+
+func usecs(ds []time.Duration) []uint64 {
+	out := make([]uint64, len(ds))
+	for i, d := range ds {
+		out[i] = usec(d)
+	}
+	return out
 }
 
 // sortedByThroughput returns the levels ordered by throughput ascending,

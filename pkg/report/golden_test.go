@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+
 	"github.com/perfgo/perfgo/pkg/result"
 )
 
@@ -190,6 +192,10 @@ func goldenCases(t testing.TB) []goldenCase {
 	cases = append(cases, goldenCase{name: "cache", run: cacheRun()})
 	cases = append(cases, goldenCase{name: "ensemble", run: ensembleRun(), json: true})
 	cases = append(cases, goldenCase{name: "decoupled", run: decoupledRun(), csv: CSVOptions{Verbose: true}})
+
+	cases = append(cases, goldenCase{name: "stream_decoupled_first", run: streamDecoupledRun(), json: true})
+	cases = append(cases, goldenCase{name: "stream_final_p99.9", run: streamFinalRun(t), csv: CSVOptions{Verbose: true}, json: true})
+	cases = append(cases, goldenCase{name: "sequence_rate", run: sequenceRun(t), json: true})
 
 	count := paExampleRun()
 	count.Settings.MeasurementMode = "count_windows"
@@ -375,6 +381,72 @@ func decoupledRun() result.Run {
 	c := &run.Levels[0].Client
 	c.Responses = 4 * c.Requests
 	c.ResponseThroughput = 4 * c.Throughput
+	return run
+}
+
+// streamDecoupledRun streams a decoupled text model: eight responses of
+// one token each per request, latency to the first response.
+func streamDecoupledRun() result.Run {
+	run := paExampleRun()
+	s := &run.Settings
+	s.Decoupled, s.Async, s.Protocol = true, true, "grpc"
+	s.Streaming, s.StreamLatency = true, StreamLatencyFirst
+	run.Levels = run.Levels[:2]
+	s.RangeEnd = 2
+	const perRequest = 8
+	for i := range run.Levels {
+		c := &run.Levels[i].Client
+		extra := int64(40 * i)
+		first := dist(micro(318+extra, 600), micro(45, 900), micro(305+extra, 999), micro(362+extra), micro(391+extra), micro(455+extra, 1))
+		final := c.Latency
+		c.Latency = first
+		c.Responses = perRequest * c.Requests
+		c.ResponseThroughput = perRequest * c.Throughput
+		c.Stream = &result.StreamStats{
+			First:   first,
+			Between: dist(micro(72, 300), micro(12), micro(69), micro(84), micro(90, 999), micro(118)),
+			Final:   final,
+			// Each response carries one token.
+			Responses: c.Responses, PerRequest: perRequest, ResponseThroughput: c.ResponseThroughput,
+			Elements: c.Responses, ElementThroughput: c.ResponseThroughput,
+		}
+		for k := range run.Levels[i].Passes {
+			run.Levels[i].Passes[k].Latency = first.Mean
+		}
+	}
+	return run
+}
+
+// streamFinalRun is --streaming on a model that is not decoupled: one
+// response per request, so nothing between responses, latency to the
+// final (only) response, stabilised on p99.9 with real histograms.
+func streamFinalRun(t testing.TB) result.Run {
+	run := percentileRun(t, 99.9)
+	s := &run.Settings
+	s.Protocol, s.Streaming, s.StreamLatency = "grpc", true, StreamLatencyFinal
+	none := result.Distribution{Hist: hdrhistogram.New(1000, int64(60*time.Second), 3).Export()}
+	for i := range run.Levels {
+		c := &run.Levels[i].Client
+		c.Responses, c.ResponseThroughput = c.Requests, c.Throughput
+		c.Stream = &result.StreamStats{
+			First: c.Latency, Between: none, Final: c.Latency,
+			Responses: c.Requests, PerRequest: 1, ResponseThroughput: c.Throughput,
+		}
+	}
+	return run
+}
+
+// sequenceRun is an open-loop sweep of a sequence model: perf_analyzer's
+// defaults of 20 requests ±20% per sequence and 4 live sequences.
+func sequenceRun(t testing.TB) result.Run {
+	run := openLoopRun(t)
+	run.Settings.Sequence = &result.SequenceSettings{Length: 20, Variation: 20, IDStart: 1, Live: 4}
+	for i := range run.Levels {
+		c := &run.Levels[i].Client
+		// About one sequence ends per 20 requests.
+		c.Sequences = c.Requests / 20
+		c.SequenceRate = float64(c.Sequences) / c.Duration.Seconds()
+	}
 	return run
 }
 

@@ -45,7 +45,14 @@ const JSONSchema = "perfgo.report/v1"
 //	    "drain_timeout_ms" (how long requests in flight at the end of a level
 //	      may take before they are cancelled and counted as failed),
 //	    "no_model_config" (the server gave none: a leading -1 in each input's
-//	      shape was taken as the batch dimension)
+//	      shape was taken as the batch dimension),
+//	    "streaming" (requests went on streams; absent when not),
+//	    "stream_latency" ("first"|"final": the response the latency ends at;
+//	      absent when not streaming),
+//	    "sequence": {"length" (0: each data stream's step count),
+//	      "variation" (± percent), "id_start", "id_end" (exclusive; 0: 2^32),
+//	      "string_id", "live" (sequences open at once), "serial"}
+//	      (sequence models; absent otherwise)
 //	  },
 //	  "stop": {"reason": "completed"|"latency_threshold"|"unstable"|
 //	           "no_valid_requests"|"cancelled"|"error", "message": string},
@@ -58,7 +65,15 @@ const JSONSchema = "perfgo.report/v1"
 //	      in perfgo between requests), "request_time_us", "send_us", "recv_us", "wait_us",
 //	      "latency": <distribution>,
 //	      "service_time": <distribution> | null (open loop only),
-//	      "schedule_lag": <distribution> | null (open loop only)
+//	      "schedule_lag": <distribution> | null (open loop only),
+//	      "stream": { (streamed requests only; absent otherwise)
+//	        "first": <distribution> (time to the first response with outputs),
+//	        "between": <distribution> (between consecutive responses),
+//	        "final": <distribution> (time to the final response),
+//	        "responses", "responses_per_request", "response_throughput",
+//	        "elements" (text output elements), "element_throughput"},
+//	      "sequences", "sequence_rate" (sequences ended, and per second;
+//	        sequence models only, absent otherwise)
 //	    },
 //	    "server": <server> | null (no statistics),
 //	    "failures": [{"class": "grpc:UNAVAILABLE", "count": 3, "first_error":
@@ -166,6 +181,21 @@ type jsonSettings struct {
 	RequestTimeoutMs        jsonFloat `json:"request_timeout_ms"`
 	DrainTimeoutMs          jsonFloat `json:"drain_timeout_ms"`
 	NoModelConfig           bool      `json:"no_model_config"`
+	// Added after the first v1 reports: omitted when unset, so that
+	// reports of other runs stay as they were.
+	Streaming     bool          `json:"streaming,omitempty"`
+	StreamLatency string        `json:"stream_latency,omitempty"`
+	Sequence      *jsonSequence `json:"sequence,omitempty"`
+}
+
+type jsonSequence struct {
+	Length    int       `json:"length"`
+	Variation jsonFloat `json:"variation"`
+	IDStart   uint64    `json:"id_start"`
+	IDEnd     uint64    `json:"id_end"`
+	StringID  bool      `json:"string_id"`
+	Live      int       `json:"live"`
+	Serial    bool      `json:"serial"`
 }
 
 type jsonRange struct {
@@ -237,6 +267,21 @@ type jsonClient struct {
 	Latency            jsonDist  `json:"latency"`
 	ServiceTime        *jsonDist `json:"service_time"`
 	ScheduleLag        *jsonDist `json:"schedule_lag"`
+	// Added after the first v1 reports, omitted when unset.
+	Stream       *jsonStream `json:"stream,omitempty"`
+	Sequences    *uint64     `json:"sequences,omitempty"`
+	SequenceRate *jsonFloat  `json:"sequence_rate,omitempty"`
+}
+
+type jsonStream struct {
+	First               jsonDist  `json:"first"`
+	Between             jsonDist  `json:"between"`
+	Final               jsonDist  `json:"final"`
+	Responses           uint64    `json:"responses"`
+	ResponsesPerRequest jsonFloat `json:"responses_per_request"`
+	ResponseThroughput  jsonFloat `json:"response_throughput"`
+	Elements            uint64    `json:"elements"`
+	ElementThroughput   jsonFloat `json:"element_throughput"`
 }
 
 type jsonDist struct {
@@ -283,6 +328,9 @@ func newJSONReport(r result.Run) (jsonReport, error) {
 	if err := checkPercentile(s); err != nil {
 		return jsonReport{}, err
 	}
+	if err := checkStreamLatency(s); err != nil {
+		return jsonReport{}, err
+	}
 	doc := jsonReport{
 		Schema: JSONSchema,
 		Settings: jsonSettings{
@@ -303,12 +351,22 @@ func newJSONReport(r result.Run) (jsonReport, error) {
 			FailureLimitPercent: jsonFloat(s.FailureLimit),
 			RequestTimeoutMs:    ms(s.RequestTimeout), DrainTimeoutMs: ms(s.DrainTimeout),
 			NoModelConfig: s.NoModelConfig,
+			Streaming:     s.Streaming,
 		},
 		Stop: jsonStop{Reason: r.Stop.String(), Message: r.StopMessage},
 		Drained: jsonDrained{
 			jsonTotal{r.Drained.Requests, r.Drained.Failed, jsonFloat(r.Drained.FailedPercent())},
 			newJSONFailures(r.DrainedFailures),
 		},
+	}
+	if s.Streaming {
+		doc.Settings.StreamLatency = s.StreamLatency
+	}
+	if q := s.Sequence; q != nil {
+		doc.Settings.Sequence = &jsonSequence{
+			Length: q.Length, Variation: jsonFloat(q.Variation), IDStart: q.IDStart, IDEnd: q.IDEnd,
+			StringID: q.StringID, Live: q.Live, Serial: q.Serial,
+		}
 	}
 	var err error
 	if doc.Levels, err = newJSONLevels(s, r.Levels); err != nil {
@@ -375,11 +433,36 @@ func newJSONLevel(s result.Settings, l result.Level) (jsonLevel, error) {
 		}
 		jl.Client.ScheduleLag = &d
 	}
+	if c.Stream != nil {
+		if jl.Client.Stream, err = newJSONStream(s, c.Stream); err != nil {
+			return jl, err
+		}
+	}
+	if s.Sequence != nil {
+		n, rate := c.Sequences, jsonFloat(c.SequenceRate)
+		jl.Client.Sequences, jl.Client.SequenceRate = &n, &rate
+	}
 	if l.Server != nil {
 		srv := newJSONServer(l.Server)
 		jl.Server = &srv
 	}
 	return jl, nil
+}
+
+func newJSONStream(s result.Settings, st *result.StreamStats) (*jsonStream, error) {
+	js := &jsonStream{
+		Responses: st.Responses, ResponsesPerRequest: jsonFloat(st.PerRequest),
+		ResponseThroughput: jsonFloat(st.ResponseThroughput),
+		Elements:           st.Elements, ElementThroughput: jsonFloat(st.ElementThroughput),
+	}
+	outs := [3]*jsonDist{&js.First, &js.Between, &js.Final}
+	for i, nd := range streamDists(st) {
+		var err error
+		if *outs[i], err = newJSONDist(s, nd.d); err != nil {
+			return nil, fmt.Errorf("%s: %w", nd.name, err)
+		}
+	}
+	return js, nil
 }
 
 // newJSONFailures lists failures sorted by class, [] for none.

@@ -22,14 +22,29 @@
 //     "not able to keep up" warning when more than 1% of requests were late);
 //     in the CSV, extra columns after all of perf_analyzer's.
 //   - Fractional percentiles ("p99.9 latency").
+//   - Streams (Settings.Streaming): the header says which response the
+//     latency ends at, in perf_analyzer's decoupled line when that line is
+//     true (decoupled, first response) and in a "Streaming: latency is
+//     measured to the first|final response" line otherwise (for a
+//     decoupled model perf_analyzer's line is then left out, since it would
+//     claim the first response). Per level, after the client-library line,
+//     "First response", "Between responses" and "Final response" lines
+//     (percentiles as the latency lines have them; "none" without samples)
+//     and a "Responses: <n> per request, <r> responses/sec[, <e> output
+//     elements/sec]" line; in the CSV, stream columns after perfgo's
+//     failure columns. On a stream, "Network+Server Send/Recv" is taken
+//     from the time to the final response, which the server's request
+//     time also spans.
+//   - Sequence models: perf_analyzer's "Sequence count" line; in the CSV,
+//     a last "Sequences/Second" column.
 //
 // Where perf_analyzer's releases differ, the reference's current-main text
 // wins: no blank line after a model's "Avg request latency" line (ensembles
 // keep theirs), "requests per seconds". Known differences, on purpose: after
 // the "delayed requests" warning perf_analyzer leaves std::cout in fixed
 // two-decimal mode, so its later throughputs print as "361.97"; perfgo keeps
-// the default format. Sequence, GPU-metric and Prometheus lines are not
-// printed (no data yet).
+// the default format. GPU-metric and Prometheus lines are not printed (no
+// data yet).
 package report
 
 import (
@@ -49,6 +64,13 @@ import (
 // LatencyOriginIntended is Settings.LatencyOrigin for open-loop runs, whose
 // latency is measured from each request's intended send time.
 const LatencyOriginIntended = "intended"
+
+// Settings.StreamLatency values: a streamed request's latency ends at its
+// first response or at its final one.
+const (
+	StreamLatencyFirst = "first"
+	StreamLatencyFinal = "final"
+)
 
 // lateThresholdPct is perf_analyzer's DELAY_PCT_THRESHOLD: the share of late
 // requests (in percent) above which it warns.
@@ -87,6 +109,37 @@ func checkMode(s result.Settings) error {
 	return fmt.Errorf("report: settings mode %q is unknown; set it to %q, %q or %q", s.Mode, result.Concurrency, result.RequestRate, result.Intervals)
 }
 
+func checkStreamLatency(s result.Settings) error {
+	if !s.Streaming || s.StreamLatency == StreamLatencyFirst || s.StreamLatency == StreamLatencyFinal {
+		return nil
+	}
+	return fmt.Errorf("report: settings stream latency %q is unknown; set it to %q or %q when streaming", s.StreamLatency, StreamLatencyFirst, StreamLatencyFinal)
+}
+
+// namedDist is a distribution and its name in error messages.
+type namedDist struct {
+	name string
+	d    *result.Distribution
+}
+
+// streamDists are st's distributions in report order: first, between, final.
+func streamDists(st *result.StreamStats) [3]namedDist {
+	return [3]namedDist{{"first response", &st.First}, {"between responses", &st.Between}, {"final response", &st.Final}}
+}
+
+// streamPercentiles returns the first, between and final response times of
+// st at each of ps.
+func streamPercentiles(st *result.StreamStats, ps []float64) (first, between, final []time.Duration, err error) {
+	var out [3][]time.Duration
+	for i, nd := range streamDists(st) {
+		q := quantiles{d: nd.d}
+		if out[i], err = q.values(ps); err != nil {
+			return nil, nil, nil, fmt.Errorf("%s: %w", nd.name, err)
+		}
+	}
+	return out[0], out[1], out[2], nil
+}
+
 func checkProtocol(s result.Settings) error {
 	switch s.Protocol {
 	case "http", "grpc":
@@ -114,8 +167,8 @@ func (q *quantiles) at(p float64) (time.Duration, bool, error) {
 		}
 	}
 	h, err := q.hist()
-	if h == nil || err != nil {
-		return 0, false, err
+	if h == nil || err != nil || h.TotalCount() == 0 {
+		return 0, false, err // an empty histogram's "percentiles" would read as 0 µs
 	}
 	return time.Duration(h.ValueAtQuantile(p)), true, nil
 }

@@ -784,9 +784,9 @@ func TestJSON(t *testing.T) {
 // FuzzLevel feeds arbitrary numbers through every writer: bad data must
 // give an error or odd numbers, never a panic.
 func FuzzLevel(f *testing.F) {
-	f.Add(uint64(21600), int64(829_000), int64(112_000), int64(70_000), int64(25_000), int64(821_000), 1200.0, 0.0, uint64(100), uint64(512_000), uint64(7), uint8(0))
-	f.Add(uint64(0), int64(-5), int64(-1), int64(1<<62), int64(1<<62), int64(-1<<62), math.NaN(), 99.9, uint64(0), uint64(0), uint64(1<<63), uint8(255))
-	f.Fuzz(func(t *testing.T, reqs uint64, mean, sd, send, recv, reqTime int64, thr, pct float64, srvCount, srvNs, late uint64, flags uint8) {
+	f.Add(uint64(21600), int64(829_000), int64(112_000), int64(70_000), int64(25_000), int64(821_000), 1200.0, 0.0, uint64(100), uint64(512_000), uint64(7), uint8(0), uint8(0))
+	f.Add(uint64(0), int64(-5), int64(-1), int64(1<<62), int64(1<<62), int64(-1<<62), math.NaN(), 99.9, uint64(0), uint64(0), uint64(1<<63), uint8(255), uint8(255))
+	f.Fuzz(func(t *testing.T, reqs uint64, mean, sd, send, recv, reqTime int64, thr, pct float64, srvCount, srvNs, late uint64, flags, more uint8) {
 		run := paExampleRun()
 		s := &run.Settings
 		s.Percentile = pct
@@ -804,6 +804,18 @@ func FuzzLevel(f *testing.F) {
 		l.Server.ComputeInput.Count = srvCount
 		if flags&64 != 0 {
 			l.Server.Composing = []result.ServerStats{*server(srvCount, srvNs, 1, 1, 1, 1)}
+		}
+		// Streams and sequences, including a latency name that is neither.
+		s.Streaming = more&1 != 0
+		s.StreamLatency = []string{StreamLatencyFirst, StreamLatencyFinal, "", "bogus"}[more>>1&3]
+		if more&8 != 0 {
+			s.Sequence = &result.SequenceSettings{Length: int(reqs)}
+			l.Client.Sequences, l.Client.SequenceRate = late, thr
+		}
+		if more&16 != 0 {
+			d := result.Distribution{Count: int64(reqs), Mean: time.Duration(mean), StdDev: time.Duration(sd)}
+			l.Client.Stream = &result.StreamStats{First: d, Between: d, Final: d,
+				Responses: reqs, PerRequest: thr, ResponseThroughput: thr, Elements: late, ElementThroughput: pct}
 		}
 		var b bytes.Buffer
 		_ = Text(&b, run, flags&128 != 0)

@@ -41,6 +41,10 @@ const (
 	tmplTimeout   = "  Request timeout: %s msec\n"                                                                  // perfgo
 	tmplNoConfig  = "  No model configuration: the leading -1 of each input is the batch dimension (-b fills it)\n" // perfgo
 
+	// perfgo: which response a streamed request's latency ends at, where
+	// perf_analyzer's decoupled line would not say it (or not truthfully).
+	tmplStreamLatency = "  Streaming: latency is measured to the %s response\n"
+
 	tmplLevelConc = "Request concurrency: %s\n"
 	tmplLevelRate = "Request Rate: %s inference requests per seconds\n"
 	tmplPassAvg   = "  Pass [%d] throughput: %s infer/sec. Avg latency: %d usec (std %d usec). \n"
@@ -49,6 +53,7 @@ const (
 
 	tmplClient         = "  Client: \n"
 	tmplRequestCount   = "    Request count: %d\n"
+	tmplSequenceCount  = "    Sequence count: %d (%s seq/sec)\n" // sequence models
 	tmplSendRate       = "    Avg send request rate: %s infer/sec\n"
 	tmplLateWarning    = "    [WARNING] Perf Analyzer was not able to keep up with the desired request rate. %s%% of the requests were delayed. \n"
 	tmplThroughput     = "    Throughput: %s infer/sec\n"
@@ -64,6 +69,15 @@ const (
 	tmplFailed         = "    Failed requests: %d of %d (%s%%)%s\n"             // perfgo: over every window
 	tmplServiceTime    = "    Service time p50/p90/p95/p99: %d/%d/%d/%d usec\n" // perfgo, open loop
 	tmplScheduleLag    = "    Schedule lag p50/p99/max: %d/%d/%d usec\n"        // perfgo, open loop
+
+	// perfgo, streamed requests: each %s is a percentile list such as
+	// "p50 812 usec, p90 951 usec, p95 1004 usec, p99 1187 usec".
+	tmplStreamFirst     = "    First response: %s\n"
+	tmplStreamBetween   = "    Between responses: %s\n"
+	tmplStreamFinal     = "    Final response: avg %d usec, %s\n"
+	tmplStreamResponses = "    Responses: %s per request, %s responses/sec%s\n"
+	tmplStreamFinalNone = "    Final response: none\n"
+	tmplStreamElements  = ", %s output elements/sec" // only when outputs held text
 
 	// perfgo: after "Failed requests" when the level is over --failure-limit.
 	tmplOverLimit = "    [WARNING] More than %s%% of the requests at this level failed (--failure-limit): its latency and throughput describe a failing server.\n"
@@ -102,6 +116,9 @@ const (
 // after it (§2.1, current-main order).
 func Header(w io.Writer, s result.Settings) error {
 	if err := checkPercentile(s); err != nil {
+		return err
+	}
+	if err := checkStreamLatency(s); err != nil {
 		return err
 	}
 	if err := checkMode(s); err != nil {
@@ -180,7 +197,14 @@ func Header(w io.Writer, s result.Settings) error {
 	} else {
 		p.printf(tmplSync)
 	}
-	if s.Decoupled {
+	switch {
+	case s.Streaming && s.Decoupled && s.StreamLatency == StreamLatencyFirst:
+		p.printf(tmplDecoupled)
+	case s.Streaming:
+		// perf_analyzer's decoupled line names the first response whatever
+		// it measures; perfgo's says what it measured.
+		p.printf(tmplStreamLatency, s.StreamLatency)
+	case s.Decoupled:
 		p.printf(tmplDecoupled)
 	}
 	if s.LatencyOrigin == LatencyOriginIntended {
@@ -305,6 +329,9 @@ func writeClient(p *printer, s result.Settings, l result.Level, verbose bool) er
 		p.printf(tmplSendRate, formatFixed2(c.SendRate))
 		p.printf(tmplLateWarning, formatFixed2(latePct))
 	}
+	if s.Sequence != nil {
+		p.printf(tmplSequenceCount, c.Sequences, formatDouble(c.SequenceRate))
+	}
 	p.printf(tmplThroughput, formatDouble(c.Throughput))
 	if s.Decoupled {
 		p.printf(tmplRespThroughput, formatDouble(c.ResponseThroughput))
@@ -319,6 +346,11 @@ func writeClient(p *printer, s result.Settings, l result.Level, verbose bool) er
 		p.printf(tmplPctLatency, percentileLabel(pct), usec(lat[i]))
 	}
 	writeClientLibrary(p, s, c, verbose)
+	if c.Stream != nil {
+		if err := writeStream(p, ps, c.Stream); err != nil {
+			return err
+		}
+	}
 	writeFailures(p, s, l)
 	if openLoop {
 		if err := writeOpenLoop(p, c, latePct, late); err != nil {
@@ -348,6 +380,49 @@ func writeClientLibrary(p *printer, s result.Settings, c result.ClientStats, ver
 	default:
 		p.printf(tmplHTTP, total, send+recv, wait)
 	}
+}
+
+// writeStream writes perfgo's lines for streamed requests: time to the
+// first response, between responses and to the final response at the
+// report's percentiles ps, then the responses' rates.
+func writeStream(p *printer, ps []float64, st *result.StreamStats) error {
+	first, between, final, err := streamPercentiles(st, ps)
+	if err != nil {
+		return err
+	}
+	p.printf(tmplStreamFirst, percentileList(ps, &st.First, first))
+	p.printf(tmplStreamBetween, percentileList(ps, &st.Between, between))
+	if st.Final.Count == 0 {
+		p.printf(tmplStreamFinalNone)
+	} else {
+		p.printf(tmplStreamFinal, usec(st.Final.Mean), percentileList(ps, &st.Final, final))
+	}
+	elements := ""
+	if st.Elements > 0 {
+		elements = fmt.Sprintf(tmplStreamElements, formatDouble(st.ElementThroughput))
+	}
+	p.printf(tmplStreamResponses, formatDouble(st.PerRequest), formatDouble(st.ResponseThroughput), elements)
+	return nil
+}
+
+// percentileList is "p50 812 usec, p90 951 usec" (vs[i] is d at ps[i]),
+// or "none" when d has no samples, as between the responses of requests
+// that got one response each.
+func percentileList(ps []float64, d *result.Distribution, vs []time.Duration) string {
+	if d.Count == 0 {
+		return "none"
+	}
+	var b []byte
+	for i, pct := range ps {
+		if i > 0 {
+			b = append(b, ", "...)
+		}
+		b = append(b, percentileLabel(pct)...)
+		b = append(b, ' ')
+		b = strconv.AppendUint(b, usec(vs[i]), 10)
+		b = append(b, " usec"...)
+	}
+	return string(b)
 }
 
 // writeFailures is perfgo's "Failed requests" line, printed only when some
