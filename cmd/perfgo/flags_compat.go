@@ -51,14 +51,7 @@ var compatFlags = []compatFlag{
 	{name: "fixed-schedule", missing: "fixed schedules from --input-data files"},
 	{name: "session-concurrency", arg: "N", missing: "multi-turn sessions (openai kind)"},
 	// Input data.
-	// Sequence (stateful) models: perfgo refuses them at discovery.
-	{name: "sequence-length", arg: "N", missing: "sequence (stateful) models"},
-	{name: "sequence-length-variation", arg: "PCT", missing: "sequence (stateful) models"},
-	{name: "sequence-id-range", arg: "RANGE", missing: "sequence (stateful) models"},
-	{name: "num-of-sequences", arg: "N", missing: "sequence (stateful) models"},
-	{name: "serial-sequences", missing: "sequence (stateful) models"},
 	// Protocol and transport.
-	{name: "streaming", missing: "gRPC streaming (decoupled models)"},
 	{name: "grpc-method", arg: "METHOD", accept: "*"},
 	{name: "proto", arg: "FILE", missing: "the dynamic_grpc kind"},
 	// Server metrics and tracing.

@@ -117,6 +117,22 @@ type profileOptions struct {
 	SSLHTTPSCertType string
 	SSLHTTPSKeyType  string
 
+	// Streaming sends every request on a stream (gRPC ModelStreamInfer,
+	// HTTP generate_stream); decoupled models imply it. StreamLatency is
+	// the latency reported and stabilised on: first or final response.
+	Streaming     bool
+	StreamLatency string
+
+	// Sequence options (stateful models), perf_analyzer's.
+	SequenceLength          int
+	sequenceLengthSet       bool // else data streams fix each sequence's length
+	SequenceLengthVariation float64
+	sequenceIDRange         string
+	SequenceIDStart         uint64
+	SequenceIDEnd           uint64 // exclusive; 0: 2^32
+	NumSequences            int
+	SerialSequences         bool
+
 	printVersion bool
 
 	// abandon is closed by a second Ctrl-C: requests in flight are
@@ -215,6 +231,14 @@ func (o *profileOptions) bind(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.ControlTimeout, "control-timeout", defaultControlTimeout, "bound on each control call: metadata, configuration, statistics, readiness")
 	fs.StringVar(&o.InputTensorFormat, "input-tensor-format", "", "HTTP: send inputs as binary or json (default binary; json when the server lacks the binary tensor extension)")
 	fs.StringVar(&o.OutputTensorFormat, "output-tensor-format", "", "HTTP: ask for outputs as binary or json (default binary; json when the server lacks the binary tensor extension)")
+
+	fs.BoolVar(&o.Streaming, "streaming", false, "send requests on streams: gRPC ModelStreamInfer, HTTP generate_stream (server-sent events); implied for decoupled models")
+	fs.StringVar(&o.StreamLatency, "stream-latency", "first", "on streams, the latency reported, stabilised on and compared with -l: first (time to first response) or final (time to the final response)")
+	fs.IntVar(&o.SequenceLength, "sequence-length", 20, "stateful models: requests per sequence (default: with --input-data streams, each stream's steps)")
+	fs.Float64Var(&o.SequenceLengthVariation, "sequence-length-variation", 20, "stateful models: each sequence's length varies by up to this % around --sequence-length")
+	fs.StringVar(&o.sequenceIDRange, "sequence-id-range", "", "stateful models: sequence ids start[:end], end exclusive (default 1:4294967296)")
+	fs.IntVar(&o.NumSequences, "num-of-sequences", 4, "stateful models, open loop: sequences open at once")
+	fs.BoolVar(&o.SerialSequences, "serial-sequences", false, "stateful models, open loop: at most one request of a sequence in flight")
 
 	fs.StringVar(&o.GRPCCompression, "grpc-compression-algorithm", "none", "gRPC compression: none or gzip")
 	fs.BoolVar(&o.SSLGRPCUseSSL, "ssl-grpc-use-ssl", false, "use TLS for gRPC")
@@ -357,6 +381,9 @@ func (o *profileOptions) finish(fs *pflag.FlagSet) error {
 		return usagef("--max-threads and --connections must not be negative")
 	}
 	if err := o.finishOwn(); err != nil {
+		return err
+	}
+	if err := o.finishStreams(fs); err != nil {
 		return err
 	}
 	switch o.GRPCCompression {
@@ -648,4 +675,53 @@ func (o *profileOptions) parseInputData() error {
 	}
 	o.DataPaths = vals
 	return nil
+}
+
+// finishStreams checks the streaming and sequence options.
+func (o *profileOptions) finishStreams(fs *pflag.FlagSet) error {
+	if o.Streaming && o.Sync {
+		return usagef("--streaming and --sync cannot be used together: a stream is asynchronous")
+	}
+	switch o.StreamLatency {
+	case "first", "final":
+	default:
+		return usagef("--stream-latency %q: use first (time to first response) or final (time to the final response)", o.StreamLatency)
+	}
+	o.sequenceLengthSet = fs.Changed("sequence-length")
+	switch {
+	case o.SequenceLength <= 0:
+		return usagef("--sequence-length %d: use 1 or more requests per sequence", o.SequenceLength)
+	case !(o.SequenceLengthVariation >= 0):
+		return usagef("--sequence-length-variation %v: use a percentage of 0 or more", o.SequenceLengthVariation)
+	case o.NumSequences <= 0:
+		return usagef("--num-of-sequences %d: use 1 or more", o.NumSequences)
+	}
+	o.SequenceIDStart, o.SequenceIDEnd = 1, 0
+	if o.sequenceIDRange != "" {
+		start, end, err := parseIDRange(o.sequenceIDRange)
+		if err != nil {
+			return err
+		}
+		o.SequenceIDStart, o.SequenceIDEnd = start, end
+	}
+	return nil
+}
+
+// parseIDRange parses --sequence-id-range start[:end]; start 0 is taken as 1.
+func parseIDRange(v string) (start, end uint64, err error) {
+	bad := func() error {
+		return usagef("--sequence-id-range %q: want start[:end], whole numbers with end above start, e.g. 1:1000", v)
+	}
+	a, b, hasEnd := strings.Cut(v, ":")
+	start, err = strconv.ParseUint(strings.TrimSpace(a), 10, 64)
+	if err != nil {
+		return 0, 0, bad()
+	}
+	start = max(start, 1) // perf_analyzer coerces 0 to 1: id 0 means "no sequence"
+	if hasEnd {
+		if end, err = strconv.ParseUint(strings.TrimSpace(b), 10, 64); err != nil || end <= start {
+			return 0, 0, bad()
+		}
+	}
+	return start, end, nil
 }

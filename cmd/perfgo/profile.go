@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/perfgo/perfgo/pkg/client"
+	"github.com/perfgo/perfgo/pkg/inferencepb"
 	"github.com/perfgo/perfgo/pkg/inputs"
 	"github.com/perfgo/perfgo/pkg/loadgen"
 	"github.com/perfgo/perfgo/pkg/loadgen/schedule"
@@ -184,6 +185,29 @@ type target struct {
 	// data and requests are the user's data files, when given.
 	data     *inputs.DataSet
 	requests []inputs.Request
+	// streaming: requests go on streams (--streaming, or a decoupled model).
+	streaming bool
+	// sequence is set for a stateful model.
+	sequence *sequenceModel
+}
+
+// sequenceModel is what discovery learned about a stateful model.
+type sequenceModel struct {
+	stringID bool // its correlation id (sequence_id) is a string
+}
+
+// stringCorrelationID reports whether a sequence model's correlation id
+// control is a string (Triton's CONTROL_SEQUENCE_CORRID of TYPE_STRING);
+// otherwise it is a uint64.
+func stringCorrelationID(sb *inferencepb.ModelSequenceBatching) bool {
+	for _, in := range sb.GetControlInput() {
+		for _, c := range in.GetControl() {
+			if c.GetKind() == inferencepb.ModelSequenceBatching_Control_CONTROL_SEQUENCE_CORRID {
+				return c.GetDataType() == inferencepb.DataType_TYPE_STRING
+			}
+		}
+	}
+	return false
 }
 
 // complete adds to the engine's settings what only the CLI knows.
@@ -243,11 +267,14 @@ func discover(ctx context.Context, cl client.Client, o *profileOptions, stderr i
 		cfg = nil
 	}
 	t.model = inputs.Model{Metadata: md, Config: cfg}
-	if cfg.GetModelTransactionPolicy().GetDecoupled() {
-		return nil, fmt.Errorf("model %q is decoupled (streams several responses per request); perfgo cannot profile decoupled models yet (gRPC streaming is on the roadmap)", o.Model)
-	}
-	if cfg.GetSequenceBatching() != nil {
-		return nil, fmt.Errorf("model %q is stateful (sequence batching); perfgo cannot profile sequence models yet (on the roadmap)", o.Model)
+	// A decoupled model answers on streams only: its requests go on them
+	// without --streaming (perf_analyzer demands the flag).
+	t.streaming = o.Streaming || cfg.GetModelTransactionPolicy().GetDecoupled()
+	if sb := cfg.GetSequenceBatching(); sb != nil {
+		t.sequence = &sequenceModel{stringID: stringCorrelationID(sb)}
+		if o.BatchSize > 1 {
+			return nil, fmt.Errorf("model %q is stateful (sequence batching): each request is one step of a sequence, so -b %d is not allowed; use -b 1", o.Model, o.BatchSize)
+		}
 	}
 	iopts := inputs.Options{
 		BatchSize:    o.BatchSize,
@@ -309,9 +336,17 @@ func (o *profileOptions) loadgenOptions(t *target, cl, control client.Client, ob
 	if len(reqs) == 0 {
 		reqs = []inputs.Request{{Inputs: t.tensors}}
 	}
+	prepare := cl.Prepare
+	if t.streaming {
+		sp, ok := cl.(client.StreamPreparer)
+		if !ok {
+			return loadgen.Options{}, fmt.Errorf("the %s client cannot send requests on streams", o.Protocol)
+		}
+		prepare = sp.PrepareStream
+	}
 	prepared := make([]client.Prepared, len(reqs))
 	for i, r := range reqs {
-		p, err := cl.Prepare(&client.InferRequest{Model: o.Model, Version: o.Version, Inputs: r.Inputs, Outputs: t.outputs, OutputParams: t.outputParams, Expected: r.Expected, Parameters: o.RequestParams})
+		p, err := prepare(&client.InferRequest{Model: o.Model, Version: o.Version, Inputs: r.Inputs, Outputs: t.outputs, OutputParams: t.outputParams, Expected: r.Expected, Parameters: o.RequestParams})
 		if err != nil {
 			return loadgen.Options{}, fmt.Errorf("prepare request %d of %d: %w", i+1, len(reqs), err)
 		}
@@ -322,7 +357,18 @@ func (o *profileOptions) loadgenOptions(t *target, cl, control client.Client, ob
 		if len(prepared) == 1 {
 			return prepared[0].NewCall()
 		}
-		return client.Cycle(prepared, worker)
+		c, err := client.Cycle(prepared, worker)
+		if err != nil || t.sequence == nil {
+			return c, err
+		}
+		return newSequenceData(c, t.data, !o.sequenceLengthSet, uint64(worker)+uint64(o.Seed))
+	}
+	lo.Streaming = t.streaming
+	if t.streaming {
+		lo.StreamLatency = o.StreamLatency
+	}
+	if t.sequence != nil {
+		lo.Sequences = o.sequenceOptions(t)
 	}
 	lo.Observer = obs
 	if lo.Seed == 0 && o.Load.Mode == "request_rate" && o.Distribution == "poisson" {

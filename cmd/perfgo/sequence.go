@@ -1,0 +1,88 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+
+	"github.com/perfgo/perfgo/pkg/client"
+	"github.com/perfgo/perfgo/pkg/inputs"
+	"github.com/perfgo/perfgo/pkg/loadgen"
+)
+
+// sequenceOptions maps the sequence flags onto the engine's options.
+func (o *profileOptions) sequenceOptions(t *target) *loadgen.SequenceOptions {
+	so := &loadgen.SequenceOptions{
+		Length:    o.SequenceLength,
+		Variation: o.SequenceLengthVariation,
+		IDStart:   o.SequenceIDStart,
+		IDEnd:     o.SequenceIDEnd,
+		StringID:  t.sequence.stringID,
+		Live:      o.NumSequences,
+		Serial:    o.SerialSequences,
+		Seed:      uint64(o.Seed),
+	}
+	if t.data != nil && !o.sequenceLengthSet {
+		// perf_analyzer: with data and no --sequence-length, a sequence
+		// is as long as its stream.
+		so.Variation = 0
+	}
+	return so
+}
+
+// sequenceData sends each sequence from one data stream (a Cycle over
+// every step of every stream, moved to the step the engine names). A new
+// sequence's stream is picked at random, as perf_analyzer does.
+type sequenceData struct {
+	call   client.Call
+	seq    client.Sequencer
+	seek   seeker
+	spans  []streamSpan
+	rng    *rand.Rand
+	ownLen bool // lengths are the streams'
+}
+
+// seeker is Cycle's Call: Seek makes the next Do send prepared[i].
+type seeker interface{ Seek(i int) }
+
+// streamSpan is one stream's steps among the Cycle's requests.
+type streamSpan struct{ first, n int }
+
+func newSequenceData(c client.Call, data *inputs.DataSet, ownLen bool, seed uint64) (*sequenceData, error) {
+	sk, ok := c.(seeker)
+	sq, ok2 := c.(client.Sequencer)
+	if !ok || !ok2 {
+		return nil, fmt.Errorf("the requests of a sequence cannot be chosen step by step")
+	}
+	d := &sequenceData{call: c, seq: sq, seek: sk, ownLen: ownLen, rng: rand.New(rand.NewPCG(seed, 0x5e9))}
+	first := 0
+	if data != nil {
+		for _, st := range data.Streams {
+			if len(st) > 0 {
+				d.spans = append(d.spans, streamSpan{first, len(st)})
+				first += len(st)
+			}
+		}
+	}
+	if len(d.spans) == 0 {
+		return nil, fmt.Errorf("a sequence model's requests need data streams")
+	}
+	return d, nil
+}
+
+func (d *sequenceData) Do(ctx context.Context) (client.Timing, error) { return d.call.Do(ctx) }
+
+func (d *sequenceData) SetSequence(q client.Sequence) { d.seq.SetSequence(q) }
+
+func (d *sequenceData) BeginSequence() (stream, length int) {
+	stream = d.rng.IntN(len(d.spans))
+	if !d.ownLen {
+		return stream, 0 // --sequence-length: the steps wrap around
+	}
+	return stream, d.spans[stream].n
+}
+
+func (d *sequenceData) SetStep(stream, step int) {
+	sp := d.spans[stream]
+	d.seek.Seek(sp.first + step%sp.n)
+}
