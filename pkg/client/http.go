@@ -33,6 +33,10 @@ type HTTPClient struct {
 	control time.Duration // bounds each control call
 	// binaryIn/binaryOut select the binary tensor data extension.
 	binaryIn, binaryOut bool
+	// sse carries generate_stream requests (see PrepareStream): t itself
+	// when it is net/http, else a net/http transport of its own.
+	sse         *netHTTP
+	maxResponse int64
 }
 
 var _ Client = (*HTTPClient)(nil)
@@ -63,7 +67,12 @@ func NewHTTP(ctx context.Context, opts Options) (*HTTPClient, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &HTTPClient{base: base, t: t, timeout: opts.Timeout, control: opts.ControlTimeout, headers: http.Header{}}
+	c := &HTTPClient{base: base, t: t, timeout: opts.Timeout, control: opts.ControlTimeout, headers: http.Header{}, maxResponse: opts.MaxResponseSize}
+	if nt, ok := t.(*netHTTP); ok {
+		c.sse = nt
+	} else {
+		c.sse = newNetHTTP(conns, opts.MaxResponseSize, tlsCfg)
+	}
 	if u, err := url.Parse(base); err == nil {
 		c.prefix = u.EscapedPath()
 	}
@@ -135,6 +144,7 @@ func modelPath(model, version string) string {
 // Close releases idle connections.
 func (c *HTTPClient) Close() error {
 	c.t.close()
+	c.sse.close()
 	return nil
 }
 
