@@ -70,7 +70,18 @@ type cycleCall struct {
 	one      switchCall // the Call switched between requests
 }
 
-var _ Call = (*cycleCall)(nil)
+var (
+	_ Call      = (*cycleCall)(nil)
+	_ Sequencer = (*cycleCall)(nil)
+)
+
+// SetSequence sets the sequence of the following requests, whichever of
+// the cycle's requests they are.
+func (c *cycleCall) SetSequence(s Sequence) {
+	if sq, ok := c.one.(Sequencer); ok {
+		sq.SetSequence(s)
+	}
+}
 
 func (c *cycleCall) Do(ctx context.Context) (Timing, error) {
 	i := c.next

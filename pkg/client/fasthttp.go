@@ -112,23 +112,35 @@ func (t *fastHTTP) prepare(method, rawURL string, header http.Header, body []byt
 	if _, err := req.WriteTo(&wire); err != nil {
 		return nil, err
 	}
-	return newFastExchange(t, wire.Bytes(), reuse), nil
+	return newFastExchange(t, wire.Bytes(), len(body), reuse), nil
 }
 
-func newFastExchange(t *fastHTTP, wire []byte, reuse bool) *fastExchange {
-	x := &fastExchange{t: t, wire: wire, reuse: reuse}
+func newFastExchange(t *fastHTTP, wire []byte, bodyLen int, reuse bool) *fastExchange {
+	x := &fastExchange{t: t, wire: wire, bodyLen: bodyLen, reuse: reuse}
 	x.resp.KeepBodyBuffer = true
 	return x
 }
 
 // fork returns an exchange of the same wire bytes, shared, with no
 // connection or response state of its own yet.
-func (x *fastExchange) fork() httpExchange { return newFastExchange(x.t, x.wire, x.reuse) }
+func (x *fastExchange) fork() httpExchange { return newFastExchange(x.t, x.wire, x.bodyLen, x.reuse) }
 
 // load makes x send o's wire bytes; o is a *fastExchange of the same transport.
 func (x *fastExchange) load(o httpExchange) {
 	y := o.(*fastExchange)
-	x.wire, x.reuse = y.wire, y.reuse
+	x.wire, x.bodyLen, x.reuse = y.wire, y.bodyLen, y.reuse
+}
+
+// own copies o's wire bytes; the request is written synchronously, so a
+// fresh copy is never needed, but it is honoured all the same.
+func (x *fastExchange) own(o httpExchange, fresh bool) []byte {
+	y := o.(*fastExchange)
+	if fresh {
+		x.ownBuf = nil
+	}
+	x.ownBuf = append(x.ownBuf[:0], y.wire...)
+	x.wire, x.bodyLen, x.reuse = x.ownBuf, y.bodyLen, y.reuse
+	return x.wire[len(x.wire)-x.bodyLen:]
 }
 
 func framingHeader(k string) bool {
@@ -145,8 +157,11 @@ type fastExchange struct {
 	t *fastHTTP
 	// wire is the whole request, serialized once; forks of the exchange
 	// share it, read-only.
-	wire  []byte
-	reuse bool
+	wire    []byte
+	bodyLen int // the body is the end of wire
+	reuse   bool
+	// ownBuf is the private copy own makes.
+	ownBuf []byte
 	// held is the connection kept between requests; it is still ours only
 	// while its owner is x (another goroutine may have taken it back).
 	held *fastConn

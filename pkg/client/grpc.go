@@ -249,6 +249,7 @@ func (c *GRPCClient) Prepare(req *InferRequest) (Prepared, error) {
 		op:   "infer " + quoteModel(req.Model, req.Version),
 		data: mem.BufferSlice{mem.SliceBuffer(b)},
 		spec: checked.outputSpec(),
+		own:  seqOwnOf(checked.params),
 	}, nil
 }
 
@@ -269,6 +270,7 @@ type grpcPrepared struct {
 	op   string
 	data mem.BufferSlice
 	spec *outputSpec
+	own  seqOwn
 }
 
 var _ Prepared = (*grpcPrepared)(nil)
@@ -278,18 +280,12 @@ func (p *grpcPrepared) NewCall() (Call, error) {
 	if len(p.c.conns) == 0 {
 		return nil, errors.New("client is closed")
 	}
-	return &grpcCall{
-		conn:    p.c.pick(),
-		opts:    p.c.callOpts,
-		md:      p.c.md,
-		timeout: callTimeout{d: p.c.timeout},
-		p:       p,
-		req:     encodedMsg{data: p.data},
-		resp:    rawMsg{check: p.spec.newCheck()},
-	}, nil
+	return &grpcCall{grpcSender: newGRPCSender(p, false)}, nil
 }
 
-type grpcCall struct {
+// grpcSender is what unary and stream Calls share: a pooled connection,
+// the request being sent with its sequence, and the response buffer.
+type grpcSender struct {
 	conn    *grpc.ClientConn
 	opts    []grpc.CallOption
 	md      metadata.MD
@@ -299,9 +295,67 @@ type grpcCall struct {
 	p    *grpcPrepared
 	req  encodedMsg
 	resp rawMsg
+	seq  pbSeq
 }
 
-var _ switchCall = (*grpcCall)(nil)
+// newGRPCSender pins a new Call to one pooled connection.
+func newGRPCSender(p *grpcPrepared, stream bool) grpcSender {
+	return grpcSender{
+		conn:    p.c.pick(),
+		opts:    p.c.callOpts,
+		md:      p.c.md,
+		timeout: callTimeout{d: p.c.timeout},
+		p:       p,
+		req:     encodedMsg{data: p.data},
+		resp:    rawMsg{stream: stream, check: p.spec.newCheck()},
+	}
+}
+
+// SetSequence makes the following requests carry s (none when s.ID is 0).
+func (c *grpcSender) SetSequence(s Sequence) {
+	c.seq.s = s
+	c.req.data = c.seq.data(c.p.data, c.p.own)
+}
+
+// use makes the Call send gp from now on.
+func (c *grpcSender) use(gp *grpcPrepared) {
+	if gp == c.p {
+		return
+	}
+	c.p = gp
+	c.req.data = c.seq.data(gp.data, gp.own)
+	c.resp.check.use(gp.spec)
+}
+
+// failed forgets the latest response and, as gRPC may still be reading
+// the sequence entries of a failed request, moves them to new scratch.
+func (c *grpcSender) failed() {
+	c.resp.buf = c.resp.buf[:0]
+	if c.seq.s.ID != 0 {
+		c.seq.retire()
+		c.req.data = c.seq.data(c.p.data, c.p.own)
+	}
+}
+
+// decode decodes a serialized ModelInferResponse.
+func (c *grpcSender) decode(b []byte) (*InferResponse, error) {
+	var pb inferencepb.ModelInferResponse
+	if err := proto.Unmarshal(b, &pb); err != nil {
+		return nil, protocolError(c.p.op, "cannot decode the response", err)
+	}
+	r, err := fromPBResponse(&pb)
+	if err != nil {
+		return nil, protocolError(c.p.op, err.Error(), nil)
+	}
+	return r, nil
+}
+
+type grpcCall struct{ grpcSender }
+
+var (
+	_ switchCall = (*grpcCall)(nil)
+	_ Sequencer  = (*grpcCall)(nil)
+)
 
 // canLoad reports whether p is a request of the Call's client.
 func (c *grpcCall) canLoad(p Prepared) bool {
@@ -310,15 +364,7 @@ func (c *grpcCall) canLoad(p Prepared) bool {
 }
 
 // load makes the Call send p, which canLoad accepted, from now on.
-func (c *grpcCall) load(p Prepared) {
-	gp := p.(*grpcPrepared)
-	if gp == c.p {
-		return
-	}
-	c.p = gp
-	c.req.data = gp.data
-	c.resp.check.use(gp.spec)
-}
+func (c *grpcCall) load(p Prepared) { c.use(p.(*grpcPrepared)) }
 
 // Do sends the pre-encoded request. The response bytes land in a buffer
 // the Call reuses; they are checked (framing, outputs, sizes) but not
@@ -336,7 +382,7 @@ func (c *grpcCall) Do(ctx context.Context) (Timing, error) {
 	t := Timing{Send: c.req.marshal, Recv: c.resp.unmarshal, Total: time.Since(start)}
 	timedOut := c.timeout.d > 0 && c.timeout.stop()
 	if err != nil {
-		c.resp.buf = c.resp.buf[:0]
+		c.failed()
 		if c.resp.err != nil {
 			return t, checkError(c.p.op, c.resp.err, err)
 		}
@@ -353,15 +399,7 @@ func (c *grpcCall) Response() (*InferResponse, error) {
 	if len(c.resp.buf) == 0 {
 		return nil, fmt.Errorf("%s: no response: call Do first (or the last Do failed)", c.p.op)
 	}
-	var pb inferencepb.ModelInferResponse
-	if err := proto.Unmarshal(c.resp.buf, &pb); err != nil {
-		return nil, protocolError(c.p.op, "cannot decode the response", err)
-	}
-	r, err := fromPBResponse(&pb)
-	if err != nil {
-		return nil, protocolError(c.p.op, err.Error(), nil)
-	}
-	return r, nil
+	return c.decode(c.resp.buf)
 }
 
 func quoteModel(model, version string) string {
@@ -431,6 +469,10 @@ func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
 		m.errMsg, m.inner, err = scanStreamResponse(m.buf)
 		if err == nil {
 			m.summary, err = scanInferResponse(m.inner)
+		}
+		// An empty final response carries nothing to check.
+		if err == nil && m.check != nil && m.summary.outputs > 0 {
+			err = m.check.checkPB(m.inner, m.summary)
 		}
 	} else {
 		m.summary, err = scanInferResponse(m.buf)

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/protobuf/encoding/protojson"
@@ -32,6 +33,10 @@ type HTTPClient struct {
 	control time.Duration // bounds each control call
 	// binaryIn/binaryOut select the binary tensor data extension.
 	binaryIn, binaryOut bool
+	// sse carries generate_stream requests (see PrepareStream): t itself
+	// when it is net/http, else a net/http transport of its own.
+	sse         *netHTTP
+	maxResponse int64
 }
 
 var _ Client = (*HTTPClient)(nil)
@@ -62,7 +67,12 @@ func NewHTTP(ctx context.Context, opts Options) (*HTTPClient, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &HTTPClient{base: base, t: t, timeout: opts.Timeout, control: opts.ControlTimeout, headers: http.Header{}}
+	c := &HTTPClient{base: base, t: t, timeout: opts.Timeout, control: opts.ControlTimeout, headers: http.Header{}, maxResponse: opts.MaxResponseSize}
+	if nt, ok := t.(*netHTTP); ok {
+		c.sse = nt
+	} else {
+		c.sse = newNetHTTP(conns, opts.MaxResponseSize, tlsCfg)
+	}
 	if u, err := url.Parse(base); err == nil {
 		c.prefix = u.EscapedPath()
 	}
@@ -134,6 +144,7 @@ func modelPath(model, version string) string {
 // Close releases idle connections.
 func (c *HTTPClient) Close() error {
 	c.t.close()
+	c.sse.close()
 	return nil
 }
 
@@ -311,6 +322,20 @@ func (c *HTTPClient) Prepare(req *InferRequest) (Prepared, error) {
 	if err != nil {
 		return nil, err
 	}
+	path := modelPath(req.Model, req.Version) + "/infer"
+	x, err := c.prepareInfer(req.Model, path, body, headerLen)
+	if err != nil {
+		return nil, err
+	}
+	p := &httpPrepared{c: c, x: x, op: "infer " + quoteModel(req.Model, req.Version), spec: checked.outputSpec(), checked: checked}
+	if c.prefix != "" {
+		p.noPath = noSuchPath(http.MethodPost, c.prefix+path)
+	}
+	return p, nil
+}
+
+// prepareInfer prepares the POST of an infer body.
+func (c *HTTPClient) prepareInfer(model, path string, body []byte, headerLen int) (httpExchange, error) {
 	h := c.headers.Clone()
 	if headerLen >= 0 {
 		h.Set("Content-Type", "application/octet-stream")
@@ -318,16 +343,40 @@ func (c *HTTPClient) Prepare(req *InferRequest) (Prepared, error) {
 	} else {
 		h.Set("Content-Type", "application/json")
 	}
-	path := modelPath(req.Model, req.Version) + "/infer"
 	x, err := c.t.prepare(http.MethodPost, c.base+path, h, body, true)
 	if err != nil {
-		return nil, fmt.Errorf("prepare request for model %q: %w", req.Model, err)
+		return nil, fmt.Errorf("prepare request for model %q: %w", model, err)
 	}
-	p := &httpPrepared{c: c, x: x, op: "infer " + quoteModel(req.Model, req.Version), spec: checked.outputSpec()}
-	if c.prefix != "" {
-		p.noPath = noSuchPath(http.MethodPost, c.prefix+path)
-	}
-	return p, nil
+	return x, nil
+}
+
+// httpSeqTemplate is a request with room for sequence parameters (see
+// withSeqWindow): the body's window is body[win:win+jsonSeqWindow].
+type httpSeqTemplate struct {
+	x     httpExchange
+	win   int
+	after bool // other parameters precede the window
+	err   error
+}
+
+// seqTemplate makes the request's sequence template on first use: most
+// requests are never sent with a sequence.
+func (p *httpPrepared) seqTemplate() *httpSeqTemplate {
+	p.seqOnce.Do(func() {
+		t := &httpSeqTemplate{}
+		p.seq = t
+		c := p.c
+		body, headerLen, win, after, err := encodeHTTPSeqRequest(p.checked, c.binaryIn, c.binaryOut)
+		if err == nil {
+			t.x, err = c.prepareInfer(p.checked.Model, modelPath(p.checked.Model, p.checked.Version)+"/infer", body, headerLen)
+		}
+		if err != nil {
+			t.err = &Error{Op: p.op, Kind: ErrBadRequest, Class: "client", Message: "cannot add the sequence parameters: " + err.Error(), Err: err}
+			return
+		}
+		t.win, t.after = win, after
+	})
+	return p.seq
 }
 
 // NewCall is Prepare and Prepared.NewCall.
@@ -348,6 +397,11 @@ type httpPrepared struct {
 	// noPath is the message for a 404 without a v2 error body when the
 	// URL has a path prefix (which may be wrong); "" without a prefix.
 	noPath string
+	// checked is kept to build seq, the request with room for sequence
+	// parameters, when a Call first needs it.
+	checked *checkedRequest
+	seqOnce sync.Once
+	seq     *httpSeqTemplate
 }
 
 var _ Prepared = (*httpPrepared)(nil)
@@ -371,9 +425,46 @@ type httpCall struct {
 	buf       []byte
 	last      []byte
 	headerLen int
+	// seq is the sequence the requests carry (none when seq.ID is 0); the
+	// exchange then sends a private copy of p's sequence template whose
+	// window is win. seqErr is why the template could not be made.
+	seq    Sequence
+	win    []byte
+	seqErr error
 }
 
-var _ switchCall = (*httpCall)(nil)
+var (
+	_ switchCall = (*httpCall)(nil)
+	_ Sequencer  = (*httpCall)(nil)
+)
+
+// SetSequence makes the following requests carry s (none when s.ID is 0).
+func (c *httpCall) SetSequence(s Sequence) {
+	c.seq = s
+	c.applySeq(false)
+}
+
+// applySeq puts the Call's sequence into the request it sends. A new copy
+// of the template is taken when the request changed or fresh asks for it.
+func (c *httpCall) applySeq(fresh bool) {
+	c.seqErr = nil
+	if c.seq.ID == 0 {
+		if c.win != nil {
+			c.x.load(c.p.x)
+			c.win = nil
+		}
+		return
+	}
+	t := c.p.seqTemplate()
+	if t.err != nil {
+		c.seqErr = t.err
+		return
+	}
+	if c.win == nil || fresh {
+		c.win = c.x.own(t.x, fresh)[t.win : t.win+jsonSeqWindow]
+	}
+	writeJSONSeq(c.win, c.seq, t.after)
+}
 
 // canLoad reports whether p is a request of the Call's client.
 func (c *httpCall) canLoad(p Prepared) bool {
@@ -390,6 +481,10 @@ func (c *httpCall) load(p Prepared) {
 	c.p = hp
 	c.x.load(hp.x)
 	c.check.use(hp.spec)
+	if c.seq.ID != 0 {
+		c.win = nil
+		c.applySeq(false)
+	}
 }
 
 // Do sends the prepared body and reads the whole response into a reused
@@ -397,6 +492,9 @@ func (c *httpCall) load(p Prepared) {
 // not decoded.
 func (c *httpCall) Do(ctx context.Context) (Timing, error) {
 	c.last = nil
+	if c.seqErr != nil {
+		return Timing{}, c.seqErr
+	}
 	start := time.Now()
 	// The timeout is a deadline, not a context: the transport applies it
 	// without a timer and a context per request.
@@ -410,6 +508,10 @@ func (c *httpCall) Do(ctx context.Context) (Timing, error) {
 		c.buf = res.body[:0]
 	}
 	t := Timing{Total: total}
+	if (err != nil || res.status != http.StatusOK) && c.win != nil {
+		// The transport may still be reading the body it was given.
+		c.applySeq(true)
+	}
 	if err != nil {
 		return t, transportError(ctx, c.p.op, err)
 	}

@@ -50,6 +50,40 @@ type jsonOutputTensor struct {
 // header's length (for Inference-Header-Content-Length); otherwise the
 // body is JSON only and headerLen is -1.
 func encodeHTTPRequest(c *checkedRequest, binaryIn, binaryOut bool) (body []byte, headerLen int, err error) {
+	jr, err := buildJSONRequest(c, binaryIn, binaryOut)
+	if err != nil {
+		return nil, 0, err
+	}
+	if body, err = marshalJSON(&jr); err != nil {
+		return nil, 0, fmt.Errorf("encode request for model %q: %w", c.Model, err)
+	}
+	return appendBinaryInputs(c, body, binaryIn)
+}
+
+// encodeHTTPSeqRequest is encodeHTTPRequest with the header's "parameters"
+// first and a window for the sequence parameters at win (see
+// withSeqWindow); after says other parameters precede the window.
+func encodeHTTPSeqRequest(c *checkedRequest, binaryIn, binaryOut bool) (body []byte, headerLen, win int, after bool, err error) {
+	jr, err := buildJSONRequest(c, binaryIn, binaryOut)
+	if err != nil {
+		return nil, 0, 0, false, err
+	}
+	params := jr.Parameters
+	jr.Parameters = nil
+	obj, err := marshalJSON(&jr)
+	if err == nil {
+		body, win, after, err = withSeqWindow(obj, params)
+	}
+	if err != nil {
+		return nil, 0, 0, false, fmt.Errorf("encode request for model %q: %w", c.Model, err)
+	}
+	body, headerLen, err = appendBinaryInputs(c, body, binaryIn)
+	return body, headerLen, win, after, err
+}
+
+// buildJSONRequest maps the request onto the v2 JSON header.
+func buildJSONRequest(c *checkedRequest, binaryIn, binaryOut bool) (jsonInferRequest, error) {
+	var err error
 	jr := jsonInferRequest{ID: c.ID, Parameters: c.params, Inputs: make([]jsonInputTensor, 0, len(c.Inputs))}
 	if binaryOut && len(c.Outputs) == 0 {
 		jr.Parameters = withParam(c.params, paramBinaryDataOutput, true)
@@ -66,7 +100,7 @@ func encodeHTTPRequest(c *checkedRequest, binaryIn, binaryOut bool) (body []byte
 		default:
 			in.Data, err = appendJSONData(nil, t.Datatype, t.Data)
 			if err != nil {
-				return nil, 0, fmt.Errorf("input %q: %w", t.Name, err)
+				return jr, fmt.Errorf("input %q: %w", t.Name, err)
 			}
 		}
 		jr.Inputs = append(jr.Inputs, in)
@@ -80,21 +114,31 @@ func encodeHTTPRequest(c *checkedRequest, binaryIn, binaryOut bool) (body []byte
 		}
 		jr.Outputs = append(jr.Outputs, out)
 	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(&jr); err != nil {
-		return nil, 0, fmt.Errorf("encode request for model %q: %w", c.Model, err)
-	}
-	body = bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	return jr, nil
+}
+
+// appendBinaryInputs appends the raw inputs after the JSON header when
+// binaryIn, and returns the header length (-1 for a JSON-only body).
+func appendBinaryInputs(c *checkedRequest, header []byte, binaryIn bool) (body []byte, headerLen int, err error) {
 	if !binaryIn {
-		return body, -1, nil
+		return header, -1, nil
 	}
-	headerLen = len(body)
+	body = header
 	for _, t := range c.Inputs {
 		body = append(body, t.Data...)
 	}
-	return body, headerLen, nil
+	return body, len(header), nil
+}
+
+// marshalJSON encodes v compactly without HTML escaping.
+func marshalJSON(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // withParam returns a copy of params with k set, leaving params unchanged.

@@ -49,6 +49,12 @@ type httpExchange interface {
 	// own connection and state; o comes from the same transport. It does
 	// not allocate.
 	load(o httpExchange)
+	// own is load with a private copy of o's bytes, which the caller may
+	// then patch in place: it returns the body within the copy. fresh
+	// asks for a new copy, as a failed request may leave the old one in
+	// the transport's hands. It allocates only to grow the copy, or when
+	// fresh.
+	own(o httpExchange, fresh bool) []byte
 }
 
 // HTTP transports, for Options.httpTransport and $PERFGO_HTTP_TRANSPORT.
@@ -174,7 +180,21 @@ func (x *netHTTPExchange) fork() httpExchange {
 // load makes x send o's request; o is a *netHTTPExchange of the same transport.
 func (x *netHTTPExchange) load(o httpExchange) {
 	y := o.(*netHTTPExchange)
-	x.tmpl, x.body = y.tmpl, y.body
+	x.tmpl, x.body, x.owned = y.tmpl, y.body, false
+}
+
+func (x *netHTTPExchange) own(o httpExchange, fresh bool) []byte {
+	y := o.(*netHTTPExchange)
+	if fresh {
+		x.ownBuf = nil
+	}
+	x.ownBuf = append(x.ownBuf[:0], y.body...)
+	x.tmpl, x.body, x.owned = y.tmpl, x.ownBuf, true
+	if x.getBody == nil {
+		// The template's GetBody resends the template's bytes, not ours.
+		x.getBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(x.body)), nil }
+	}
+	return x.body
 }
 
 type netHTTPExchange struct {
@@ -186,6 +206,10 @@ type netHTTPExchange struct {
 	// (parent), not once per request.
 	trace          httptrace.ClientTrace
 	parent, traced context.Context
+	// owned: body is ownBuf, a private copy (see own); getBody resends it.
+	owned   bool
+	ownBuf  []byte
+	getBody func() (io.ReadCloser, error)
 	// base is a fixed origin; start is the latest request's start and sent
 	// the time from it to the request being written, in ns from base
 	// (atomic: the trace runs on the transport's goroutine).
@@ -214,6 +238,9 @@ func (x *netHTTPExchange) do(ctx context.Context, deadline time.Time, buf []byte
 		// previous one (it closes bodies asynchronously), and the bytes
 		// underneath never change.
 		req.Body = io.NopCloser(bytes.NewReader(x.body))
+		if x.owned {
+			req.GetBody = x.getBody
+		}
 	}
 	resp, err := x.rt.RoundTrip(req)
 	if err != nil {

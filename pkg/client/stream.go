@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/mem"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/perfgo/perfgo/pkg/inferencepb"
@@ -59,33 +57,19 @@ type StreamTiming struct {
 // NewStream opens a stream on one pooled connection and encodes req once.
 // ctx bounds the whole stream: cancelling it ends the stream.
 func (c *GRPCClient) NewStream(ctx context.Context, req *InferRequest) (*Stream, error) {
-	if len(c.conns) == 0 {
-		return nil, errors.New("client is closed")
-	}
-	checked, err := checkRequest(req)
+	p, err := c.prepareStream(req)
 	if err != nil {
 		return nil, err
 	}
-	b, err := checked.marshalPB(map[string]any{ParamEnableEmptyFinal: true})
+	cs, cancel, err := openStream(ctx, c.pick(), c.md, c.callOpts)
 	if err != nil {
-		return nil, err
-	}
-	op := "stream infer " + quoteModel(req.Model, req.Version)
-	sctx, cancel := context.WithCancel(ctx)
-	if c.md != nil {
-		sctx = metadata.NewOutgoingContext(sctx, c.md)
-	}
-	desc := &grpc.StreamDesc{StreamName: "ModelStreamInfer", ServerStreams: true, ClientStreams: true}
-	cs, err := c.pick().NewStream(sctx, desc, methodStream, c.callOpts...)
-	if err != nil {
-		cancel()
-		return nil, grpcError(ctx, op, err)
+		return nil, grpcError(ctx, p.op, err)
 	}
 	return &Stream{
 		cs:     cs,
 		cancel: cancel,
-		op:     op,
-		req:    encodedMsg{data: mem.BufferSlice{mem.SliceBuffer(b)}},
+		op:     p.op,
+		req:    encodedMsg{data: p.data},
 		resp:   rawMsg{stream: true},
 	}, nil
 }
