@@ -215,6 +215,9 @@ func (t *target) complete(s result.Settings, o *profileOptions) result.Settings 
 	s = o.completeSettings(s)
 	s.ServerStats = t.serverStats
 	s.Decoupled = t.model.Config.GetModelTransactionPolicy().GetDecoupled()
+	// perf_analyzer uses its asynchronous API on streams and for sequence
+	// models unless --sync: so says the header.
+	s.Async = o.Async || ((t.streaming || t.sequence != nil) && !o.Sync)
 	s.ResponseCache = t.model.Config.GetResponseCache().GetEnable()
 	s.NoModelConfig = t.model.Config == nil
 	return s

@@ -83,6 +83,13 @@ func (c *cycleCall) SetSequence(s Sequence) {
 	}
 }
 
+// Seek makes the next Do send prepared[i mod n], and the cycle go on from
+// there: how a sequence sends the steps of its own data stream.
+func (c *cycleCall) Seek(i int) {
+	n := len(c.prepared)
+	c.next = (i%n + n) % n
+}
+
 func (c *cycleCall) Do(ctx context.Context) (Timing, error) {
 	i := c.next
 	if c.next++; c.next == len(c.prepared) {

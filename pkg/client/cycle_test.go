@@ -72,6 +72,32 @@ func TestCycle(t *testing.T) {
 	}
 }
 
+// Seek moves the cycle: the next Do sends the request sought, then on.
+func TestCycleSeek(t *testing.T) {
+	s := servertest.Start(t)
+	for _, tr := range transports() {
+		t.Run(tr.name, func(t *testing.T) {
+			ctx := testCtx(t)
+			call, err := Cycle(prepareSteps(t, newClient(t, tr.opts(s)), 3), 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sk := call.(interface{ Seek(int) })
+			for i, step := range []struct{ seek, want int32 }{{2, 102}, {-1, 100}, {0, 100}, {7, 101}, {-1, 102}} {
+				if step.seek >= 0 {
+					sk.Seek(int(step.seek))
+				}
+				if _, err := call.Do(ctx); err != nil {
+					t.Fatalf("Do %d: %v", i, err)
+				}
+				if got := answered(t, call); got != step.want {
+					t.Fatalf("Do %d answered request %d, want %d", i, got, step.want)
+				}
+			}
+		})
+	}
+}
+
 // Workers cycle through the same Prepared at the same time.
 func TestCycleConcurrent(t *testing.T) {
 	s := servertest.Start(t)
