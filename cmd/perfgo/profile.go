@@ -187,8 +187,10 @@ type target struct {
 	requests []inputs.Request
 	// streaming: requests go on streams (--streaming, or a decoupled model).
 	streaming bool
-	// sequence is set for a stateful model.
+	// sequence is set for a stateful model; spans place its data streams
+	// among requests.
 	sequence *sequenceModel
+	spans    []streamSpan
 }
 
 // sequenceModel is what discovery learned about a stateful model.
@@ -297,6 +299,7 @@ func discover(ctx context.Context, cl client.Client, o *profileOptions, stderr i
 		if t.requests, err = t.data.Requests(t.model, o.BatchSize); err != nil {
 			return nil, err
 		}
+		t.spans = streamSpans(t.data)
 		for _, out := range md.GetOutputs() {
 			t.outputs = append(t.outputs, out.GetName())
 		}
@@ -364,7 +367,7 @@ func (o *profileOptions) loadgenOptions(t *target, cl, control client.Client, ob
 		if err != nil || t.sequence == nil {
 			return c, err
 		}
-		return newSequenceData(c, t.data, !o.sequenceLengthSet, uint64(worker)+uint64(o.Seed))
+		return newSequenceData(c, t.spans, !o.sequenceLengthSet, uint64(worker)+uint64(o.Seed))
 	}
 	lo.Streaming = t.streaming
 	if t.streaming {

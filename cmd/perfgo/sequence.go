@@ -48,26 +48,30 @@ type seeker interface{ Seek(i int) }
 // streamSpan is one stream's steps among the Cycle's requests.
 type streamSpan struct{ first, n int }
 
-func newSequenceData(c client.Call, data *inputs.DataSet, ownLen bool, seed uint64) (*sequenceData, error) {
+// streamSpans places each data stream's steps among the requests
+// DataSet.Requests made, one per step (sequence models take batch 1).
+func streamSpans(data *inputs.DataSet) []streamSpan {
+	var spans []streamSpan
+	first := 0
+	for _, st := range data.Streams {
+		if len(st) > 0 {
+			spans = append(spans, streamSpan{first, len(st)})
+			first += len(st)
+		}
+	}
+	return spans
+}
+
+func newSequenceData(c client.Call, spans []streamSpan, ownLen bool, seed uint64) (*sequenceData, error) {
 	sk, ok := c.(seeker)
 	sq, ok2 := c.(client.Sequencer)
 	if !ok || !ok2 {
 		return nil, fmt.Errorf("the requests of a sequence cannot be chosen step by step")
 	}
-	d := &sequenceData{call: c, seq: sq, seek: sk, ownLen: ownLen, rng: rand.New(rand.NewPCG(seed, 0x5e9))}
-	first := 0
-	if data != nil {
-		for _, st := range data.Streams {
-			if len(st) > 0 {
-				d.spans = append(d.spans, streamSpan{first, len(st)})
-				first += len(st)
-			}
-		}
-	}
-	if len(d.spans) == 0 {
+	if len(spans) == 0 {
 		return nil, fmt.Errorf("a sequence model's requests need data streams")
 	}
-	return d, nil
+	return &sequenceData{call: c, seq: sq, seek: sk, spans: spans, ownLen: ownLen, rng: rand.New(rand.NewPCG(seed, 0x5e9))}, nil
 }
 
 func (d *sequenceData) Do(ctx context.Context) (client.Timing, error) { return d.call.Do(ctx) }
