@@ -23,6 +23,10 @@ type serveOptions struct {
 	delayDynamicBatching            bool
 	delayMaxQueueDelayUs            int64
 	noModelConfig                   bool
+	generateFirstMs, generateGapMs  float64
+	generateDistribution            string
+	generateTokens                  int
+	sequenceHoldMs                  float64
 }
 
 func newServeCmd() *cobra.Command {
@@ -36,12 +40,23 @@ func newServeCmdWith(runF func(ctx context.Context, opts server.Options, out io.
 		Use:   "serve",
 		Short: "Run the reference v2 inference server (HTTP, gRPC, metrics)",
 		Long: `perfgo serve runs perfgo's reference KServe v2 / Open Inference Protocol server
-until interrupted. Models: identity (FP32 echo) and identity_<type> for every
-datatype, simple (Triton's example), delay (configurable service time, instances
-and dynamic batching), sequence (stateful running sum) and repeat (decoupled,
-gRPC streaming). An empty address disables that listener.`,
+until interrupted. An empty address disables that listener. Models:
+  identity, identity_<type>  echo INPUT0 as OUTPUT0 (FP32, and every datatype)
+  simple                     Triton's example: sum and difference of two INT32 [16]
+  delay                      a service time on a fixed number of instances behind a
+                             queue, optionally with dynamic batching (--delay-*)
+  sequence, sequence_string  stateful running sum per sequence_id (uint64 or string
+                             correlation id); Triton's START/END rules, idle expiry
+  repeat                     decoupled: one response per INT32 value (gRPC streaming)
+  generate                   decoupled LLM stand-in: text_input in, one text_output
+                             token per response ("tok1 ", "tok2 ", ...) after
+                             --generate-first-ms, then every --generate-gap-ms;
+                             request parameter max_tokens; over gRPC
+                             ModelStreamInfer or HTTP .../generate_stream
+                             (.../generate with parameter "stream": false)`,
 		Example: `  perfgo serve
-  perfgo serve --delay-ms 5 --delay-instances 2 --delay-dynamic-batching --delay-max-queue-delay-us 500`,
+  perfgo serve --delay-ms 5 --delay-instances 2 --delay-dynamic-batching --delay-max-queue-delay-us 500
+  perfgo serve --generate-first-ms 50 --generate-gap-ms 10 --generate-distribution exponential`,
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -63,6 +78,11 @@ gRPC streaming). An empty address disables that listener.`,
 	f.IntVar(&o.delayMaxBatch, "delay-max-batch", 8, "delay model: max_batch_size")
 	f.BoolVar(&o.delayDynamicBatching, "delay-dynamic-batching", false, "delay model: batch queued requests into one execution")
 	f.Int64Var(&o.delayMaxQueueDelayUs, "delay-max-queue-delay-us", 0, "delay model: with dynamic batching, wait up to this many microseconds to fill a batch")
+	f.Float64Var(&o.generateFirstMs, "generate-first-ms", 20, "generate model: mean time from a request's arrival to its first token, in milliseconds")
+	f.Float64Var(&o.generateGapMs, "generate-gap-ms", 5, "generate model: mean time between tokens, in milliseconds")
+	f.StringVar(&o.generateDistribution, "generate-distribution", "fixed", "generate model: distribution of both times: fixed, exponential, uniform (±50%) or lognormal")
+	f.IntVar(&o.generateTokens, "generate-tokens", 16, fmt.Sprintf("generate model: tokens per request without max_tokens (1 to %d)", server.MaxTokens))
+	f.Float64Var(&o.sequenceHoldMs, "sequence-hold-ms", 0, "sequence models: how long each request keeps its sequence busy, in milliseconds (overlapping requests count as serial violations)")
 	f.BoolVar(&o.noModelConfig, "no-model-config", false, "act as a server without the model configuration extension (as KServe's and MLServer's): .../config answers 404 (HTTP) or Unimplemented (gRPC)")
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usagef("%v (see perfgo serve --help)", err) })
 	return cmd
@@ -82,10 +102,25 @@ func (o serveOptions) serverOptions() (server.Options, error) {
 	case o.delayMaxQueueDelayUs > 0 && !o.delayDynamicBatching:
 		return server.Options{}, usagef("--delay-max-queue-delay-us needs --delay-dynamic-batching")
 	}
-	switch o.delayDistribution {
-	case "fixed", "exponential", "uniform", "lognormal":
-	default:
-		return server.Options{}, usagef("--delay-distribution is %q; use fixed, exponential, uniform or lognormal", o.delayDistribution)
+	for _, d := range []struct{ flag, v string }{{"--delay-distribution", o.delayDistribution}, {"--generate-distribution", o.generateDistribution}} {
+		switch d.v {
+		case "fixed", "exponential", "uniform", "lognormal":
+		default:
+			return server.Options{}, usagef("%s is %q; use fixed, exponential, uniform or lognormal", d.flag, d.v)
+		}
+	}
+	// The server reads a zero time as "the default", so the generate
+	// times must be above 0; the hold may be 0 (none).
+	for _, ms := range []struct {
+		flag     string
+		v, least float64
+	}{{"--generate-first-ms", o.generateFirstMs, 1e-3}, {"--generate-gap-ms", o.generateGapMs, 1e-3}, {"--sequence-hold-ms", o.sequenceHoldMs, 0}} {
+		if math.IsNaN(ms.v) || ms.v < ms.least || ms.v > 3.6e6 {
+			return server.Options{}, usagef("%s is %v; give %v to 3600000 milliseconds (one hour)", ms.flag, ms.v, ms.least)
+		}
+	}
+	if o.generateTokens < 1 || o.generateTokens > server.MaxTokens {
+		return server.Options{}, usagef("--generate-tokens is %d; use 1 to %d", o.generateTokens, server.MaxTokens)
 	}
 	version := "dev"
 	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
@@ -97,6 +132,13 @@ func (o serveOptions) serverOptions() (server.Options, error) {
 		MetricsAddr:     o.metricsAddr,
 		Version:         version,
 		HideModelConfig: o.noModelConfig,
+		SequenceHold:    msDuration(o.sequenceHoldMs),
+		Generate: server.GenerateOptions{
+			FirstResponse: msDuration(o.generateFirstMs),
+			Gap:           msDuration(o.generateGapMs),
+			Distribution:  o.generateDistribution,
+			Tokens:        o.generateTokens,
+		},
 		Delay: server.DelayOptions{
 			ServiceTime:     time.Duration(o.delayMs * float64(time.Millisecond)),
 			Distribution:    o.delayDistribution,
@@ -107,6 +149,9 @@ func (o serveOptions) serverOptions() (server.Options, error) {
 		},
 	}, nil
 }
+
+// msDuration converts checked milliseconds.
+func msDuration(ms float64) time.Duration { return time.Duration(ms * float64(time.Millisecond)) }
 
 // runServe serves until ctx is cancelled, then shuts down cleanly.
 func runServe(ctx context.Context, opts server.Options, out io.Writer) error {

@@ -600,5 +600,5 @@ func TestSequenceIdle(t *testing.T) {
 		t.Fatalf("start 2 once 1 idled out: %d %s", r.status, r.body)
 	}
 	time.Sleep(4 * idle)
-	errorBody(t, send(2, false), 400, "not active")
+	errorBody(t, send(2, false), 400, "must specify the START flag")
 }

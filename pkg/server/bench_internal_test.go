@@ -106,7 +106,7 @@ func BenchmarkHTTPHandler(b *testing.B) {
 
 func BenchmarkGRPCHandler(b *testing.B) {
 	c := fuzzCore()
-	g := &grpcFrontend{core: c, meta: &serverMeta{}, streamInFlight: 1}
+	g := &grpcFrontend{core: c, meta: &serverMeta{}, streamInFlight: 1, final: newFinalParams()}
 	in := &inferencepb.ModelInferRequest{ModelName: "identity",
 		Inputs:           []*inferencepb.ModelInferRequest_InferInputTensor{{Name: "INPUT0", Datatype: "FP32", Shape: []int64{1, 16}}},
 		RawInputContents: [][]byte{make([]byte, 64)}}
@@ -115,6 +115,71 @@ func BenchmarkGRPCHandler(b *testing.B) {
 	for b.Loop() {
 		if _, err := g.ModelInfer(ctx, in); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkGenerateStream measures one generate request of 16 tokens
+// (times of 1µs, mostly already due): the model alone (emit counts), and
+// with each response encoded for gRPC as ModelStreamInfer sends it.
+func BenchmarkGenerateStream(b *testing.B) {
+	c := fuzzCore()
+	text := []byte{2, 0, 0, 0, 'h', 'i'}
+	for _, encode := range []bool{false, true} {
+		name := "model"
+		if encode {
+			name = "grpc_encode"
+		}
+		b.Run(name, func(b *testing.B) {
+			ex := &grpcExchange{}
+			ex.in[0] = tensor{name: "text_input", dt: datatype.Bytes, shape: []int64{1}, data: text}
+			req := &ex.req
+			ctx := context.Background()
+			n := 0
+			final := newFinalParams()
+			emit := func(res *response) error {
+				n++
+				if encode {
+					_ = encodeGRPCResponse(req, res, final)
+				}
+				return nil
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				*req = request{modelName: "generate", inputs: ex.in[:1], maxTokens: 16, received: time.Now()}
+				if err := c.stream(ctx, req, emit); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if n != 16*b.N {
+				b.Fatalf("%d responses for %d requests", n, b.N)
+			}
+		})
+	}
+}
+
+// BenchmarkGenerateSSE measures one generate_stream request of 16 tokens
+// through the HTTP handler, events included.
+func BenchmarkGenerateSSE(b *testing.B) {
+	c := fuzzCore()
+	h := newHTTPFrontend(c, &serverMeta{}, 1<<20)
+	body := []byte(`{"text_input":"hi","parameters":{"max_tokens":16}}`)
+	rb := &reusableBody{}
+	req, err := http.NewRequest(http.MethodPost, "/v2/models/generate/generate_stream", rb)
+	if err != nil {
+		b.Fatal(err)
+	}
+	req.ContentLength = int64(len(body))
+	req.SetPathValue("model", "generate")
+	w := &discardWriter{h: http.Header{}}
+	b.ReportAllocs()
+	for b.Loop() {
+		rb.Reset(body)
+		clear(w.h)
+		w.code = 0
+		h.generateStream(w, req)
+		if w.code != http.StatusOK {
+			b.Fatalf("status %d", w.code)
 		}
 	}
 }

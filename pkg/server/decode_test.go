@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -157,6 +158,11 @@ func TestOptionsValidation(t *testing.T) {
 		{"negative batch", func(o *Options) { o.Delay.MaxBatchSize = -1 }, "max batch"},
 		{"negative queue delay", func(o *Options) { o.Delay.MaxQueueDelay = -1 }, "queue delay"},
 		{"negative body limit", func(o *Options) { o.MaxRequestBytes = -1 }, "max request bytes"},
+		{"negative sequence hold", func(o *Options) { o.SequenceHold = -1 }, "sequence hold"},
+		{"negative first response", func(o *Options) { o.Generate.FirstResponse = -1 }, "first response"},
+		{"negative gap", func(o *Options) { o.Generate.Gap = -1 }, "between responses"},
+		{"too many tokens", func(o *Options) { o.Generate.Tokens = MaxTokens + 1 }, "tokens per request"},
+		{"bad generate distribution", func(o *Options) { o.Generate.Distribution = "pareto" }, "pareto"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -173,7 +179,13 @@ func TestOptionsValidation(t *testing.T) {
 // fuzzCore is a core with every model, ready, for fuzzing the whole path.
 func fuzzCore() *core {
 	d := newDelayBackend(DelayOptions{ServiceTime: time.Microsecond, Distribution: "fixed", Instances: 1, MaxBatchSize: 8})
-	models := append(identityModels(), simpleModel(), sequenceModel(16, time.Second), repeatModel(), d.model())
+	opts, err := Options{MaxSequences: 16, SequenceIdle: time.Second,
+		Generate: GenerateOptions{FirstResponse: time.Microsecond, Gap: time.Microsecond, Tokens: 2}}.withDefaults()
+	if err != nil {
+		panic(err) // fixed options: a failure is a bug in this function
+	}
+	models := append(identityModels(), simpleModel(), sequenceModel("sequence", false, opts), sequenceModel("sequence_string", true, opts),
+		repeatModel(), generateModel(opts.Generate), d.model())
 	c := newCore(models)
 	c.ready.Store(true)
 	return c
@@ -260,7 +272,70 @@ func FuzzGRPCInfer(f *testing.F) {
 		}
 		var res response
 		if err := c.infer(context.Background(), &req, &res); err == nil {
-			_ = encodeGRPCResponse(&req, &res)
+			_ = encodeGRPCResponse(&req, &res, newFinalParams())
 		}
 	})
+}
+
+// FuzzGenerateRequest drives the generate extension's request mapping and
+// the model run behind it with arbitrary bodies: no panic, every error has
+// a kind, every response is valid JSON.
+func FuzzGenerateRequest(f *testing.F) {
+	f.Add("generate", []byte(`{"text_input":"hi","parameters":{"max_tokens":2,"stream":false}}`))
+	f.Add("generate", []byte(`{"text_input":["hi"],"max_tokens":[1],"temperature":0.5}`))
+	f.Add("identity", []byte(`{"INPUT0":[[1,2],[3,4]]}`))
+	f.Add("identity_bytes", []byte(`{"INPUT0":"\u00ff"}`))
+	f.Add("simple", []byte(`{"INPUT0":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16],"INPUT1":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16]}`))
+	f.Add("sequence", []byte(`{"INPUT":1,"sequence_id":"s","sequence_start":true}`))
+	f.Add("identity", []byte(`{"INPUT0":[[1],[2,3]]}`))
+	c := fuzzCore()
+	f.Fuzz(func(t *testing.T, model string, body []byte) {
+		m, err := c.lookup(model, "")
+		if err != nil || m.name == "delay" { // the delay model needs running instances
+			return
+		}
+		req := request{modelName: model, received: time.Now()}
+		if err := decodeGenerateRequest(m, body, &req); err != nil {
+			if kindOf(err) == kindInternal {
+				t.Fatalf("decode error without a kind: %v", err)
+			}
+			return
+		}
+		if req.maxTokens > 4 {
+			req.maxTokens = 4 // keep each run short
+		}
+		err = c.stream(context.Background(), &req, func(res *response) error {
+			if out := appendGenerateResponse(nil, &req, res); !json.Valid(out) {
+				t.Fatalf("response is not valid JSON: %s", out)
+			}
+			return nil
+		})
+		if err != nil && kindOf(err) == kindInternal {
+			t.Fatalf("error without a kind: %v", err)
+		}
+	})
+}
+
+func TestJSONShape(t *testing.T) {
+	tests := []struct {
+		raw     string
+		want    []int64
+		wantErr bool
+	}{
+		{`"text"`, []int64{1}, false},
+		{` 3 `, []int64{1}, false},
+		{`[]`, []int64{0}, false},
+		{`[1,2,3]`, []int64{3}, false},
+		{`[[1,2],[3,4],[5,6]]`, []int64{3, 2}, false},
+		{`[["a"]]`, []int64{1, 1}, false},
+		{`null`, nil, true},
+		{``, nil, true},
+		{`[1,`, nil, true},
+	}
+	for _, tt := range tests {
+		got, err := jsonShape([]byte(tt.raw))
+		if (err != nil) != tt.wantErr || !slices.Equal(got, tt.want) {
+			t.Errorf("jsonShape(%s) = %v, %v; want %v (error %v)", tt.raw, got, err, tt.want, tt.wantErr)
+		}
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"sync"
 	"time"
 
@@ -26,6 +27,23 @@ type grpcFrontend struct {
 	streamInFlight int
 	// exchanges holds *grpcExchange for reuse.
 	exchanges sync.Pool
+	// final holds the response parameters of decoupled responses.
+	final *finalParams
+}
+
+// finalParams are the two triton_final_response parameter maps
+// (false, true), built once and shared by every response: marshalling only
+// reads them, and a streamed token then costs no map of its own.
+type finalParams [2]map[string]*inferencepb.InferParameter
+
+func newFinalParams() *finalParams {
+	var f finalParams
+	for i, v := range []bool{false, true} {
+		f[i] = map[string]*inferencepb.InferParameter{
+			"triton_final_response": {ParameterChoice: &inferencepb.InferParameter_BoolParam{BoolParam: v}},
+		}
+	}
+	return &f
 }
 
 // grpcExchange is one ModelInfer call's decoded request and response,
@@ -124,8 +142,13 @@ func (g *grpcFrontend) RepositoryIndex(context.Context, *inferencepb.RepositoryI
 
 func (g *grpcFrontend) ModelInfer(ctx context.Context, in *inferencepb.ModelInferRequest) (*inferencepb.ModelInferResponse, error) {
 	// An unknown model is reported before anything wrong with the request.
-	if _, err := g.core.lookup(in.GetModelName(), in.GetModelVersion()); err != nil {
+	m, err := g.core.lookup(in.GetModelName(), in.GetModelVersion())
+	if err != nil {
 		return nil, grpcError(err)
+	}
+	if m.decoupled {
+		// Triton's refusal, before the request reaches the model.
+		return nil, status.Error(codes.Unimplemented, "ModelInfer RPC doesn't support models with decoupled transaction policy; use ModelStreamInfer")
 	}
 	ex := g.exchange()
 	defer g.release(ex)
@@ -138,7 +161,7 @@ func (g *grpcFrontend) ModelInfer(ctx context.Context, in *inferencepb.ModelInfe
 	if err := g.core.infer(ctx, req, &ex.res); err != nil {
 		return nil, grpcError(err)
 	}
-	return encodeGRPCResponse(req, &ex.res), nil
+	return encodeGRPCResponse(req, &ex.res, g.final), nil
 }
 
 // countDecodeFailure counts a request that could not be decoded against the
@@ -193,7 +216,7 @@ func (g *grpcFrontend) streamOne(ctx context.Context, in *inferencepb.ModelInfer
 			if req.enableEmptyFinal && !res.hasFinal { // a non-decoupled model's only response
 				res.hasFinal, res.final = true, true
 			}
-			return send(&inferencepb.ModelStreamInferResponse{InferResponse: encodeGRPCResponse(&req, res)})
+			return send(&inferencepb.ModelStreamInferResponse{InferResponse: encodeGRPCResponse(&req, res, g.final)})
 		})
 	}
 	if err != nil && ctx.Err() == nil {
@@ -377,13 +400,28 @@ func grpcRequestParam(k string, p *inferencepb.InferParameter, r *request) error
 		return boolParam(&r.seqEnd)
 	case "triton_enable_empty_final_response":
 		return boolParam(&r.enableEmptyFinal)
+	case "stream":
+		var stream bool
+		if err := boolParam(&stream); err != nil {
+			return err
+		}
+		r.oneResponse = !stream
+	case "max_tokens":
+		switch v := p.GetParameterChoice().(type) {
+		case *inferencepb.InferParameter_Int64Param:
+			return setMaxTokens(r, v.Int64Param)
+		case *inferencepb.InferParameter_Uint64Param:
+			return setMaxTokens(r, int64(min(v.Uint64Param, math.MaxInt64)))
+		default:
+			return errorf(kindInvalid, "parameter max_tokens must be an int64_param or uint64_param")
+		}
 	}
 	return nil
 }
 
 // encodeGRPCResponse builds the response with raw_output_contents, as Triton
-// does. Output bytes are shared, not copied.
-func encodeGRPCResponse(req *request, res *response) *inferencepb.ModelInferResponse {
+// does. Output bytes and final's maps are shared, not copied.
+func encodeGRPCResponse(req *request, res *response, final *finalParams) *inferencepb.ModelInferResponse {
 	// One allocation holds the response and up to two outputs.
 	a := &struct {
 		resp inferencepb.ModelInferResponse
@@ -415,8 +453,9 @@ func encodeGRPCResponse(req *request, res *response) *inferencepb.ModelInferResp
 		out.Parameters = req.grpcParams // shared: marshalling only reads it
 	}
 	if res.hasFinal {
-		out.Parameters = map[string]*inferencepb.InferParameter{
-			"triton_final_response": {ParameterChoice: &inferencepb.InferParameter_BoolParam{BoolParam: res.final}},
+		out.Parameters = final[0]
+		if res.final {
+			out.Parameters = final[1]
 		}
 	}
 	return out

@@ -32,12 +32,13 @@ type httpFrontend struct {
 	headers   headerCache
 	mux       *http.ServeMux
 	// Header values shared by every response; net/http only reads them.
-	jsonType, octetType []string
+	jsonType, octetType, eventType []string
 }
 
 func newHTTPFrontend(c *core, meta *serverMeta, maxBody int64) *httpFrontend {
 	h := &httpFrontend{core: c, meta: meta, maxBody: maxBody,
-		jsonType: []string{"application/json"}, octetType: []string{"application/octet-stream"}}
+		jsonType: []string{"application/json"}, octetType: []string{"application/octet-stream"},
+		eventType: []string{"text/event-stream; charset=utf-8"}}
 	h.exchanges.New = func() any { return &httpExchange{body: make([]byte, 0, 16<<10)} }
 	h.headers.max = maxCachedHeaders
 	mux := http.NewServeMux()
@@ -50,8 +51,8 @@ func newHTTPFrontend(c *core, meta *serverMeta, maxBody int64) *httpFrontend {
 		mux.HandleFunc("GET "+base+"/config", h.modelConfig)
 		mux.HandleFunc("GET "+base+"/stats", h.modelStats)
 		mux.HandleFunc("POST "+base+"/infer", h.infer)
-		mux.HandleFunc("POST "+base+"/generate", h.unsupported("the generate extension"))
-		mux.HandleFunc("POST "+base+"/generate_stream", h.unsupported("the generate extension"))
+		mux.HandleFunc("POST "+base+"/generate", h.generate)
+		mux.HandleFunc("POST "+base+"/generate_stream", h.generateStream)
 		mux.HandleFunc(base+"/trace/setting", h.unsupported("the trace extension"))
 	}
 	mux.HandleFunc("GET /v2/models/stats", h.modelStats)
@@ -182,25 +183,38 @@ func (h *httpFrontend) release(ex *httpExchange) {
 	h.exchanges.Put(ex)
 }
 
-// infer handles POST .../infer in JSON or with binary tensor data.
-func (h *httpFrontend) infer(w http.ResponseWriter, hr *http.Request) {
+// open starts an inference call on a pooled exchange (release it): the
+// model named by the path is looked up and then the body read, so that an
+// unknown model is reported before anything wrong with the request, and a
+// body that cannot be read counts as a failure of the model.
+func (h *httpFrontend) open(hr *http.Request) (*httpExchange, *model, error) {
 	ex := h.exchanges.Get().(*httpExchange)
-	defer h.release(ex)
 	req := &ex.req
 	*req = request{received: time.Now(), modelName: hr.PathValue("model"), version: hr.PathValue("version"), inputs: ex.in[:0]}
-	// An unknown model is reported before anything wrong with the request.
 	m, err := h.core.lookup(req.modelName, req.version)
+	if err != nil {
+		return ex, nil, err
+	}
+	ex.body, err = readBody(hr, ex.body[:0], h.maxBody)
+	if err != nil {
+		return ex, m, h.core.fail(m, req, err)
+	}
+	return ex, m, nil
+}
+
+// infer handles POST .../infer in JSON or with binary tensor data.
+func (h *httpFrontend) infer(w http.ResponseWriter, hr *http.Request) {
+	ex, m, err := h.open(hr)
+	defer h.release(ex)
+	req := &ex.req
+	if err == nil && m.decoupled {
+		err = errDecoupledHTTP()
+	}
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	body, err := readBody(hr, ex.body[:0], h.maxBody)
-	ex.body = body
-	if err != nil {
-		writeError(w, h.core.fail(m, req, err))
-		return
-	}
-	if err := h.decode(hr, body, req); err != nil {
+	if err := h.decode(hr, ex.body, req); err != nil {
 		// A request the front end could not decode still counts as a
 		// failure of the model it names.
 		writeError(w, h.core.fail(m, req, err))

@@ -163,7 +163,7 @@ func TestHTTPErrors(t *testing.T) {
 		{"duplicate input", "POST", "/v2/models/identity/infer", nil, `{"inputs":[{"name":"INPUT0","shape":[1,1],"datatype":"FP32","data":[1]},{"name":"INPUT0","shape":[1,1],"datatype":"FP32","data":[1]}]}`, 400, []string{"more than once"}},
 		{"unknown output", "POST", "/v2/models/identity/infer", nil, `{"inputs":[{"name":"INPUT0","shape":[1,1],"datatype":"FP32","data":[1]}],"outputs":[{"name":"OUT9"}]}`, 400, []string{`"OUT9"`, "OUTPUT0"}},
 		{"bad parameter type", "POST", "/v2/models/identity/infer", nil, `{"parameters":{"binary_data_output":"yes"},"inputs":[{"name":"INPUT0","shape":[1,1],"datatype":"FP32","data":[1]}]}`, 400, []string{"binary_data_output", "true or false"}},
-		{"decoupled over HTTP", "POST", "/v2/models/repeat/infer", nil, `{"inputs":[{"name":"IN","shape":[2],"datatype":"INT32","data":[1,2]}]}`, 400, []string{"decoupled", "ModelStreamInfer"}},
+		{"decoupled over HTTP", "POST", "/v2/models/repeat/infer", nil, `{"inputs":[{"name":"IN","shape":[2],"datatype":"INT32","data":[1,2]}]}`, 501, []string{"HTTP end point doesn't support models with decoupled transaction policy"}},
 		{"sequence without id", "POST", "/v2/models/sequence/infer", nil, `{"inputs":[{"name":"INPUT","shape":[1],"datatype":"INT32","data":[1]}]}`, 400, []string{"sequence_id"}},
 		{"header length not a number", "POST", "/v2/models/identity/infer", map[string]string{"Inference-Header-Content-Length": "abc"}, ok, 400, []string{`"abc"`}},
 		{"header length past body", "POST", "/v2/models/identity/infer", map[string]string{"Inference-Header-Content-Length": "5000"}, ok, 400, []string{"5000", "truncated"}},

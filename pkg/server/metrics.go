@@ -9,7 +9,7 @@ import (
 // never disagree and the request path pays nothing for metrics.
 type metricsCollector struct {
 	core  *core
-	descs [10]*prometheus.Desc
+	descs [13]*prometheus.Desc
 }
 
 const (
@@ -23,12 +23,16 @@ const (
 	mInferDuration
 	mOutputDuration
 	mPending
+	// perfgo's own, for the stateful models: what Triton only logs.
+	mSeqOpen
+	mSeqExpired
+	mSeqSerial
 )
 
 func newMetricsCollector(c *core) *metricsCollector {
 	labels := []string{"model", "version"}
 	d := func(name, help string) *prometheus.Desc { return prometheus.NewDesc(name, help, labels, nil) }
-	return &metricsCollector{core: c, descs: [10]*prometheus.Desc{
+	return &metricsCollector{core: c, descs: [13]*prometheus.Desc{
 		mSuccess:         d("nv_inference_request_success", "Number of successful inference requests, all batch sizes"),
 		mFailure:         d("nv_inference_request_failure", "Number of failed inference requests, all batch sizes"),
 		mCount:           d("nv_inference_count", "Number of inferences performed (does not include cached requests)"),
@@ -39,6 +43,9 @@ func newMetricsCollector(c *core) *metricsCollector {
 		mInferDuration:   d("nv_inference_compute_infer_duration_us", "Cumulative compute inference duration in microseconds (does not include cached requests)"),
 		mOutputDuration:  d("nv_inference_compute_output_duration_us", "Cumulative inference compute output duration in microseconds (does not include cached requests)"),
 		mPending:         d("nv_inference_pending_request_count", "Instantaneous number of pending requests awaiting execution per-model."),
+		mSeqOpen:         d("perfgo_sequence_open", "Sequences open now (idle ones expired first), stateful models only"),
+		mSeqExpired:      d("perfgo_sequence_expired_total", "Sequences ended for idling over max_sequence_idle_microseconds, stateful models only"),
+		mSeqSerial:       d("perfgo_sequence_serial_violations_total", "Requests that arrived while another request of their sequence was in flight, stateful models only"),
 	}}
 }
 
@@ -65,5 +72,11 @@ func (mc *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(mInferDuration, us(&s.computeInfer))
 		counter(mOutputDuration, us(&s.computeOutput))
 		ch <- prometheus.MustNewConstMetric(mc.descs[mPending], prometheus.GaugeValue, float64(s.queued.Load()), name, modelVersion)
+		if b, ok := mc.core.models[name].backend.(*sequenceBackend); ok {
+			st := b.snapshot()
+			ch <- prometheus.MustNewConstMetric(mc.descs[mSeqOpen], prometheus.GaugeValue, float64(len(st.Open)), name, modelVersion)
+			counter(mSeqExpired, st.Expired)
+			counter(mSeqSerial, st.SerialViolations)
+		}
 	}
 }

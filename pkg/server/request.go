@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/perfgo/perfgo/pkg/datatype"
@@ -71,6 +72,14 @@ type sequenceID struct {
 
 func (s sequenceID) isZero() bool { return s.num == 0 && s.str == "" }
 
+// key is the id as Triton prints it: the number in decimal, or the string.
+func (s sequenceID) key() string {
+	if s.str != "" {
+		return s.str
+	}
+	return strconv.FormatUint(s.num, 10)
+}
+
 func (s sequenceID) String() string {
 	if s.str != "" {
 		return fmt.Sprintf("%q", s.str)
@@ -89,6 +98,12 @@ type request struct {
 	seqID            sequenceID
 	seqStart, seqEnd bool
 	enableEmptyFinal bool
+	// maxTokens is the max_tokens request parameter (0: not given), for
+	// the generate model.
+	maxTokens int64
+	// oneResponse is the request parameter stream=false: a streaming model
+	// answers with a single response holding everything.
+	oneResponse bool
 	// binaryOutputs is the HTTP request-level binary_data_output parameter.
 	binaryOutputs bool
 	// grpcParams (gRPC) or jsonHeader (HTTP, the JSON header they are in,

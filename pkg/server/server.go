@@ -13,9 +13,20 @@
 //     a fixed number of instances behind a real queue, optionally with
 //     dynamic batching (see DelayOptions).
 //   - sequence: stateful; INT32 INPUT [1] -> OUTPUT, the running sum of the
-//     sequence named by the sequence_id parameter.
+//     sequence named by the sequence_id parameter, with Triton's rules (a
+//     request that is not a start needs an open sequence, a start on an
+//     open sequence restarts it, idle sequences expire). Its config's
+//     CORRID control is TYPE_UINT64; sequence_string is the same model
+//     with a TYPE_STRING correlation id. Server.Sequences and the
+//     perfgo_sequence_* metrics report requests per id, open sequences,
+//     expirations and serial violations (Options.SequenceHold).
 //   - repeat: decoupled; INT32 IN [-1] -> one response per value (OUT,
 //     IDX) over gRPC ModelStreamInfer only.
+//   - generate: decoupled LLM stand-in; BYTES text_input [1] -> one BYTES
+//     text_output token per response, timed by GenerateOptions; request
+//     parameter max_tokens (or an INT32 max_tokens input); stream=false
+//     gives one response with every token. Over gRPC ModelStreamInfer or
+//     HTTP's generate extension (see http_generate.go).
 //
 // "Inline" models run in the request's goroutine: no queue, no instance
 // limit, so they measure the transport rather than a scheduler.
@@ -25,8 +36,9 @@
 // sequence and system_shared_memory (see shm.go; regions are unregistered
 // at shutdown). The repository index is served but load/unload are not, so
 // model_repository is not listed; CUDA shared memory, tracing, logging
-// settings, classification and the generate extension answer 501 /
-// codes.Unimplemented with a message.
+// settings and classification answer 501 / codes.Unimplemented with a
+// message. The generate extension is served (for every model whose inputs
+// JSON can give) but not listed: Triton calls it provisional.
 //
 // Where perfgo serve knowingly differs from Triton:
 //   - System shared memory is always allowed (Triton needs
@@ -42,6 +54,13 @@
 //     without that parameter gets no response at all, as with Triton.
 //   - A request that fails decoding or validation for a known model counts
 //     in that model's fail statistic; unknown models count nowhere.
+//   - A decoupled model answers HTTP /generate when it sends exactly one
+//     response (generate does with "stream": false); a second one fails
+//     the request ("expected a single response"). Some Triton releases
+//     refuse decoupled models on /generate outright (501).
+//   - The sequence model takes string correlation ids too, although its
+//     CORRID control says TYPE_UINT64 (Triton would refuse them);
+//     sequence_string refuses numeric ones.
 //   - nv_inference_pending_request_count counts requests waiting for an
 //     instance of the delay model (inline models never wait).
 package server
@@ -97,6 +116,13 @@ type Options struct {
 	// non-start request fails); default 5s, reported as the model's
 	// max_sequence_idle_microseconds.
 	SequenceIdle time.Duration
+	// SequenceHold is how long each request of the sequence models keeps
+	// its sequence busy (default 0), so that a client sending a
+	// sequence's requests without waiting shows as serial violations
+	// (see Sequences).
+	SequenceHold time.Duration
+	// Generate configures the generate model.
+	Generate GenerateOptions
 	// Logger receives lifecycle messages; nil means discard.
 	Logger *slog.Logger
 	// HideModelConfig makes the server look like one without the
@@ -170,7 +196,14 @@ func (o Options) withDefaults() (Options, error) {
 		return o, fmt.Errorf("max sequences is %d; it must be positive", o.MaxSequences)
 	case o.SequenceIdle < 0:
 		return o, fmt.Errorf("sequence idle timeout is %v; it must be positive", o.SequenceIdle)
+	case o.SequenceHold < 0:
+		return o, fmt.Errorf("sequence hold time is %v; it must be 0 or positive", o.SequenceHold)
 	}
+	g, err := o.Generate.withDefaults()
+	if err != nil {
+		return o, err
+	}
+	o.Generate = g
 	d, err := o.Delay.withDefaults()
 	o.Delay = d
 	return o, err
@@ -248,7 +281,8 @@ func New(opts Options) (*Server, error) {
 	}
 	delay := newDelayBackend(opts.Delay)
 	models := identityModels()
-	models = append(models, simpleModel(), delay.model(), sequenceModel(opts.MaxSequences, opts.SequenceIdle), repeatModel())
+	models = append(models, simpleModel(), delay.model(), sequenceModel("sequence", false, opts), sequenceModel("sequence_string", true, opts),
+		repeatModel(), generateModel(opts.Generate))
 	extensions := []string{"binary_tensor_data", "statistics", "model_configuration", "sequence", "system_shared_memory"}
 	if opts.HideModelConfig {
 		extensions = slices.DeleteFunc(extensions, func(e string) bool { return e == "model_configuration" })
@@ -325,7 +359,7 @@ func (s *Server) Start(ctx context.Context) error {
 			grpc.MaxRecvMsgSize(s.opts.MaxRequestBytes),
 			grpc.MaxSendMsgSize(s.opts.MaxRequestBytes),
 		)
-		inferencepb.RegisterGRPCInferenceServiceServer(s.grpcSrv, &grpcFrontend{core: s.core, meta: s.meta, streamInFlight: s.opts.StreamInFlight})
+		inferencepb.RegisterGRPCInferenceServiceServer(s.grpcSrv, &grpcFrontend{core: s.core, meta: s.meta, streamInFlight: s.opts.StreamInFlight, final: newFinalParams()})
 		s.health = health.NewServer()
 		healthpb.RegisterHealthServer(s.grpcSrv, s.health)
 		s.serve("gRPC", func() error { return s.grpcSrv.Serve(s.grpcLn) })
@@ -436,6 +470,22 @@ func (s *Server) Statistics(model string) (*inferencepb.ModelStatisticsResponse,
 
 // Models lists the served model names, sorted.
 func (s *Server) Models() []string { return append([]string(nil), s.core.names...) }
+
+// Sequences returns what a stateful model (sequence, sequence_string) has
+// seen: requests per sequence id, open sequences (idle ones are expired
+// first), and the counts of starts, restarts, ends, expirations and serial
+// violations. ok is false for a model that is not stateful.
+func (s *Server) Sequences(model string) (stats SequenceStats, ok bool) {
+	m, found := s.core.models[model]
+	if !found {
+		return SequenceStats{}, false
+	}
+	b, ok := m.backend.(*sequenceBackend)
+	if !ok {
+		return SequenceStats{}, false
+	}
+	return b.snapshot(), true
+}
 
 // InFlight is the number of requests for model inside the server now
 // (queued, executing or being answered); unknown models have none.
