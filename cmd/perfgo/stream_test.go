@@ -2,10 +2,16 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/perfgo/perfgo/pkg/server"
 	"github.com/perfgo/perfgo/pkg/server/servertest"
 )
 
@@ -110,5 +116,127 @@ func TestSequenceIDRangeTooSmall(t *testing.T) {
 		"--concurrency-range", "4", "--sequence-id-range", "1:3")
 	if code != exitError || !strings.Contains(stderr, "sequence id range 1:3 holds 2 ids, fewer than the concurrency needs at once (4): widen the range") || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
 		t.Errorf("exit %d, stderr %q; want %d and one line about the range\n%s", code, stderr, exitError, stdout)
+	}
+}
+
+// jsonReport runs perfgo with --json and returns the whole report.
+func jsonReport(t *testing.T, args ...string) map[string]any {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "out.json")
+	code, stdout, stderr := perfgo(t, context.Background(), append(args, "--json", path)...)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep map[string]any
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
+// completed counts every request a run completed: in its levels' windows
+// (reported or not) and outside them.
+func completed(rep map[string]any) float64 {
+	count := func(c map[string]any) float64 { return c["requests"].(float64) + c["failed"].(float64) }
+	n := count(rep["drained"].(map[string]any))
+	for _, key := range []string{"levels", "unreported_levels"} {
+		ls, _ := rep[key].([]any)
+		for _, l := range ls {
+			n += count(l.(map[string]any)["total"].(map[string]any))
+		}
+	}
+	return n
+}
+
+// The server's count of requests per sequence adds up to the client's
+// count of requests, every id is in the range, and no sequence is left
+// open: not after a sweep whose workers join and leave, not after a
+// latency-threshold stop, not after a binary search, in closed and open
+// loop, over both protocols.
+func TestSequencesLeaveNoneOpen(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		args []string
+	}{
+		{"grpc sweep", []string{"-i", "grpc", "--concurrency-range", "1:4"}},
+		{"http sweep", []string{"-i", "http", "--concurrency-range", "1:3"}},
+		{"threshold stop", []string{"-i", "grpc", "--concurrency-range", "1:8", "-l", "0.001"}},
+		{"binary search", []string{"-i", "grpc", "--concurrency-range", "1:6", "-l", "1000", "--binary-search"}},
+		{"open loop", []string{"-i", "grpc", "--request-rate-range", "200:400:200", "--num-of-sequences", "3"}},
+		// The server holds each request 3 ms; 2 sequences at 1,000/s send
+		// each a request every 2 ms: without --serial-sequences they overlap.
+		{"open loop serial http", []string{"-i", "http", "--request-rate-range", "1000", "--num-of-sequences", "2", "--serial-sequences"}},
+		{"open loop overlapping", []string{"-i", "grpc", "--request-rate-range", "1000", "--num-of-sequences", "2", "--failure-limit", "100"}}, // a reordered request may fail
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := servertest.Start(t, func(o *server.Options) { o.SequenceHold = 3 * time.Millisecond })
+			url := srv.GRPCAddr
+			if slices.Contains(tt.args, "http") {
+				url = srv.HTTPAddr
+			}
+			rep := jsonReport(t, append(append([]string{"-m", "sequence", "-u", url, "--sequence-length", "5", "--sequence-id-range", "1000:1010"}, tt.args...), anyWindows...)...)
+			st, ok := srv.Sequences("sequence")
+			if !ok {
+				t.Fatal("no sequence statistics")
+			}
+			var total uint64
+			for id, n := range st.Requests {
+				total += n
+				if v, err := strconv.ParseUint(id, 10, 64); err != nil || v < 1000 || v >= 1010 {
+					t.Errorf("sequence id %q outside 1000:1010", id)
+				}
+			}
+			if want := completed(rep); float64(total) != want {
+				t.Errorf("the server saw %d requests of sequences, the client completed %v", total, want)
+			}
+			if len(st.Open) != 0 || st.Restarted != 0 || st.Started != st.Ended || st.Started == 0 {
+				t.Errorf("server: %d open %v, %d started, %d restarted, %d ended; want none open, every start ended", len(st.Open), st.Open, st.Started, st.Restarted, st.Ended)
+			}
+			serial := slices.Contains(tt.args, "--serial-sequences") || slices.Contains(tt.args, "--concurrency-range")
+			if serial && st.SerialViolations != 0 {
+				t.Errorf("%d requests of one sequence in flight at once, one at a time wanted", st.SerialViolations)
+			}
+			if tt.name == "open loop overlapping" && st.SerialViolations == 0 {
+				t.Error("no overlapping requests without --serial-sequences: the server cannot tell")
+			}
+		})
+	}
+}
+
+// Ctrl-C in the middle of a level still ends every open sequence: the
+// first interrupt drains, and leaving workers send sequence_end.
+func TestSequencesEndedOnInterrupt(t *testing.T) {
+	for _, load := range [][]string{{"--concurrency-range", "3"}, {"--request-rate-range", "500"}} {
+		t.Run(load[0], func(t *testing.T) {
+			srv := servertest.Start(t)
+			ctx, cancel := context.WithCancel(context.Background())
+			var stdout, stderr syncBuffer
+			done := make(chan int)
+			go func() {
+				done <- run(ctx, nil, append([]string{"-m", "sequence", "-i", "grpc", "-u", srv.GRPCAddr, "--sequence-length", "1000", "-p", "5000"}, load...), &stdout, &stderr)
+			}()
+			// Interrupt once sequences are open on the server.
+			deadline := time.After(60 * time.Second)
+			for st, _ := srv.Sequences("sequence"); len(st.Open) == 0; st, _ = srv.Sequences("sequence") {
+				select {
+				case <-deadline:
+					cancel()
+					t.Fatal("no sequence open within 60 s")
+				case <-time.After(10 * time.Millisecond):
+				}
+			}
+			cancel()
+			if code := <-done; code != exitInterrupted {
+				t.Errorf("exit %d, want %d\n%s", code, exitInterrupted, stderr.String())
+			}
+			st, _ := srv.Sequences("sequence")
+			if len(st.Open) != 0 || st.Started != st.Ended {
+				t.Errorf("after Ctrl-C: %d open %v, %d started, %d ended", len(st.Open), st.Open, st.Started, st.Ended)
+			}
+		})
 	}
 }

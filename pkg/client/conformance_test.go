@@ -304,10 +304,11 @@ func TestConformanceErrors(t *testing.T) {
 				t.Error("Response after a failed Do succeeded")
 			}
 
-			// A decoupled model cannot answer a plain infer.
+			// A decoupled model cannot answer a plain infer (Triton: HTTP
+			// 501, gRPC Unimplemented).
 			rep := &InferRequest{Model: "repeat", Inputs: []Tensor{{Name: "IN", Datatype: TypeInt32, Shape: []int64{2}, Data: int32Data(1, 2)}}}
-			if _, err := newCall(t, c, rep).Do(testCtx(t)); !errors.Is(err, ErrBadRequest) {
-				t.Errorf("decoupled model via infer: %v, want ErrBadRequest", err)
+			if _, err := newCall(t, c, rep).Do(testCtx(t)); !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "decoupled transaction policy") {
+				t.Errorf("decoupled model via infer: %v, want ErrUnsupported with the server's message", err)
 			}
 
 			// Timeout: the delay model takes 500 ms; the client gives up long before.

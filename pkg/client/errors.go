@@ -128,7 +128,7 @@ func (e *Error) hint() string {
 	case ErrTimeout:
 		return "raise the request timeout or lower the load"
 	case ErrUnsupported:
-		return "this server does not offer it; carry on without it"
+		return "the server does not support this request"
 	case ErrNotV2:
 		return "the server at this address does not speak HTTP/v2: check -u and -i"
 	case ErrValidation:
