@@ -104,15 +104,3 @@ func BenchmarkWorkerLoop(b *testing.B) {
 		})
 	}
 }
-
-// BenchmarkPreciseTimer is the open loop's exact wait for the last stretch
-// before a request is due: ns/op over the 100 µs asked for is how late it
-// wakes on average. It must not allocate.
-func BenchmarkPreciseTimer(b *testing.B) {
-	pt := newPreciseTimer()
-	defer pt.close()
-	b.ReportAllocs()
-	for b.Loop() {
-		pt.sleep(100 * time.Microsecond)
-	}
-}

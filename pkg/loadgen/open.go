@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/perfgo/perfgo/pkg/loadgen/schedule"
+	"github.com/perfgo/perfgo/pkg/precise"
 )
 
 // openLoad runs each level on a schedule with an elastic worker pool, and
@@ -208,13 +209,13 @@ func (l *openLevel) claim() uint64 {
 
 // timerSlack is how early the timer wakes a worker before its due time;
 // the rest is slept precisely.
-const timerSlack = 1500 * time.Microsecond
+const timerSlack = precise.Slack
 
 // waitUntil waits for due on the worker's timer and returns when it
 // began waiting and the send time, or false when stop is closed. With
 // precise waits (pt != nil) the timer stops timerSlack short and pt does
 // the rest.
-func (l *openLevel) waitUntil(timer *time.Timer, pt *preciseTimer, due time.Time, stop <-chan struct{}) (began, sent time.Time, ok bool) {
+func (l *openLevel) waitUntil(timer *time.Timer, pt *precise.Timer, due time.Time, stop <-chan struct{}) (began, sent time.Time, ok bool) {
 	precise := pt != nil
 	began = time.Now()
 	for now := began; ; now = time.Now() {
@@ -224,7 +225,7 @@ func (l *openLevel) waitUntil(timer *time.Timer, pt *preciseTimer, due time.Time
 		}
 		if precise && d <= timerSlack {
 			precise = false
-			pt.sleep(d)
+			pt.Sleep(d)
 			continue
 		}
 		if precise {
@@ -254,10 +255,10 @@ func stopped(stop <-chan struct{}) bool {
 func (l *openLevel) work(w *worker, stop <-chan struct{}) {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
-	var pt *preciseTimer
+	var pt *precise.Timer
 	if !l.e.o.coarseTimers { // a fake clock cannot drive a kernel timer
-		pt = newPreciseTimer()
-		defer pt.close()
+		pt = precise.New()
+		defer pt.Close()
 	}
 	var prevEnd time.Time
 	var own ownScope // see ownScope: no shared lock per request

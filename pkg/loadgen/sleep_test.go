@@ -5,24 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/perfgo/perfgo/pkg/precise"
 	"github.com/perfgo/perfgo/pkg/result"
 )
-
-// A wait may end late (the machine is busy) but never early: a request
-// sent before its due time would shift the schedule.
-func TestPreciseTimerNeverEarly(t *testing.T) {
-	pt := newPreciseTimer()
-	defer pt.close()
-	for _, d := range []time.Duration{1, time.Microsecond, 50 * time.Microsecond, 300 * time.Microsecond, 2 * time.Millisecond} {
-		for range 20 {
-			start := time.Now()
-			pt.sleep(d)
-			if got := time.Since(start); got < d {
-				t.Fatalf("sleep(%v) returned after %v", d, got)
-			}
-		}
-	}
-}
 
 // Each open-loop worker opens a timer descriptor for its level: a sweep
 // of several levels must close every one of them.
@@ -34,7 +19,7 @@ func TestOpenLoopClosesItsTimers(t *testing.T) {
 		}
 		return len(ents)
 	}
-	newPreciseTimer().close() // the netpoller's own descriptors are opened once, on first use
+	precise.New().Close() // the netpoller's own descriptors are opened once, on first use
 	before := fds()
 	run, err := Run(t.Context(), Options{
 		Mode: result.RequestRate, Start: 2000, End: 6000, Step: 2000,

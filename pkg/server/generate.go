@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/perfgo/perfgo/pkg/datatype"
+	"github.com/perfgo/perfgo/pkg/precise"
 )
 
 // GenerateOptions configure the generate model, a stand-in for an LLM: one
@@ -83,7 +84,13 @@ type generateBackend struct {
 
 // generateRun is one request's working set.
 type generateRun struct {
-	timer      *time.Timer
+	timer *time.Timer
+	// exact wakes the run on time: Go's timer alone wakes up to a
+	// millisecond late, which put the time to first response 6% over the
+	// configured 20 ms (p50 21.27 ms) and spread the 5 ms gaps from 4.8
+	// to 5.7 ms (p50 to p90). A run dropped by the pool closes its
+	// descriptor when collected (os.File's cleanup).
+	exact      *precise.Timer
 	first, gap *serviceTimes
 	text       []byte // BYTES tensor data
 	// res and shape back each response, so that emitting one costs no
@@ -100,7 +107,7 @@ func generateModel(opts GenerateOptions) *model {
 		gap, _ := newServiceTimes(opts.Distribution, opts.Gap, seed+1)
 		t := time.NewTimer(time.Hour)
 		t.Stop()
-		return &generateRun{timer: t, first: first, gap: gap, text: make([]byte, 0, 64)}
+		return &generateRun{timer: t, exact: precise.New(), first: first, gap: gap, text: make([]byte, 0, 64)}
 	}
 	return newModel(modelSpec{
 		name: "generate",
@@ -217,16 +224,5 @@ func appendToken(dst []byte, i int) []byte {
 
 // wait returns at due, or with ctx's error if it ends first.
 func (run *generateRun) wait(ctx context.Context, due time.Time) error {
-	d := time.Until(due)
-	if d <= 0 {
-		return ctx.Err()
-	}
-	run.timer.Reset(d)
-	select {
-	case <-run.timer.C:
-		return nil
-	case <-ctx.Done():
-		run.timer.Stop()
-		return ctx.Err()
-	}
+	return run.exact.Until(ctx, run.timer, due)
 }

@@ -1,4 +1,6 @@
-package loadgen
+// Package precise waits short durations exactly, where Go's timers wake
+// up to a millisecond late.
+package precise
 
 import (
 	"os"
@@ -7,7 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// preciseTimer waits short durations exactly: Go's timers on Linux wait
+// Timer waits short durations exactly: Go's timers on Linux wait
 // in epoll with whole milliseconds, so they wake up to 1 ms late, which
 // would make ~10% of open-loop requests count as late at any rate. It
 // arms a timerfd that Go's netpoller watches, so the waiting goroutine
@@ -21,28 +23,28 @@ import (
 // of work, but timers are checked at every scheduling round, so whichever
 // notices first wakes the worker (gRPC at 10,000/s: schedule lag p99
 // median of 5 runs 1,058 µs with the deadline, 1,331 µs without).
-type preciseTimer struct {
+type Timer struct {
 	fd   int
 	f    *os.File
 	spec unix.ItimerSpec
 	buf  [8]byte // the expiry count a read returns
 }
 
-// newPreciseTimer returns nil when no timerfd can be had: sleep then
-// falls back to Go's timer.
-func newPreciseTimer() *preciseTimer {
+// New returns a Timer, or nil when no timerfd can be had: Sleep then
+// falls back to Go's timer. Close it when done.
+func New() *Timer {
 	fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
 	if err != nil {
 		return nil
 	}
 	// A non-blocking descriptor makes a pollable File: Read parks the
 	// goroutine on the netpoller instead of blocking the thread.
-	return &preciseTimer{fd: fd, f: os.NewFile(uintptr(fd), "timerfd")}
+	return &Timer{fd: fd, f: os.NewFile(uintptr(fd), "timerfd")}
 }
 
-// sleep waits d. It returns early only when the timer fails; callers
-// check the clock again.
-func (t *preciseTimer) sleep(d time.Duration) {
+// Sleep waits d. It returns early only when the timer fails; callers
+// check the clock again. One goroutine at a time may use a Timer.
+func (t *Timer) Sleep(d time.Duration) {
 	if t == nil || d <= 0 {
 		time.Sleep(d)
 		return
@@ -57,11 +59,12 @@ func (t *preciseTimer) sleep(d time.Duration) {
 		return
 	}
 	// Either the timer's expiry count or the deadline's error: both mean
-	// d has passed, except an early error, which waitUntil's loop absorbs.
+	// d has passed, except an early error, which the caller's clock check absorbs.
 	_, _ = t.f.Read(t.buf[:])
 }
 
-func (t *preciseTimer) close() {
+// Close releases the timer's descriptor.
+func (t *Timer) Close() {
 	if t != nil {
 		_ = t.f.Close()
 	}
