@@ -438,14 +438,7 @@ func (e *engine) closedLoop(w *worker) error {
 			if closing {
 				q, has = w.sequence.live.closing(e.seq)
 			} else {
-				var err error
-				q, err = w.sequence.live.next(e.seq, w.sequence.data, w.sequence.rng)
-				if err != nil {
-					e.fail(err)
-					w.leave()
-					return nil
-				}
-				has = true
+				q, has = w.sequence.live.next(e.seq, w.sequence.data, w.sequence.rng), true
 			}
 			if has {
 				q.set(w.sequence.caller, w.sequence.data)
@@ -477,13 +470,6 @@ func (e *engine) closedLoop(w *worker) error {
 		ok, closing = w.next(w.holds())
 	}
 	return nil
-}
-
-// leave marks the worker as no longer issuing, whatever it was told.
-func (w *worker) leave() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.running = false
 }
 
 // holds reports whether the worker has a sequence open.

@@ -84,16 +84,16 @@ type seqSlot struct {
 }
 
 // sequence returns the slot's next request.
-func (s *seqSlot) sequence(sq *sequencer, data SequenceData) (seqRequest, error) {
+func (s *seqSlot) sequence(sq *sequencer, data SequenceData) seqRequest {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.live.next(sq, data, s.rng)
 }
 
+// done settles the slot's request q. It takes no slot lock: a worker
+// waiting in the lock for a free id may be waiting for this very release.
 func (s *seqSlot) done(sq *sequencer, q seqRequest, err error, t *tally) {
-	s.mu.Lock()
-	s.live.done(sq, q, err, t)
-	s.mu.Unlock()
+	s.live.done(sq, q, err, t) // touches the ids and t only
 	if s.busy != nil {
 		<-s.busy
 	}
@@ -290,14 +290,7 @@ func (l *openLevel) work(w *worker, stop <-chan struct{}) {
 				}
 				sent = time.Now()
 			}
-			var err error
-			if q, err = slot.sequence(l.e.seq, w.sequence.data); err != nil {
-				l.e.fail(err)
-				if slot.busy != nil {
-					<-slot.busy
-				}
-				return
-			}
+			q = slot.sequence(l.e.seq, w.sequence.data)
 			q.set(w.sequence.caller, w.sequence.data)
 		}
 		w.issued.Add(1)

@@ -108,18 +108,29 @@ func (s *SequenceOptions) normalize(o *Options) error {
 // is locked once per sequence, not per request.
 type seqIDs struct {
 	mu               sync.Mutex
+	freed            sync.Cond // signalled when an id is released
 	start, end, next uint64
 	inUse            map[uint64]struct{}
 }
 
 func newSeqIDs(s *SequenceOptions) *seqIDs {
-	return &seqIDs{start: s.IDStart, end: s.IDEnd, next: s.IDStart, inUse: make(map[uint64]struct{})}
+	a := &seqIDs{start: s.IDStart, end: s.IDEnd, next: s.IDStart, inUse: make(map[uint64]struct{})}
+	a.freed.L = &a.mu
+	return a
 }
 
-func (a *seqIDs) take() (uint64, error) {
+// take returns the next free id. When every id is in use it waits for
+// one: in open loop a sequence's last request may still be in flight when
+// its slot starts the next sequence, so more ids than live sequences can
+// be in use; each of them is released when that request returns (the
+// range holds at least one id per live sequence, so one always will).
+func (a *seqIDs) take() uint64 {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for range min(a.end-a.start, uint64(len(a.inUse))+1) {
+	for uint64(len(a.inUse)) >= a.end-a.start {
+		a.freed.Wait()
+	}
+	for {
 		id := a.next
 		a.next++
 		if a.next == a.end {
@@ -127,16 +138,16 @@ func (a *seqIDs) take() (uint64, error) {
 		}
 		if _, busy := a.inUse[id]; !busy {
 			a.inUse[id] = struct{}{}
-			return id, nil
+			return id
 		}
 	}
-	return 0, fmt.Errorf("every sequence id in %d:%d is in use: widen --sequence-id-range", a.start, a.end)
 }
 
 func (a *seqIDs) release(id uint64) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	delete(a.inUse, id)
+	a.freed.Signal()
 }
 
 // sequencer makes sequences: ids and lengths.
@@ -200,19 +211,15 @@ func (r seqRequest) set(c SequenceCaller, data SequenceData) {
 }
 
 // next opens a sequence if none is, and returns its next request.
-func (l *liveSequence) next(s *sequencer, data SequenceData, rng *rand.Rand) (seqRequest, error) {
+func (l *liveSequence) next(s *sequencer, data SequenceData, rng *rand.Rand) seqRequest {
 	if l.left == 0 {
-		id, err := s.ids.take()
-		if err != nil {
-			return seqRequest{}, err
-		}
-		l.id, l.sent = id, 0
+		l.id, l.sent = s.ids.take(), 0
 		l.stream, l.left = s.length(data, rng)
 	}
 	r := seqRequest{Sequence: client.Sequence{ID: l.id, StringID: s.o.StringID, Start: l.sent == 0, End: l.left == 1}, stream: l.stream, step: l.sent}
 	l.sent++
 	l.left--
-	return r, nil
+	return r
 }
 
 // closing returns the request that ends the open sequence early (at the
@@ -227,27 +234,17 @@ func (l *liveSequence) closing(s *sequencer) (seqRequest, bool) {
 	return r, true
 }
 
-// done settles request q after it completed with err: its sequence's id
-// is free again once its last request is back, and a failed request
-// abandons the sequence.
+// done settles request q after it completed: its sequence's id is free
+// again once its last request is back. A failed request does not end its
+// sequence: its next requests still carry its id and the last one
+// sequence_end, so that the server is left with nothing open even when
+// it did take a request the client saw fail (a timeout, or a request
+// overtaken by a later one of its sequence).
 func (l *liveSequence) done(s *sequencer, q seqRequest, err error, t *tally) {
-	switch {
-	case q.End:
+	if q.End {
 		s.ids.release(q.ID)
 		if err == nil {
 			t.seqs++
 		}
-	case err != nil && l.id == q.ID:
-		l.abandon(s)
-	}
-}
-
-// abandon forgets the open sequence after a failed request: the server
-// may not have it (a refused start) and its next request would fail too.
-// The id is released; a sequence the server does hold expires there.
-func (l *liveSequence) abandon(s *sequencer) {
-	if l.left > 0 {
-		l.left = 0
-		s.ids.release(l.id)
 	}
 }

@@ -283,23 +283,23 @@ func TestSeqIDsRoundRobinSkipsInUse(t *testing.T) {
 	a := newSeqIDs(&SequenceOptions{IDStart: 10, IDEnd: 13})
 	var got []uint64
 	for range 3 {
-		id, err := a.take()
-		if err != nil {
-			t.Fatal(err)
-		}
-		got = append(got, id)
+		got = append(got, a.take())
 	}
-	if _, err := a.take(); err == nil {
-		t.Error("a fourth id out of three: no error")
+	// A fourth waits for a release.
+	fourth := make(chan uint64)
+	go func() { fourth <- a.take() }()
+	select {
+	case id := <-fourth:
+		t.Fatalf("a fourth id out of three: %d", id)
+	case <-time.After(20 * time.Millisecond):
 	}
 	a.release(11)
-	id, err := a.take()
-	if err != nil || id != 11 {
-		t.Errorf("after releasing 11: %d, %v; want 11", id, err)
+	if id := <-fourth; id != 11 {
+		t.Errorf("after releasing 11: %d; want 11", id)
 	}
 	a.release(10)
 	a.release(12)
-	id, _ = a.take() // round-robin goes on after 11
+	id := a.take() // round-robin goes on after 11
 	if fmt.Sprint(got) != "[10 11 12]" || id != 12 {
 		t.Errorf("ids %v then %d; want [10 11 12] then 12", got, id)
 	}
