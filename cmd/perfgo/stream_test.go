@@ -301,7 +301,9 @@ func TestGenerateKnownTruth(t *testing.T) {
 
 // max_tokens as a request parameter sets the responses per request.
 func TestGenerateMaxTokens(t *testing.T) {
-	srv := servertest.Start(t, func(o *server.Options) { o.Generate.FirstResponse, o.Generate.Gap = time.Millisecond, 100*time.Microsecond })
+	srv := servertest.Start(t, func(o *server.Options) {
+		o.Generate.FirstResponse, o.Generate.Gap = time.Millisecond, 100*time.Microsecond
+	})
 	levels := jsonLevels(t, "-m", "generate", "-i", "grpc", "-u", srv.GRPCAddr, "--request-count", "10", "--request-parameter", "max_tokens:3:int")
 	st := levels[0]["client"].(map[string]any)["stream"].(map[string]any)
 	if st["responses"].(float64) != 30 || st["responses_per_request"].(float64) != 3 {
