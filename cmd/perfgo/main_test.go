@@ -289,7 +289,7 @@ func TestErrorsExitCodes(t *testing.T) {
 		{"unknown model", []string{"-m", "nope", "-u", srv.HTTPAddr}, exitError, `model "nope" is not on the server`},
 		{"batch too big", []string{"-m", "simple", "-u", srv.HTTPAddr, "-b", "64"}, exitError, "max_batch_size 8"},
 		{"variable shape", []string{"-m", "delay", "-u", srv.HTTPAddr}, exitError, "--shape INPUT0:"},
-		{"decoupled", []string{"-m", "repeat", "-i", "grpc", "-u", srv.GRPCAddr}, exitError, "decoupled"},
+		{"stateful batch", []string{"-m", "sequence", "-b", "2", "-i", "grpc", "-u", srv.GRPCAddr}, exitError, "stateful (sequence batching)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -80,10 +80,6 @@ type generateBackend struct {
 	// reused from request to request.
 	runs  sync.Pool
 	seeds atomic.Uint64
-	// firstLate sums how late first responses were sent against their due
-	// time (a loaded machine wakes the server late), over firsts of them:
-	// the truth a client's time to first response is checked against.
-	firstLate, firsts atomic.Int64
 }
 
 // generateRun is one request's working set.
@@ -174,10 +170,6 @@ func (b *generateBackend) stream(ctx context.Context, m *model, r *request, pt *
 		}
 		if err := run.wait(ctx, due); err != nil {
 			return errorf(kindUnavailable, "generation stopped after %d of %d tokens: %v", i, n, err)
-		}
-		if i == 0 {
-			b.firstLate.Add(int64(time.Since(due)))
-			b.firsts.Add(1)
 		}
 		if r.oneResponse {
 			run.text = appendToken(run.text, i+1)

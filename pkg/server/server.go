@@ -487,22 +487,6 @@ func (s *Server) Sequences(model string) (stats SequenceStats, ok bool) {
 	return b.snapshot(), true
 }
 
-// GenerateFirstLate is how late, on average, the generate model sent its
-// first responses against their due time (arrival + FirstResponse): what
-// the machine's load added to the configured time, for tests that check a
-// client's figures against the server's truth.
-func (s *Server) GenerateFirstLate() time.Duration {
-	m, found := s.core.models["generate"]
-	if !found {
-		return 0
-	}
-	b, ok := m.streams.(*generateBackend)
-	if !ok || b.firsts.Load() == 0 {
-		return 0
-	}
-	return time.Duration(b.firstLate.Load() / b.firsts.Load())
-}
-
 // InFlight is the number of requests for model inside the server now
 // (queued, executing or being answered); unknown models have none.
 func (s *Server) InFlight(model string) int {
