@@ -86,6 +86,13 @@ type faultLevel struct {
 		Count uint64 `json:"count"`
 	} `json:"failures"`
 	Passes []json.RawMessage `json:"passes"`
+	Client *struct {
+		Requests uint64 `json:"requests"`
+		Stream   *struct {
+			Responses  uint64  `json:"responses"`
+			PerRequest float64 `json:"responses_per_request"`
+		} `json:"stream"`
+	} `json:"client"`
 }
 
 // runFault runs perfgo in-process with -f and --json added, under a context
@@ -203,29 +210,31 @@ func (r faultResult) checkAgreement(t *testing.T) {
 	for _, m := range summaryLevel.FindAllStringSubmatch(r.stdout, -1) {
 		stdoutLevels = append(stdoutLevels, levelKey(t, m[1]))
 	}
+	// Failed Requests and Over Failure Limit end perf_analyzer's columns
+	// and perfgo's latency columns; stream and sequence columns follow.
 	header := r.csv[0]
-	n := len(header)
-	if n < 2 || header[n-2] != "Failed Requests" || header[n-1] != "Over Failure Limit" {
-		t.Errorf("CSV header %v: want Failed Requests and Over Failure Limit last", header)
-		n = 0
+	failedCol := slices.Index(header, "Failed Requests")
+	if failedCol < 0 || failedCol+1 >= len(header) || header[failedCol+1] != "Over Failure Limit" {
+		t.Errorf("CSV header %v: want Failed Requests then Over Failure Limit", header)
+		failedCol = -1
 	}
 	var csvLevels []string
 	for _, row := range r.csv[1:] {
 		key := levelKey(t, row[0])
 		csvLevels = append(csvLevels, key)
 		l, ok := jsonLevels[key]
-		if !ok || n == 0 || len(row) != n {
+		if !ok || failedCol < 0 || len(row) != len(header) {
 			continue
 		}
 		if l.Total == nil || l.OverFailureLimit == nil {
 			t.Errorf("JSON level %s lacks total or over_failure_limit", key)
 			continue
 		}
-		if row[n-2] != strconv.FormatUint(l.Total.Failed, 10) {
-			t.Errorf("level %s: CSV says %s failed requests, JSON total.failed %d", key, row[n-2], l.Total.Failed)
+		if row[failedCol] != strconv.FormatUint(l.Total.Failed, 10) {
+			t.Errorf("level %s: CSV says %s failed requests, JSON total.failed %d", key, row[failedCol], l.Total.Failed)
 		}
-		if over, err := strconv.ParseBool(row[n-1]); err != nil || over != *l.OverFailureLimit {
-			t.Errorf("level %s: CSV Over Failure Limit %q, JSON over_failure_limit %v", key, row[n-1], *l.OverFailureLimit)
+		if over, err := strconv.ParseBool(row[failedCol+1]); err != nil || over != *l.OverFailureLimit {
+			t.Errorf("level %s: CSV Over Failure Limit %q, JSON over_failure_limit %v", key, row[failedCol+1], *l.OverFailureLimit)
 		}
 	}
 	slices.Sort(csvLevels)

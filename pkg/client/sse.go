@@ -505,6 +505,11 @@ func (s *sseReader) next() ([]byte, error) {
 			}
 			return nil, io.EOF
 		}
+		if err == io.ErrUnexpectedEOF {
+			// net/http's word for a chunked body cut off (the server
+			// aborted the stream after its headers): not unreachable.
+			return nil, fmt.Errorf("%w: the stream was cut off: %w", errTruncated, err)
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -19,7 +19,8 @@ import (
 // sseServer is a generate_stream server for faults, by model name:
 // "text" streams three events of tokens, "err" an error event, "ctype"
 // the wrong Content-Type, "missing" a 404, "hang" one event and then
-// nothing, "cut" an event without its blank line, "big" more than any
+// nothing, "cut" an event without its blank line, "abort" one event and
+// then the connection closed mid-body, "big" more than any
 // small maximum response size, "seq" an event echoing the request's
 // parameters.
 type sseServer struct {
@@ -63,6 +64,9 @@ func (f *sseServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		<-r.Context().Done()
 	case "cut":
 		io.WriteString(w, `data: {"TEXT":"a"}`)
+	case "abort":
+		event(`{"TEXT":"a"}`)
+		panic(http.ErrAbortHandler) // no last chunk: the body is cut short
 	case "big":
 		for range 100 {
 			event(`{"TEXT":"` + strings.Repeat("x", 100) + `"}`)
@@ -118,6 +122,7 @@ func TestSSE(t *testing.T) {
 		{"missing", nil, "http:404", 0, 0},
 		{"hang", nil, "timeout", 1, 1},
 		{"cut", nil, "truncated", 0, 0},
+		{"abort", nil, "truncated", 1, 1},
 		{"big", nil, "too_large", -1, -1},
 	}
 	for _, tt := range tests {

@@ -5,7 +5,8 @@
 // A Proxy fronts a real server (Start runs servertest.Start behind it) on
 // 127.0.0.1: control calls (health, metadata, configuration, statistics,
 // repository index) pass unchanged over HTTP and gRPC, while inference
-// calls meet the Fault set at the moment, switchable at run time from the
+// calls, unary and streamed (gRPC ModelStreamInfer, HTTP generate_stream),
+// meet the Fault set at the moment, switchable at run time from the
 // test's goroutine. Kill and Restart cut the proxy off and bring it back on
 // the same ports, as a server restart looks to a client. TCP listeners that
 // never speak HTTP (Silent, NotHTTP) cover start-up.
@@ -57,9 +58,35 @@ const (
 	// Fault.Size bytes, streamed from a small buffer (never allocated at
 	// once, on either protocol).
 	Huge
+
+	// The stream kinds below apply to streamed requests only (gRPC
+	// ModelStreamInfer, HTTP generate_stream), which are forwarded: the
+	// first Fault.Before responses of a request they hit pass, then the
+	// fault strikes.
+
+	// StreamCut ends the stream before the request's final response: over
+	// gRPC the call ends with status OK (the client reads io.EOF), over
+	// HTTP the connection is aborted mid-body (a clean end of the body is
+	// the generate extension's normal end of a request, so it cannot be a
+	// fault).
+	StreamCut
+	// StreamError answers an error for the request: over gRPC a
+	// ModelStreamInferResponse with error_message, over HTTP an event
+	// {"error": "..."} ending the body, as Triton does.
+	StreamError
+	// NoFinal forwards every response of the request except the one that
+	// ends it (gRPC: the empty triton_final_response; HTTP: the end of the
+	// body), then keeps the stream open and silent until the client gives
+	// up or the proxy is killed or closed.
+	NoFinal
+	// StreamGarbage replaces a response: over gRPC with an infer_response
+	// that is not a valid ModelInferResponse, over HTTP with an event whose
+	// data is not JSON. The rest of the request's responses follow.
+	StreamGarbage
 )
 
-var kindNames = [...]string{"None", "Stall", "Drop", "Drip", "Garbage", "HTML", "MissingOutputs", "ShortData", "Truncate", "Huge"}
+var kindNames = [...]string{"None", "Stall", "Drop", "Drip", "Garbage", "HTML", "MissingOutputs", "ShortData", "Truncate", "Huge",
+	"StreamCut", "StreamError", "NoFinal", "StreamGarbage"}
 
 func (k Kind) String() string {
 	if k >= 0 && int(k) < len(kindNames) {
@@ -72,10 +99,19 @@ func (k Kind) String() string {
 // it fails with codes.Internal naming the fault, so that a misuse shows.
 func (k Kind) httpOnly() bool { return k == Drip || k == Garbage || k == HTML || k == Truncate }
 
+// streamOnly reports whether the kind applies to streamed requests only.
+func (k Kind) streamOnly() bool { return k >= StreamCut }
+
+// unaryOnly reports whether the kind applies to unary requests only (Stall
+// and Drop apply to both: they hold the request before forwarding it).
+func (k Kind) unaryOnly() bool { return k != None && k != Stall && k != Drop && !k.streamOnly() }
+
 // Defaults of the Fault fields.
 const (
 	DefaultSize  = 100 << 20
 	DefaultDelay = time.Millisecond
+	// DefaultBefore responses pass before a stream kind strikes.
+	DefaultBefore = 2
 )
 
 // Fault says which inference requests meet which fault. Requests are
@@ -91,6 +127,11 @@ type Fault struct {
 	Size int64
 	// Delay is Drip's wait before each byte; default DefaultDelay.
 	Delay time.Duration
+	// Before is how many responses of a streamed request pass before a
+	// stream kind strikes; default DefaultBefore (0 cannot be asked for:
+	// a fault before the first response is what Drop and the unary kinds
+	// already cover).
+	Before int
 }
 
 // StallAfter is a server that stops answering after k more requests.
@@ -112,6 +153,13 @@ func (f Fault) size() int64 {
 		return DefaultSize
 	}
 	return f.Size
+}
+
+func (f Fault) before() int {
+	if f.Before <= 0 {
+		return DefaultBefore
+	}
+	return f.Before
 }
 
 func (f Fault) delay() time.Duration {
@@ -154,6 +202,22 @@ func (fs *faults) Requests() int64 { return fs.requests.Load() }
 
 // Held is the number of inference requests stalled or dropped right now.
 func (fs *faults) Held() int64 { return fs.held.Load() }
+
+// NoneHeld waits until no request is held, polling, and reports whether
+// none is; false when ctx ends first. A held request is let go when its
+// client leaves, a moment after the client has.
+func (fs *faults) NoneHeld(ctx context.Context) bool {
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for fs.held.Load() != 0 {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-tick.C:
+		}
+	}
+	return true
+}
 
 // next counts a new inference request and returns what it meets (a Fault
 // with Kind None when it passes) and the state that decided it.

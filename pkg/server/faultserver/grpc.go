@@ -14,7 +14,7 @@ import (
 )
 
 // grpcFront forwards the calls perfgo makes to the backend and applies the
-// fault to ModelInfer. Streaming is not forwarded (Unimplemented).
+// fault to ModelInfer and ModelStreamInfer (stream.go).
 type grpcFront struct {
 	inferencepb.UnimplementedGRPCInferenceServiceServer
 	p *Proxy
@@ -58,6 +58,8 @@ func (g grpcFront) ModelInfer(ctx context.Context, in *inferencepb.ModelInferReq
 	switch {
 	case f.Kind.httpOnly():
 		return nil, status.Errorf(codes.Internal, "faultserver: the %v fault applies to HTTP only", f.Kind)
+	case f.Kind.streamOnly():
+		return nil, status.Errorf(codes.Internal, "faultserver: the %v fault applies to streamed requests only", f.Kind)
 	case f.Kind == Stall || f.Kind == Drop:
 		if !p.hold(ctx, f.Kind, st) {
 			return nil, status.FromContextError(ctx.Err()).Err()

@@ -24,11 +24,22 @@ func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		panic(http.ErrAbortHandler)
 	}
 	defer p.handlers.Done()
-	if r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, "/infer") {
+	stream := strings.HasSuffix(r.URL.Path, "/generate_stream")
+	if r.Method != http.MethodPost || !stream && !strings.HasSuffix(r.URL.Path, "/infer") {
 		p.rp.ServeHTTP(w, r)
 		return
 	}
 	f, st := p.next()
+	switch {
+	case stream && f.Kind.unaryOnly():
+		http.Error(w, fmt.Sprintf("faultserver: the %v fault applies to unary requests only", f.Kind), http.StatusInternalServerError)
+		return
+	case !stream && f.Kind.streamOnly():
+		http.Error(w, fmt.Sprintf("faultserver: the %v fault applies to streamed requests only", f.Kind), http.StatusInternalServerError)
+		return
+	case f.Kind.streamOnly():
+		r = r.WithContext(context.WithValue(r.Context(), streamKey{}, streamFault{p: p, f: f, st: st}))
+	}
 	switch f.Kind {
 	case Stall, Drop:
 		if !p.hold(r.Context(), f.Kind, st) {
@@ -103,8 +114,24 @@ func hugeHeader(model string, size int64) []byte {
 		model, size, size)
 }
 
+// streamKey carries the streamFault of a forwarded generate_stream
+// request to modifyResponse.
+type streamKey struct{}
+
+type streamFault struct {
+	p  *Proxy
+	f  Fault
+	st *faultState
+}
+
 // modifyResponse applies the faults that need the backend's answer.
 func modifyResponse(resp *http.Response) error {
+	if sf, ok := resp.Request.Context().Value(streamKey{}).(streamFault); ok {
+		if resp.StatusCode == http.StatusOK {
+			resp.Body = newSSEFault(resp, sf.p, sf.f, sf.st)
+		}
+		return nil
+	}
 	f, ok := resp.Request.Context().Value(faultKey{}).(Fault)
 	if !ok || resp.StatusCode != http.StatusOK {
 		return nil

@@ -147,7 +147,7 @@ func (p *Proxy) serve(hl, gl net.Listener) {
 		f.serve(func() error { return f.http.Serve(hl) })
 	}
 	if gl != nil {
-		f.grpc = grpc.NewServer(grpc.ForceServerCodecV2(hugeCodec{}), grpc.UnaryInterceptor(p.intercept))
+		f.grpc = grpc.NewServer(grpc.ForceServerCodecV2(hugeCodec{}), grpc.UnaryInterceptor(p.intercept), grpc.StreamInterceptor(p.interceptStream))
 		inferencepb.RegisterGRPCInferenceServiceServer(f.grpc, grpcFront{p: p})
 		f.serve(func() error { return f.grpc.Serve(gl) })
 	}
