@@ -14,7 +14,7 @@
 # requests the server counted while it ran. Then perfgo's peak RSS for a
 # short and a 4x longer run, and the heap allocations per request of
 # perfgo's worker path (go test -bench WorkerPath ./bench/).
-# Then the open-loop accuracy (bench/rate.sh). Results go to bench/results.md
+# Then the open-loop accuracy (bench/rate.sh) and streams (bench/stream.sh). Results go to bench/results.md
 # and stdout.
 #
 # Settings (environment variables):
@@ -444,6 +444,11 @@ git diff --quiet HEAD 2>/dev/null || commit="$commit + uncommitted changes"
 log "open loop: bench/rate.sh"
 if ! BENCH_RATE_OUT="$out" "$root/bench/rate.sh" >/dev/null; then
 	log "bench/rate.sh failed"
+	failures=$((failures + 1))
+fi
+log "streams: bench/stream.sh"
+if ! BENCH_STREAM_OUT="$out" "$root/bench/stream.sh" >/dev/null; then
+	log "bench/stream.sh failed"
 	failures=$((failures + 1))
 fi
 cat "$out"
