@@ -379,12 +379,7 @@ func TestGRPCMetadataAndGzip(t *testing.T) {
 			if _, err := c.ModelStatistics(ctx, "", ""); !errors.Is(err, ErrUnsupported) {
 				t.Errorf("ModelStatistics on a server without it: %v", err)
 			}
-			st, err := c.NewStream(ctx, req)
-			if err == nil {
-				_, err = st.Do(ctx)
-				st.Close()
-			}
-			if !errors.Is(err, ErrUnsupported) {
+			if _, err := prepareStream(t, c, req).Do(ctx); !errors.Is(err, ErrUnsupported) {
 				t.Errorf("streaming on a server without it: %v, want ErrUnsupported", err)
 			}
 		})

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -53,6 +54,11 @@ func TestGRPCStreamCall(t *testing.T) {
 				t.Errorf("Do %d opened another stream", i)
 			}
 		}
+		// The latest response is the empty final one the stream asked for.
+		r, err := call.Response()
+		if err != nil || len(r.Outputs) != 0 || r.Parameters[ParamFinalResponse] != true {
+			t.Errorf("final response = %+v, %v; want no outputs, %s true", r, err, ParamFinalResponse)
+		}
 	})
 
 	t.Run("one response per request", func(t *testing.T) {
@@ -72,6 +78,9 @@ func TestGRPCStreamCall(t *testing.T) {
 			if _, err := call.Do(ctx); !errors.Is(err, ErrModelNotFound) || Class(err) != "grpc:STREAM_ERROR" {
 				t.Errorf("unknown model: %v (class %q)", err, Class(err))
 			}
+		}
+		if _, err := call.Response(); err == nil {
+			t.Error("Response of an error message succeeded")
 		}
 	})
 
@@ -94,7 +103,9 @@ func TestGRPCStreamCall(t *testing.T) {
 		sp := c.(StreamPreparer)
 		var ps []Prepared
 		for _, n := range []int32{2, 3} {
-			p, err := sp.PrepareStream(repeatRequest(make([]int32, n)...))
+			req := repeatRequest(make([]int32, n)...)
+			req.ID = fmt.Sprint("r", n)
+			p, err := sp.PrepareStream(req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -104,9 +115,13 @@ func TestGRPCStreamCall(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// One stream answers each request in turn, with its own id.
 		for i, want := range []int{2, 3, 2} {
 			if tm, err := call.Do(ctx); err != nil || tm.Responses != want {
 				t.Errorf("Do %d: %+v, %v; want %d responses", i, tm, err, want)
+			}
+			if r, err := call.Response(); err != nil || r.ID != fmt.Sprint("r", want) {
+				t.Errorf("Do %d: final response %+v, %v; want id r%d", i, r, err, want)
 			}
 		}
 	})
@@ -115,11 +130,18 @@ func TestGRPCStreamCall(t *testing.T) {
 		call := prepareStream(t, c, repeatRequest(1))
 		dctx, cancel := context.WithCancel(ctx)
 		cancel()
-		if _, err := call.Do(dctx); Class(err) != "cancelled" {
+		if _, err := call.Do(dctx); Class(err) != "cancelled" || !errors.Is(err, context.Canceled) {
 			t.Errorf("Do with a cancelled context: %v", err)
 		}
 		if _, err := call.Do(ctx); err != nil {
 			t.Errorf("Do after a cancelled one: %v", err)
+		}
+	})
+
+	t.Run("unreachable", func(t *testing.T) {
+		uc := newClient(t, Options{Protocol: GRPC, URL: closedAddr(t)})
+		if _, err := prepareStream(t, uc, repeatRequest(1)).Do(ctx); !errors.Is(err, ErrUnreachable) {
+			t.Errorf("stream to a closed port: %v, want ErrUnreachable", err)
 		}
 	})
 }
