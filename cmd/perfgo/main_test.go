@@ -404,22 +404,12 @@ func TestGoldenStdout(t *testing.T) {
 // jsonLevels runs perfgo with --json and returns the report's levels.
 func jsonLevels(t *testing.T, args ...string) []map[string]any {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "out.json")
-	code, stdout, stderr := perfgo(t, context.Background(), append(args, "--json", path)...)
-	if code != 0 {
-		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	var levels []map[string]any
+	ls, _ := jsonReport(t, args...)["levels"].([]any)
+	for _, l := range ls {
+		levels = append(levels, l.(map[string]any))
 	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rep struct {
-		Levels []map[string]any `json:"levels"`
-	}
-	if err := json.Unmarshal(b, &rep); err != nil {
-		t.Fatal(err)
-	}
-	return rep.Levels
+	return levels
 }
 
 // mean returns a distribution's mean in µs from a JSON level.
