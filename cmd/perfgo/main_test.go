@@ -329,7 +329,7 @@ func TestInterruptReportsPartialResults(t *testing.T) {
 	var stdout, stderr syncBuffer
 	done := make(chan int)
 	go func() {
-		done <- run(ctx, nil, append([]string{"-m", "simple", "-i", "grpc", "-u", srv.GRPCAddr, "--concurrency-range", "1:50", "-f", csvPath}, fast...), &stdout, &stderr)
+		done <- run(ctx, nil, append([]string{"-m", "simple", "-i", "grpc", "-u", srv.GRPCAddr, "--concurrency-range", "1:50", "-f", csvPath}, anyWindows...), &stdout, &stderr)
 	}()
 	// Cancel once the first level has been reported.
 	deadline := time.After(60 * time.Second)
@@ -338,6 +338,8 @@ func TestInterruptReportsPartialResults(t *testing.T) {
 		case <-deadline:
 			cancel()
 			t.Fatalf("no second level within 60 s:\n%s", stdout.String())
+		case code := <-done:
+			t.Fatalf("the run ended (exit %d) before its second level:\n%s\n%s", code, stdout.String(), stderr.String())
 		case <-time.After(20 * time.Millisecond):
 		}
 	}

@@ -36,7 +36,7 @@ func TestServeFlags(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var got server.Options
 			cmd := newServeCmdWith(func(_ context.Context, opts server.Options, _ io.Writer) error { got = opts; return nil })
-			cmd.SetArgs(tt.args)
+			cmd.SetArgs(append([]string{}, tt.args...)) // never nil: cobra would read os.Args
 			err := cmd.Execute()
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {

@@ -35,7 +35,7 @@ func streamTarget(p *faultserver.Proxy, proto string) []string {
 // that a window of requests that never end sees some of them fail instead
 // of none complete.
 var streamFaultFlags = []string{"-p", "400", "-r", "3", "-s", "1000",
-	"--request-timeout", "300ms", "--drain-timeout", "300ms", "--control-timeout", "500ms"}
+	"--request-timeout", "300ms", "--drain-timeout", "300ms", "--control-timeout", "2s"}
 
 // streamClass is the failure class each stream fault is counted under, by
 // protocol. A cut gRPC stream ends with status OK before the request's
@@ -75,7 +75,7 @@ func TestStreamFaultEveryRequest(t *testing.T) {
 // requests are in the JSON's "drained".
 func TestStreamFaultNoFinalEnds(t *testing.T) {
 	p := faultserver.Start(t)
-	noRequestTimeout := []string{"-p", "300", "-r", "3", "-s", "1000", "--drain-timeout", "300ms", "--control-timeout", "500ms"}
+	noRequestTimeout := []string{"-p", "300", "-r", "3", "-s", "1000", "--drain-timeout", "300ms", "--control-timeout", "2s"}
 	for _, proto := range []string{"grpc", "http"} {
 		t.Run(proto+" open loop", func(t *testing.T) {
 			p.Set(faultserver.Fault{Kind: faultserver.NoFinal})
