@@ -33,6 +33,7 @@ type options struct {
 	protocol    string
 	url         string
 	model       string
+	shape       string
 	concurrency int
 	connections int
 	duration    time.Duration
@@ -63,12 +64,13 @@ func parse(args []string) (options, error) {
 	fs.StringVar(&o.protocol, "i", "grpc", "protocol: grpc or http")
 	fs.StringVar(&o.url, "u", "", "server host:port")
 	fs.StringVar(&o.model, "m", "simple", "model")
+	fs.StringVar(&o.shape, "shape", "", "name:d1,d2,... for an input with variable dims, as perfgo's --shape")
 	fs.IntVar(&o.concurrency, "c", 1, "goroutines, each with one request outstanding")
 	fs.IntVar(&o.connections, "connections", 0, "connections (0: the client's default for -c workers)")
 	fs.DurationVar(&o.duration, "d", 10*time.Second, "how long to send")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the loop to this file")
 	if err := fs.Parse(args); err != nil {
-		return o, fmt.Errorf("%w; usage: bareloop -i grpc|http -u host:port [-m model] [-c N] [-d 10s] [-connections N] [-cpuprofile file]", err)
+		return o, fmt.Errorf("%w; usage: bareloop -i grpc|http -u host:port [-m model] [-shape name:dims] [-c N] [-d 10s] [-connections N] [-cpuprofile file]", err)
 	}
 	switch {
 	case fs.NArg() > 0:
@@ -79,6 +81,11 @@ func parse(args []string) (options, error) {
 		return o, fmt.Errorf("-c %d: use 1 or more", o.concurrency)
 	case o.duration <= 0:
 		return o, fmt.Errorf("-d %v: use a positive duration such as 10s", o.duration)
+	}
+	if o.shape != "" {
+		if _, _, err := inputs.ParseShape(o.shape); err != nil {
+			return o, err
+		}
 	}
 	return o, nil
 }
@@ -96,7 +103,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("connect to %s: %w", o.url, err)
 	}
 	defer cl.Close()
-	req, err := request(ctx, cl, o.model)
+	req, err := request(ctx, cl, o.model, o.shape)
 	if err != nil {
 		return err
 	}
@@ -138,8 +145,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 }
 
 // request builds what perfgo would send: the model's required inputs,
-// random data, all outputs requested.
-func request(ctx context.Context, cl client.Client, model string) (*client.InferRequest, error) {
+// random data, all outputs requested; shape, when given, is one --shape.
+func request(ctx context.Context, cl client.Client, model, shape string) (*client.InferRequest, error) {
 	md, err := cl.ModelMetadata(ctx, model, "")
 	if err != nil {
 		return nil, fmt.Errorf("model %q metadata: %w", model, err)
@@ -148,7 +155,15 @@ func request(ctx context.Context, cl client.Client, model string) (*client.Infer
 	if err != nil && !errors.Is(err, client.ErrUnsupported) {
 		return nil, fmt.Errorf("model %q configuration: %w", model, err)
 	}
-	tensors, outputs, err := inputs.Build(inputs.Model{Metadata: md, Config: cfg}, inputs.Options{Data: inputs.Random, Seed: 1})
+	opts := inputs.Options{Data: inputs.Random, Seed: 1}
+	if shape != "" {
+		name, dims, err := inputs.ParseShape(shape)
+		if err != nil {
+			return nil, err
+		}
+		opts.Shapes = map[string][]int64{name: dims}
+	}
+	tensors, outputs, err := inputs.Build(inputs.Model{Metadata: md, Config: cfg}, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -28,6 +28,9 @@ func TestParse(t *testing.T) {
 		{nil, options{}, "-u host:port"},
 		{[]string{"-u", "h:1", "-c", "0"}, options{}, "-c 0"},
 		{[]string{"-u", "h:1", "-d", "0s"}, options{}, "-d 0s"},
+		{[]string{"-u", "h:1", "-m", "identity", "-shape", "INPUT0:16"}, options{protocol: "grpc", url: "h:1", model: "identity", shape: "INPUT0:16", concurrency: 1, duration: 10 * time.Second}, ""},
+		{[]string{"-u", "h:1", "-shape", "INPUT0"}, options{}, "name:d1,d2"},
+		{[]string{"-u", "h:1", "-shape", "INPUT0:0"}, options{}, "greater than 0"},
 		{[]string{"-u", "h:1", "extra"}, options{}, "unexpected arguments"},
 		{[]string{"-nope"}, options{}, "usage: bareloop"},
 	}
@@ -70,6 +73,20 @@ func TestRun(t *testing.T) {
 	}
 }
 
+// A model with variable dims runs with -shape, as perfgo's --shape.
+func TestRunShape(t *testing.T) {
+	s := servertest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var out bytes.Buffer
+	if err := run(ctx, []string{"-u", s.GRPCAddr, "-m", "identity", "-shape", "INPUT0:16", "-c", "2", "-d", "50ms"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "failed=0 ") {
+		t.Errorf("bareloop said %q, want failed=0", out.String())
+	}
+}
+
 func TestRunErrors(t *testing.T) {
 	s := servertest.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -80,6 +97,7 @@ func TestRunErrors(t *testing.T) {
 	}{
 		{[]string{"-u", s.GRPCAddr, "-m", "nope"}, `model "nope"`},
 		{[]string{"-i", "ftp", "-u", s.GRPCAddr}, "protocol"},
+		{[]string{"-u", s.GRPCAddr, "-m", "identity"}, "--shape"},
 	} {
 		if err := run(ctx, tt.args, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("run(%q) = %v, want an error mentioning %q", tt.args, err, tt.want)
