@@ -342,7 +342,7 @@ func (c *sseCall) scanEvent(data []byte) (sseEvent, error) {
 			continue
 		}
 		ev.outputs++
-		ev.elements += s.textElements(named)
+		ev.elements += s.textElements()
 	}
 	s.end()
 	if s.bad {
@@ -357,9 +357,10 @@ func (c *sseCall) scanEvent(data []byte) (sseEvent, error) {
 }
 
 // textElements skips a value and returns its text elements: 1 for a
-// string, the length of an array of strings (of any array when named:
-// the output was asked for by name), else 0.
-func (s *jsonScan) textElements(named bool) int64 {
+// string, the length of an array of strings, else 0 (numbers are not
+// text, as gRPC counts BYTES outputs only: simple's two INT32 [16]
+// outputs were counted as 32 elements per response).
+func (s *jsonScan) textElements() int64 {
 	switch s.peek() {
 	case '"':
 		s.str()
@@ -376,7 +377,7 @@ func (s *jsonScan) textElements(named bool) int64 {
 		strs = strs && s.peek() == '"'
 		s.value()
 	}
-	if !strs && !named {
+	if !strs {
 		return 0
 	}
 	return n

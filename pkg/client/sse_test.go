@@ -49,6 +49,9 @@ func (f *sseServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, ": a comment\r\nevent: token\r\ndata: {\"TEXT\":\r\ndata: [\"k\",\"en\"]}\r\n\r\n") // CRLF, two data lines
 		event(`{"TEXT":"s","N":[1,2]}`)
 		event(`{"model_name":"text","model_version":"1"}`) // an empty final response
+	case "mixed":
+		event(`{"TEXT":"a","N":[1,2]}`)
+		event(`{"TEXT":"b","N":[3,4]}`)
 	case "err":
 		event(`{"TEXT":"a"}`)
 		event(`{"error":"the model failed"}`)
@@ -116,6 +119,7 @@ func TestSSE(t *testing.T) {
 	}{
 		{"text", nil, "", 3, 4},
 		{"text", []string{"TEXT"}, "", 3, 4},
+		{"mixed", []string{"TEXT", "N"}, "", 2, 2}, // N's numbers are not text, even asked for
 		{"text", []string{"TEXT", "NOPE"}, "protocol", 0, 0},
 		{"err", nil, "http:STREAM_ERROR", 1, 1},
 		{"ctype", nil, "protocol", 0, 0},
