@@ -485,20 +485,18 @@ func (w *window) clientStats(batch int, percentile float64, open bool) result.Cl
 	if w.first.h != nil {
 		cs.Responses = w.responses
 		st := &result.StreamStats{
-			First:     w.first.distribution(percentile),
-			Between:   w.gap.distribution(percentile),
-			Final:     w.final.distribution(percentile),
-			Responses: w.responses,
-			Elements:  w.elements,
+			First:    w.first.distribution(percentile),
+			Between:  w.gap.distribution(percentile),
+			Final:    w.final.distribution(percentile),
+			Elements: w.elements,
 		}
 		if w.ok > 0 {
 			st.PerRequest = float64(w.responses) / float64(w.ok)
 		}
 		if d > 0 {
-			st.ResponseThroughput = float64(w.responses) / d.Seconds()
+			cs.ResponseThroughput = float64(w.responses) / d.Seconds()
 			st.ElementThroughput = float64(w.elements) / d.Seconds()
 		}
-		cs.ResponseThroughput = st.ResponseThroughput
 		cs.Stream = st
 		cs.OutOfRange += w.first.outOfRange + w.gap.outOfRange + w.final.outOfRange
 	}

@@ -91,12 +91,12 @@ func TestStreamTimesEveryResponse(t *testing.T) {
 				if st.Between.Count != int64(c.Requests)*(n-1) || st.First.Count != int64(c.Requests) {
 					t.Errorf("%d gaps and %d firsts for %d requests; want %d and %d", st.Between.Count, st.First.Count, c.Requests, int64(c.Requests)*(n-1), c.Requests)
 				}
-				if st.Responses != c.Requests*n || c.Responses != st.Responses || st.PerRequest != n || st.Elements != 2*st.Responses {
-					t.Errorf("%d responses (%d), %v per request, %d elements for %d requests; want %d, %d, %d", st.Responses, c.Responses, st.PerRequest, st.Elements, c.Requests, c.Requests*n, n, 2*c.Requests*n)
+				if c.Responses != c.Requests*n || st.PerRequest != n || st.Elements != 2*c.Responses {
+					t.Errorf("%d responses, %v per request, %d elements for %d requests; want %d, %d, %d", c.Responses, st.PerRequest, st.Elements, c.Requests, c.Requests*n, n, 2*c.Requests*n)
 				}
 				secs := c.Duration.Seconds()
-				if want := float64(st.Responses) / secs; st.ResponseThroughput != want || c.ResponseThroughput != want {
-					t.Errorf("response throughput %v (%v); want %v", st.ResponseThroughput, c.ResponseThroughput, want)
+				if want := float64(c.Responses) / secs; c.ResponseThroughput != want {
+					t.Errorf("response throughput %v; want %v", c.ResponseThroughput, want)
 				}
 				if want := float64(st.Elements) / secs; st.ElementThroughput != want {
 					t.Errorf("element throughput %v; want %v", st.ElementThroughput, want)

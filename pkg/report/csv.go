@@ -137,7 +137,7 @@ func csvColumns(s result.Settings, o CSVOptions) []csvColumn {
 			add("Final Response "+percentileLabel(p), uintCell(func(r *csvRow) uint64 { return r.streamFinal[i] }))
 		}
 		add("Responses/Request", func(b []byte, r *csvRow) []byte { return appendDouble(b, r.stream.PerRequest) })
-		add("Responses/Second", func(b []byte, r *csvRow) []byte { return appendDouble(b, r.stream.ResponseThroughput) })
+		add("Responses/Second", func(b []byte, r *csvRow) []byte { return appendDouble(b, r.level.Client.ResponseThroughput) })
 		add("Output Elements/Second", func(b []byte, r *csvRow) []byte { return appendDouble(b, r.stream.ElementThroughput) })
 	}
 	if s.Sequence != nil {

@@ -407,8 +407,8 @@ func streamDecoupledRun() result.Run {
 			Between: dist(micro(72, 300), micro(12), micro(69), micro(84), micro(90, 999), micro(118)),
 			Final:   final,
 			// Each response carries one token.
-			Responses: c.Responses, PerRequest: perRequest, ResponseThroughput: c.ResponseThroughput,
-			Elements: c.Responses, ElementThroughput: c.ResponseThroughput,
+			PerRequest: perRequest,
+			Elements:   c.Responses, ElementThroughput: c.ResponseThroughput,
 		}
 		for k := range run.Levels[i].Passes {
 			run.Levels[i].Passes[k].Latency = first.Mean
@@ -430,7 +430,7 @@ func streamFinalRun(t testing.TB) result.Run {
 		c.Responses, c.ResponseThroughput = c.Requests, c.Throughput
 		c.Stream = &result.StreamStats{
 			First: c.Latency, Between: none, Final: c.Latency,
-			Responses: c.Requests, PerRequest: 1, ResponseThroughput: c.Throughput,
+			PerRequest: 1,
 		}
 	}
 	return run

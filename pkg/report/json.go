@@ -434,7 +434,7 @@ func newJSONLevel(s result.Settings, l result.Level) (jsonLevel, error) {
 		jl.Client.ScheduleLag = &d
 	}
 	if c.Stream != nil {
-		if jl.Client.Stream, err = newJSONStream(s, c.Stream); err != nil {
+		if jl.Client.Stream, err = newJSONStream(s, &c); err != nil {
 			return jl, err
 		}
 	}
@@ -449,10 +449,11 @@ func newJSONLevel(s result.Settings, l result.Level) (jsonLevel, error) {
 	return jl, nil
 }
 
-func newJSONStream(s result.Settings, st *result.StreamStats) (*jsonStream, error) {
+func newJSONStream(s result.Settings, c *result.ClientStats) (*jsonStream, error) {
+	st := c.Stream
 	js := &jsonStream{
-		Responses: st.Responses, ResponsesPerRequest: jsonFloat(st.PerRequest),
-		ResponseThroughput: jsonFloat(st.ResponseThroughput),
+		Responses: c.Responses, ResponsesPerRequest: jsonFloat(st.PerRequest),
+		ResponseThroughput: jsonFloat(c.ResponseThroughput),
 		Elements:           st.Elements, ElementThroughput: jsonFloat(st.ElementThroughput),
 	}
 	outs := [3]*jsonDist{&js.First, &js.Between, &js.Final}

@@ -815,7 +815,8 @@ func FuzzLevel(f *testing.F) {
 		if more&16 != 0 {
 			d := result.Distribution{Count: int64(reqs), Mean: time.Duration(mean), StdDev: time.Duration(sd)}
 			l.Client.Stream = &result.StreamStats{First: d, Between: d, Final: d,
-				Responses: reqs, PerRequest: thr, ResponseThroughput: thr, Elements: late, ElementThroughput: pct}
+				PerRequest: thr, Elements: late, ElementThroughput: pct}
+			l.Client.Responses, l.Client.ResponseThroughput = reqs, thr
 		}
 		var b bytes.Buffer
 		_ = Text(&b, run, flags&128 != 0)

@@ -347,7 +347,7 @@ func writeClient(p *printer, s result.Settings, l result.Level, verbose bool) er
 	}
 	writeClientLibrary(p, s, c, verbose)
 	if c.Stream != nil {
-		if err := writeStream(p, ps, c.Stream); err != nil {
+		if err := writeStream(p, ps, &c); err != nil {
 			return err
 		}
 	}
@@ -385,7 +385,8 @@ func writeClientLibrary(p *printer, s result.Settings, c result.ClientStats, ver
 // writeStream writes perfgo's lines for streamed requests: time to the
 // first response, between responses and to the final response at the
 // report's percentiles ps, then the responses' rates.
-func writeStream(p *printer, ps []float64, st *result.StreamStats) error {
+func writeStream(p *printer, ps []float64, c *result.ClientStats) error {
+	st := c.Stream
 	first, between, final, err := streamPercentiles(st, ps)
 	if err != nil {
 		return err
@@ -401,7 +402,7 @@ func writeStream(p *printer, ps []float64, st *result.StreamStats) error {
 	if st.Elements > 0 {
 		elements = fmt.Sprintf(tmplStreamElements, formatDouble(st.ElementThroughput))
 	}
-	p.printf(tmplStreamResponses, formatDouble(st.PerRequest), formatDouble(st.ResponseThroughput), elements)
+	p.printf(tmplStreamResponses, formatDouble(st.PerRequest), formatDouble(c.ResponseThroughput), elements)
 	return nil
 }
 

@@ -74,11 +74,12 @@ func streamLevel() result.Level {
 	}
 	l.Client.Latency = withP999(l.Client.Latency, 1500)
 	l.Client.Stream = &result.StreamStats{
-		First:     withP999(dist(micro(300), micro(40), micro(290, 999), micro(350), micro(380), micro(440)), 610),
-		Between:   withP999(dist(micro(70), micro(10), micro(68), micro(82), micro(88), micro(110)), 150),
-		Final:     withP999(l.Client.Latency, 1500),
-		Responses: 4 * l.Client.Requests, PerRequest: 4, ResponseThroughput: 4800,
+		First:      withP999(dist(micro(300), micro(40), micro(290, 999), micro(350), micro(380), micro(440)), 610),
+		Between:    withP999(dist(micro(70), micro(10), micro(68), micro(82), micro(88), micro(110)), 150),
+		Final:      withP999(l.Client.Latency, 1500),
+		PerRequest: 4,
 	}
+	l.Client.Responses, l.Client.ResponseThroughput = 4*l.Client.Requests, 4800
 	return l
 }
 
@@ -148,7 +149,7 @@ func TestStreamLines(t *testing.T) {
 			name: "one response per request: nothing between",
 			l: func(l *result.Level) {
 				l.Client.Stream.Between = result.Distribution{}
-				l.Client.Stream.PerRequest, l.Client.Stream.ResponseThroughput = 1, 1200
+				l.Client.Stream.PerRequest, l.Client.ResponseThroughput = 1, 1200
 			},
 			want: []string{first, "    Between responses: none", final, "    Responses: 1 per request, 1200 responses/sec"},
 		},
@@ -303,7 +304,9 @@ func TestCSVStreamCells(t *testing.T) {
 		},
 		{
 			name: "a level without stream statistics reads as zeros",
-			l:    func(l *result.Level) { l.Client.Stream = nil },
+			l: func(l *result.Level) {
+				l.Client.Stream, l.Client.Responses, l.Client.ResponseThroughput = nil, 0, 0
+			},
 			want: map[string]string{"First Response p50": "0", "Final Response Avg": "0", "Responses/Second": "0"},
 		},
 		{

@@ -282,12 +282,9 @@ type StreamStats struct {
 	// between consecutive responses of one request; Final the time to the
 	// final response (the request's latency).
 	First, Between, Final Distribution
-	// Responses counts responses that carried outputs (ClientStats.Responses
-	// too); PerRequest is their mean per request.
-	Responses  uint64
+	// PerRequest is the mean number of responses that carried outputs
+	// per request (ClientStats.Responses and ResponseThroughput count them).
 	PerRequest float64
-	// ResponseThroughput is Responses per second.
-	ResponseThroughput float64
 	// Elements counts the BYTES (text) output elements of those responses
 	// (a token per response when the server streams one token each);
 	// ElementThroughput is per second. 0 when the outputs hold no text.
