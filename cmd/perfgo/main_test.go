@@ -112,14 +112,8 @@ func readCSV(t *testing.T, path string) [][]string {
 	return rows
 }
 
-// checkJSONCounts cross-checks client and server per level. The client
-// counts completions inside its window edges; the server's counts are
-// differenced between statistics snapshots, which reach the server a
-// statistics round trip after each edge. So they may differ by the requests
-// in flight at the two edges plus those completed during the two snapshot
-// delays (bounded here at 25 ms each, generous under -race). Exact equality
-// is checked in request-count mode (TestRequestCountMatchesServer).
-func checkJSONCounts(t *testing.T, path string, wantLevels int) {
+// readJSON reads a JSON report.
+func readJSON(t *testing.T, path string) map[string]any {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -129,7 +123,19 @@ func checkJSONCounts(t *testing.T, path string, wantLevels int) {
 	if err := json.Unmarshal(b, &rep); err != nil {
 		t.Fatal(err)
 	}
-	levels, _ := rep["levels"].([]any)
+	return rep
+}
+
+// checkJSONCounts cross-checks client and server per level. The client
+// counts completions inside its window edges; the server's counts are
+// differenced between statistics snapshots, which reach the server a
+// statistics round trip after each edge. So they may differ by the requests
+// in flight at the two edges plus those completed during the two snapshot
+// delays (bounded here at 25 ms each, generous under -race). Exact equality
+// is checked in request-count mode (TestRequestCountMatchesServer).
+func checkJSONCounts(t *testing.T, path string, wantLevels int) {
+	t.Helper()
+	levels, _ := readJSON(t, path)["levels"].([]any)
 	if len(levels) != wantLevels {
 		t.Fatalf("JSON has %d levels, want %d", len(levels), wantLevels)
 	}

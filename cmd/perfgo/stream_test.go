@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -21,11 +19,12 @@ import (
 func TestStreamingDecoupledExactCounts(t *testing.T) {
 	srv := servertest.Start(t)
 	for _, tt := range []struct {
-		name string
-		args []string
+		name    string
+		args    []string
+		latency string // the stream distribution the reported latency is
 	}{
-		{"decoupled implied", []string{"-m", "repeat", "--shape", "IN:8"}},
-		{"decoupled final latency", []string{"-m", "repeat", "--shape", "IN:8", "--streaming", "--stream-latency", "final"}},
+		{"decoupled implied", []string{"-m", "repeat", "--shape", "IN:8"}, "first"},
+		{"decoupled final latency", []string{"-m", "repeat", "--shape", "IN:8", "--streaming", "--stream-latency", "final"}, "final"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			before := successCount(t, srv, "repeat")
@@ -39,6 +38,10 @@ func TestStreamingDecoupledExactCounts(t *testing.T) {
 			}
 			if c["requests"].(float64) != 120 || st["responses"].(float64) != 960 || st["responses_per_request"].(float64) != 8 {
 				t.Errorf("%v requests, %v responses, %v per request; want 120, 960, 8", c["requests"], st["responses"], st["responses_per_request"])
+			}
+			lat, want := c["latency"].(map[string]any), st[tt.latency].(map[string]any)
+			if lat["mean_us"] != want["mean_us"] || lat["max_us"] != want["max_us"] {
+				t.Errorf("latency mean %v max %v; want the %s response's, %v and %v", lat["mean_us"], lat["max_us"], tt.latency, want["mean_us"], want["max_us"])
 			}
 			if got := successCount(t, srv, "repeat") - before; got != 120 {
 				t.Errorf("the server saw %d requests, the client 120", got)
@@ -127,15 +130,7 @@ func jsonReport(t *testing.T, args ...string) map[string]any {
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rep map[string]any
-	if err := json.Unmarshal(b, &rep); err != nil {
-		t.Fatal(err)
-	}
-	return rep
+	return readJSON(t, path)
 }
 
 // completed counts every request a run completed: in its levels' windows
