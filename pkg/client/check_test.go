@@ -272,7 +272,7 @@ func TestGRPCWrongAnswers(t *testing.T) {
 		{"wrong size", &inferencepb.ModelInferResponse{Outputs: []O{{Name: "O", Datatype: "INT32", Shape: []int64{2}}},
 			RawOutputContents: [][]byte{make([]byte, 4)}}, 0, "protocol", "need"},
 		{"too large", &inferencepb.ModelInferResponse{Outputs: []O{{Name: "O", Datatype: "INT8", Shape: []int64{4096}}},
-			RawOutputContents: [][]byte{make([]byte, 4096)}}, 1024, "too_large", "larger than max"},
+			RawOutputContents: [][]byte{make([]byte, 4096)}}, 1024, "too_large", "1024"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

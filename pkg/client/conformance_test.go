@@ -31,7 +31,8 @@ type transport struct {
 	opts func(s *servertest.Server) Options
 }
 
-// transports covers gRPC, every HTTP tensor format over the default HTTP
+// transports covers gRPC over its default transport and over the other
+// one (h2 and grpc-go), every HTTP tensor format over the default HTTP
 // transport (fasthttp), and net/http with binary and JSON tensors.
 func transports() []transport {
 	httpOpts := func(tr, in, out string) func(s *servertest.Server) Options {
@@ -41,6 +42,9 @@ func transports() []transport {
 	}
 	return []transport{
 		{"grpc", func(s *servertest.Server) Options { return Options{Protocol: GRPC, URL: s.GRPCAddr} }},
+		{"grpc-" + otherGRPCTransport(), func(s *servertest.Server) Options {
+			return Options{Protocol: GRPC, URL: s.GRPCAddr, grpcTransport: otherGRPCTransport()}
+		}},
 		{"http-binary", httpOpts("", FormatBinary, FormatBinary)},
 		{"http-json", httpOpts("", FormatJSON, FormatJSON)},
 		{"http-binary-in-json-out", httpOpts("", FormatBinary, FormatJSON)},
@@ -48,6 +52,14 @@ func transports() []transport {
 		{"nethttp-binary", httpOpts(transportNet, FormatBinary, FormatBinary)},
 		{"nethttp-json", httpOpts(transportNet, FormatJSON, FormatJSON)},
 	}
+}
+
+// otherGRPCTransport is the gRPC transport that is not the default.
+func otherGRPCTransport() string {
+	if tr, _ := grpcTransportOf(""); tr == transportH2 {
+		return transportGRPCGo
+	}
+	return transportH2
 }
 
 func newClient(t testing.TB, opts Options) Client {
@@ -316,7 +328,7 @@ func TestConformanceErrors(t *testing.T) {
 			tc := newClient(t, topts)
 			delay := &InferRequest{Model: "delay", Inputs: []Tensor{{Name: "INPUT0", Datatype: TypeFP32, Shape: []int64{1, 4}, Data: make([]byte, 16)}}}
 			tm, err := newCall(t, tc, delay).Do(testCtx(t))
-			if !errors.Is(err, ErrTimeout) || Class(err) != "timeout" || !errors.Is(err, context.DeadlineExceeded) && tr.name != "grpc" {
+			if !errors.Is(err, ErrTimeout) || Class(err) != "timeout" || !errors.Is(err, context.DeadlineExceeded) {
 				t.Errorf("timeout: %v (class %q), want ErrTimeout", err, Class(err))
 			}
 			if tm.Total <= 0 {
@@ -354,7 +366,7 @@ func TestConformanceErrors(t *testing.T) {
 func TestConformanceStatistics(t *testing.T) {
 	s := servertest.Start(t)
 	ctx := testCtx(t)
-	models := []string{"identity_int8", "identity_int16", "identity_int32", "identity_uint8", "identity_uint16", "identity_uint32", "identity_int64"}
+	models := []string{"identity_int8", "identity_int16", "identity_int32", "identity_uint8", "identity_uint16", "identity_uint32", "identity_int64", "identity_uint64"}
 	trs := transports()
 	for i, tr := range trs {
 		model := models[i]
@@ -451,7 +463,7 @@ func TestGRPCPool(t *testing.T) {
 		{0, 0, 1}, {6, 0, 1}, {7, 0, 2}, {13, 0, 3}, {100, 4, 4},
 	}
 	for _, tt := range tests {
-		c, err := NewGRPC(testCtx(t), Options{URL: "127.0.0.1:1", Workers: tt.workers, Connections: tt.conns})
+		c, err := NewGRPC(testCtx(t), Options{URL: "127.0.0.1:1", Workers: tt.workers, Connections: tt.conns, grpcTransport: transportGRPCGo})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -42,6 +42,9 @@ type GRPCClient struct {
 	// control bounds each control call.
 	control  time.Duration
 	callOpts []grpc.CallOption
+	// h2, when set, carries unary infer Calls on perfgo's own HTTP/2
+	// connections (see h2Conn); control calls and streams stay on grpc-go.
+	h2 *h2Transport
 }
 
 var _ Client = (*GRPCClient)(nil)
@@ -81,6 +84,10 @@ func NewGRPC(_ context.Context, opts Options) (*GRPCClient, error) {
 	default:
 		return nil, fmt.Errorf("gRPC compression %q: use none or gzip", opts.GRPCCompression)
 	}
+	transport, err := grpcTransportOf(opts.grpcTransport)
+	if err != nil {
+		return nil, err
+	}
 	n := opts.Connections
 	if n == 0 {
 		n = max(1, (opts.Workers+grpcWorkersPerConn-1)/grpcWorkersPerConn)
@@ -109,11 +116,18 @@ func NewGRPC(_ context.Context, opts Options) (*GRPCClient, error) {
 		c.conns = append(c.conns, conn)
 	}
 	c.stub = inferencepb.NewGRPCInferenceServiceClient(c.conns[0])
+	// TLS and compression are grpc-go's alone.
+	if transport == transportH2 && tlsCfg == nil && !strings.EqualFold(opts.GRPCCompression, gzip.Name) {
+		c.h2 = newH2Transport(target, c.md, opts.MaxResponseSize, opts.Timeout)
+	}
 	return c, nil
 }
 
 // Close closes every connection.
 func (c *GRPCClient) Close() error {
+	if c.h2 != nil {
+		c.h2.close()
+	}
 	var errs []error
 	for _, conn := range c.conns {
 		errs = append(errs, conn.Close())
@@ -280,6 +294,9 @@ func (p *grpcPrepared) NewCall() (Call, error) {
 	if len(p.c.conns) == 0 {
 		return nil, errors.New("client is closed")
 	}
+	if p.c.h2 != nil {
+		return newH2Call(p), nil
+	}
 	return &grpcCall{grpcSender: newGRPCSender(p, false)}, nil
 }
 
@@ -338,14 +355,14 @@ func (c *grpcSender) failed() {
 }
 
 // decode decodes a serialized ModelInferResponse.
-func (c *grpcSender) decode(b []byte) (*InferResponse, error) {
+func (p *grpcPrepared) decode(b []byte) (*InferResponse, error) {
 	var pb inferencepb.ModelInferResponse
 	if err := proto.Unmarshal(b, &pb); err != nil {
-		return nil, protocolError(c.p.op, "cannot decode the response", err)
+		return nil, protocolError(p.op, "cannot decode the response", err)
 	}
 	r, err := fromPBResponse(&pb)
 	if err != nil {
-		return nil, protocolError(c.p.op, err.Error(), nil)
+		return nil, protocolError(p.op, err.Error(), nil)
 	}
 	return r, nil
 }
@@ -387,7 +404,7 @@ func (c *grpcCall) Do(ctx context.Context) (Timing, error) {
 			return t, checkError(c.p.op, c.resp.err, err)
 		}
 		if timedOut {
-			return t, &Error{Op: c.p.op, Kind: ErrTimeout, Class: "timeout", Err: fmt.Errorf("no response within the request timeout %v: %w", c.timeout.d, err)}
+			return t, &Error{Op: c.p.op, Kind: ErrTimeout, Class: "timeout", Err: fmt.Errorf("no response within the request timeout %v: %w: %w", c.timeout.d, context.DeadlineExceeded, err)}
 		}
 		return t, grpcError(ctx, c.p.op, err)
 	}
@@ -399,7 +416,7 @@ func (c *grpcCall) Response() (*InferResponse, error) {
 	if len(c.resp.buf) == 0 {
 		return nil, fmt.Errorf("%s: no response: call Do first (or the last Do failed)", c.p.op)
 	}
-	return c.decode(c.resp.buf)
+	return c.p.decode(c.resp.buf)
 }
 
 func quoteModel(model, version string) string {
@@ -464,6 +481,11 @@ func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	for _, b := range data {
 		m.buf = append(m.buf, b.ReadOnlyData()...)
 	}
+	return m.scan()
+}
+
+// scan checks the response in buf: its framing, and what it must carry.
+func (m *rawMsg) scan() error {
 	var err error
 	if m.stream {
 		m.errMsg, m.inner, err = scanStreamResponse(m.buf)

@@ -251,5 +251,5 @@ func (c *grpcStreamCall) Response() (*InferResponse, error) {
 	if len(c.resp.errMsg) > 0 {
 		return nil, &Error{Op: c.p.op, Kind: ErrServer, Class: "grpc:STREAM_ERROR", Message: string(c.resp.errMsg)}
 	}
-	return c.decode(c.resp.inner)
+	return c.p.decode(c.resp.inner)
 }

@@ -65,6 +65,9 @@ type Options struct {
 	// httpTransport picks the HTTP transport: transportFast, transportNet,
 	// or "" for $PERFGO_HTTP_TRANSPORT and then the default (fasthttp).
 	httpTransport string
+	// grpcTransport picks what carries unary infer calls: transportGRPCGo,
+	// transportH2, or "" for $PERFGO_GRPC_TRANSPORT and then the default.
+	grpcTransport string
 }
 
 // TLSOptions mirror perf_analyzer's --ssl-* flags. Files are PEM unless a
