@@ -253,7 +253,7 @@ for round in $(seq "$repeat"); do
 	for proto in $protocols; do
 		for conc in $concurrency; do
 			if [[ $proto == grpc ]]; then
-				# ghz gets perfgo's pool size: one connection per 6 workers.
+				# ghz gets as many connections as perfgo: one per worker.
 				perfgo_cmd grpc "$grpc_addr" "$conc" "$window_ms"
 				measure perfgo grpc "$conc" "${cmd[@]}"
 				perfgo_cmd grpc "$grpc_addr" "$conc" "$window_ms"
@@ -262,7 +262,7 @@ for round in $(seq "$repeat"); do
 				measure ghz grpc "$conc" "$ghz" --insecure --proto proto/grpc_service.proto --import-paths proto \
 					--call inference.GRPCInferenceService/ModelInfer -D "$tmp/ghz-data.json" \
 					--disable-template-functions --disable-template-data \
-					-c "$conc" --connections $(( (conc + 5) / 6 )) -z "${secs}s" -O json -o "$tmp/ghz.json" "$grpc_addr"
+					-c "$conc" --connections "$conc" -z "${secs}s" -O json -o "$tmp/ghz.json" "$grpc_addr"
 			else
 				perfgo_cmd http "$http_addr" "$conc" "$window_ms"
 				measure perfgo/data http "$conc" "${cmd[@]}" --input-data "$tmp/simple-data.json"
@@ -379,7 +379,7 @@ git diff --quiet HEAD 2>/dev/null || commit="$commit + uncommitted changes"
 	echo "- Every run lasts ${secs}s at the given concurrency (perfgo: 3 windows of ${window_ms} ms, \`-s 1000000 -r 3\`), in $repeat rounds over all runs;"
 	echo "  the tables show the median of the rounds. Throughput is each tool's own report."
 	echo "  Client CPU per request = user+sys CPU of the tool's process (GNU time) / requests the server counted while it ran."
-	echo "  ghz uses perfgo's gRPC pool size (one connection per 6 workers); wrk one connection per request in flight, as perfgo's HTTP."
+	echo "  ghz and wrk get one connection per request in flight, as perfgo has over both protocols."
 	echo "  Server CPU per request is \`perfgo serve\`'s; other load is busy CPU that was neither the server nor the tool (/proc/stat), as a share of all cores (the largest of the rounds)."
 	echo
 	echo "## Throughput and client CPU"

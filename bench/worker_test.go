@@ -32,15 +32,16 @@ import (
 func BenchmarkWorkerPath(b *testing.B) {
 	httpAddr, grpcAddr := servertest.StartProcess(b)
 	for _, tt := range []struct {
-		name, protocol, url, transport string
+		name, protocol, url, transportEnv, transport string
 	}{
-		{"grpc", "grpc", grpcAddr, ""},
-		{"http", "http", httpAddr, ""},
-		{"http-nethttp", "http", httpAddr, "nethttp"},
+		{"grpc", "grpc", grpcAddr, "", ""},
+		{"grpc-grpcgo", "grpc", grpcAddr, "PERFGO_GRPC_TRANSPORT", "grpc-go"},
+		{"http", "http", httpAddr, "", ""},
+		{"http-nethttp", "http", httpAddr, "PERFGO_HTTP_TRANSPORT", "nethttp"},
 	} {
 		b.Run(tt.name, func(b *testing.B) {
 			if tt.transport != "" {
-				b.Setenv("PERFGO_HTTP_TRANSPORT", tt.transport)
+				b.Setenv(tt.transportEnv, tt.transport)
 			}
 			benchWorkerPath(b, tt.protocol, tt.url)
 		})

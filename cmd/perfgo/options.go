@@ -220,7 +220,7 @@ func (o *profileOptions) bind(fs *pflag.FlagSet) {
 	fs.BoolVarP(&o.Async, "async", "a", false, "accepted for compatibility: perfgo always keeps every requested request in flight")
 	fs.BoolVar(&o.Sync, "sync", false, "accepted for compatibility (see --async)")
 	fs.IntVar(&o.MaxThreads, "max-threads", 0, "open loop: most requests in flight at once (default 1024); accepted in closed loop")
-	fs.IntVar(&o.Connections, "connections", 0, "connections to the server (default: gRPC 1 per 6 workers, HTTP 1 per worker)")
+	fs.IntVar(&o.Connections, "connections", 0, "connections to the server (default: 1 per worker; over gRPC a number here makes the workers share that many grpc-go connections)")
 	fs.DurationVar(&o.Timeout, "request-timeout", defaultRequestTimeout, "fail a request that takes longer than this (0 = no limit)")
 	// pflag would print the default as 1m0s.
 	fs.Lookup("request-timeout").DefValue = "60s"

@@ -116,8 +116,8 @@ func NewGRPC(_ context.Context, opts Options) (*GRPCClient, error) {
 		c.conns = append(c.conns, conn)
 	}
 	c.stub = inferencepb.NewGRPCInferenceServiceClient(c.conns[0])
-	// TLS and compression are grpc-go's alone.
-	if transport == transportH2 && tlsCfg == nil && !strings.EqualFold(opts.GRPCCompression, gzip.Name) {
+	// TLS, compression and a pool shared by the Calls are grpc-go's alone.
+	if transport == transportH2 && tlsCfg == nil && !strings.EqualFold(opts.GRPCCompression, gzip.Name) && opts.Connections == 0 {
 		c.h2 = newH2Transport(target, c.md, opts.MaxResponseSize, opts.Timeout)
 	}
 	return c, nil

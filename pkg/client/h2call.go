@@ -24,8 +24,9 @@ import (
 // $PERFGO_GRPC_TRANSPORT.
 const (
 	transportGRPCGo = "grpc-go"
-	// transportH2 is perfgo's own HTTP/2 connection per Call, without TLS
-	// or compression (those stay on grpc-go).
+	// transportH2, the default, is perfgo's own HTTP/2 connection per
+	// Call. TLS, compression and an explicit pool size (Connections) stay
+	// on grpc-go.
 	transportH2      = "h2"
 	grpcTransportEnv = "PERFGO_GRPC_TRANSPORT"
 )
@@ -35,9 +36,9 @@ func grpcTransportOf(name string) (string, error) {
 		name = os.Getenv(grpcTransportEnv)
 	}
 	switch strings.ToLower(name) {
-	case "", transportGRPCGo:
+	case transportGRPCGo:
 		return transportGRPCGo, nil
-	case transportH2:
+	case "", transportH2:
 		return transportH2, nil
 	}
 	return "", fmt.Errorf("gRPC transport %q (from $%s): use %s or %s", name, grpcTransportEnv, transportGRPCGo, transportH2)

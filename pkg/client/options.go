@@ -38,9 +38,12 @@ type Options struct {
 	// default pool. 0 means unknown.
 	Workers int
 	// Connections is the pool size: gRPC connections shared round-robin by
-	// Calls, or the HTTP connections per host. 0 picks one gRPC connection
-	// per 6 workers (as Triton's client does) and one HTTP connection per
-	// worker (no cap when Workers is also 0).
+	// Calls, or the HTTP connections per host. 0 gives each gRPC infer
+	// Call its own HTTP/2 connection (perfgo's h2 transport; grpc-go's
+	// pool, one connection per 6 workers as Triton's client has, carries
+	// control calls, streams, TLS and gzip) and one HTTP connection per
+	// worker (no cap when Workers is also 0). A gRPC pool size given here
+	// puts infer Calls on grpc-go's pool too.
 	Connections int
 	// Headers are sent with every request (HTTP headers, gRPC metadata).
 	Headers map[string]string
