@@ -14,7 +14,8 @@
 # requests the server counted while it ran. Then perfgo's peak RSS for a
 # short and a 4x longer run, and the heap allocations per request of
 # perfgo's worker path (go test -bench WorkerPath ./bench/).
-# Then the open-loop accuracy (bench/rate.sh) and streams (bench/stream.sh). Results go to bench/results.md
+# Then the open-loop accuracy (bench/rate.sh), streams (bench/stream.sh) and
+# perfgo against C++ servers (bench/cpp.sh). Results go to bench/results.md
 # and stdout.
 #
 # Settings (environment variables):
@@ -31,6 +32,8 @@
 #   BENCH_STRICT=1         exit 1 when a target is missed (failures always exit 1)
 #   GHZ                    ghz binary (default $(go env GOPATH)/bin/ghz; installed when missing)
 #   BENCH_DEBUG=1          log each run's raw CPU accounting (busy, server, tool)
+#   BENCH_CPP=0            skip bench/cpp.sh (it builds C++ servers from Debian packages and
+#                          takes about 10 minutes; its own settings are BENCH_CPP_*)
 #
 # The server and the tools share the machine's cores: nothing is pinned and
 # GOMAXPROCS is unset for every process. Every process started here is
@@ -40,6 +43,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 unset GOMAXPROCS
+# shellcheck source=bench/wrk.sh
+source bench/wrk.sh
 
 secs=${BENCH_SECONDS:-6}
 repeat=${BENCH_REPEAT:-2}
@@ -159,21 +164,9 @@ jq -n --arg a "$(base64 -w0 "$tmp/in0.bin")" --arg b "$(base64 -w0 "$tmp/in1.bin
 jq -n '{data: [range(16) as $k | {INPUT0: [range($k; $k + 16)], INPUT1: [range(16) | 1]}],
 	validation_data: [range(16) as $k | {OUTPUT0: [range($k + 1; $k + 17)], OUTPUT1: [range($k - 1; $k + 15)]}]}' >"$tmp/simple-data.json"
 http_header='{"inputs":[{"name":"INPUT0","shape":[1,16],"datatype":"INT32","parameters":{"binary_data_size":64}},{"name":"INPUT1","shape":[1,16],"datatype":"INT32","parameters":{"binary_data_size":64}}],"outputs":[{"name":"OUTPUT0","parameters":{"binary_data":true}},{"name":"OUTPUT1","parameters":{"binary_data":true}}]}'
-cat >"$tmp/post.lua" <<EOF
--- The v2 binary tensor extension: JSON header, then the raw tensors.
-local function i32(n) return string.char(n % 256, math.floor(n / 256) % 256, 0, 0) end
-local data = {}
-for i = 0, 15 do data[#data + 1] = i32(i) end
-for i = 0, 15 do data[#data + 1] = i32(1) end
-local header = '$http_header'
-wrk.method = "POST"
-wrk.body = header .. table.concat(data)
-wrk.headers["Content-Type"] = "application/octet-stream"
-wrk.headers["Inference-Header-Content-Length"] = tostring(#header)
-EOF
+wrk_post_script "$tmp/post.lua" "$tmp/post.body" "$http_header" "$tmp/in0.bin" "$tmp/in1.bin"
 # Check both bodies before measuring anything.
-curl -sf -o /dev/null -X POST -H 'Content-Type: application/octet-stream' -H "Inference-Header-Content-Length: ${#http_header}" \
-	--data-binary @<(printf %s "$http_header"; cat "$tmp/in0.bin" "$tmp/in1.bin") "http://$http_addr/v2/models/simple/infer" ||
+wrk_post_try "http://$http_addr/v2/models/simple/infer" "$tmp/post.body" "$http_header" ||
 	die "the server rejected the HTTP request body wrk would send"
 
 # --- one measured run -----------------------------------------------------------
@@ -450,6 +443,13 @@ log "streams: bench/stream.sh"
 if ! BENCH_STREAM_OUT="$out" "$root/bench/stream.sh" >/dev/null; then
 	log "bench/stream.sh failed"
 	failures=$((failures + 1))
+fi
+if [[ ${BENCH_CPP:-1} != 0 ]]; then
+	log "C++ servers: bench/cpp.sh"
+	if ! BENCH_CPP_OUT="$out" "$root/bench/cpp.sh" >/dev/null; then
+		log "bench/cpp.sh failed"
+		failures=$((failures + 1))
+	fi
 fi
 cat "$out"
 log "wrote $out"

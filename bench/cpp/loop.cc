@@ -5,9 +5,12 @@
 // perfgo's pool sizing.
 //
 //   loop HOST:PORT THREADS SECONDS
+//   loop HOST:PORT served
 //
 // It prints "requests N seconds S throughput X avg_latency_us Y". Any failed
 // request makes the exit status 1: a ceiling measured on errors is no ceiling.
+// "served" prints how many identity requests the server has answered
+// successfully (its statistics), for bench/cpp.sh's CPU per request.
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -62,6 +65,24 @@ grpc::Status Call(Stub* stub, const inference::ModelInferRequest& req, inference
   return stub->ModelInfer(&ctx, req, resp);
 }
 
+// Served prints identity's successful request count from the server's statistics.
+int Served(const std::string& addr) {
+  auto stub = inference::GRPCInferenceService::NewStub(grpc::CreateChannel(addr, grpc::InsecureChannelCredentials()));
+  inference::ModelStatisticsRequest req;
+  req.set_name("identity");
+  inference::ModelStatisticsResponse resp;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  grpc::Status s = stub->ModelStatistics(&ctx, req, &resp);
+  if (!s.ok() || resp.model_stats_size() != 1) {
+    std::fprintf(stderr, "loop: statistics of identity from %s: %s; is the server up?\n", addr.c_str(),
+                 s.ok() ? "no model_stats in the answer" : s.error_message().c_str());
+    return 1;
+  }
+  std::printf("%llu\n", static_cast<unsigned long long>(resp.model_stats(0).inference_stats().success().count()));
+  return 0;
+}
+
 long Positive(const char* s) {
   char* end = nullptr;
   long v = std::strtol(s, &end, 10);
@@ -71,10 +92,11 @@ long Positive(const char* s) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 3 && std::strcmp(argv[2], "served") == 0) return Served(argv[1]);
   long threads = argc == 4 ? Positive(argv[2]) : -1;
   long seconds = argc == 4 ? Positive(argv[3]) : -1;
   if (threads < 1 || seconds < 1) {
-    std::fprintf(stderr, "usage: %s HOST:PORT THREADS SECONDS (whole numbers above 0)\n", argv[0]);
+    std::fprintf(stderr, "usage: %s HOST:PORT THREADS SECONDS (whole numbers above 0), or %s HOST:PORT served\n", argv[0], argv[0]);
     return 2;
   }
   const std::string addr = argv[1];

@@ -16,9 +16,6 @@
 // order at concurrency 1 held in every round). Concurrency 1 is where a
 // server's cost shows most in client latency, so the synchronous API it is;
 // the cause of the difference inside gRPC was not measured.
-#include <poll.h>
-#include <signal.h>
-#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -32,6 +29,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "grpc_service.grpc.pb.h"
+#include "stop.h"
 
 namespace {
 
@@ -225,21 +223,6 @@ class Service final : public inference::GRPCInferenceService::Service {
   Model* model_;
 };
 
-// WaitForStop returns on SIGINT/SIGTERM (blocked in every thread and read
-// from a signalfd, so gRPC's threads never run a handler) or stdin EOF.
-void WaitForStop(int sigfd) {
-  pollfd fds[2] = {{sigfd, POLLIN, 0}, {STDIN_FILENO, POLLIN, 0}};
-  char buf[256];
-  for (;;) {
-    if (poll(fds, 2, -1) < 0) continue;  // EINTR
-    if (fds[0].revents) return;
-    if (fds[1].revents) {
-      ssize_t n = read(STDIN_FILENO, buf, sizeof buf);
-      if (n <= 0) return;  // EOF or a closed/invalid stdin
-    }
-  }
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -250,13 +233,7 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  // Block the stop signals before gRPC starts its threads, which inherit the mask.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  int sigfd = signalfd(-1, &stop_signals, SFD_CLOEXEC);
+  int sigfd = BlockStopSignals();  // before gRPC starts its threads
   if (sigfd < 0) {
     std::perror("server: signalfd");
     return 1;
