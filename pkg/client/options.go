@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strings"
 	"time"
@@ -71,6 +72,9 @@ type Options struct {
 	// grpcTransport picks what carries unary infer calls: transportGRPCGo,
 	// transportH2, or "" for $PERFGO_GRPC_TRANSPORT and then the default.
 	grpcTransport string
+	// grpcDialer replaces the TCP dial of gRPC connections, for tests
+	// that watch what the transport reads.
+	grpcDialer func(ctx context.Context, addr string) (net.Conn, error)
 }
 
 // TLSOptions mirror perf_analyzer's --ssl-* flags. Files are PEM unless a
