@@ -121,7 +121,7 @@ for proto in $protocols; do
 	for v in "${variants[@]}"; do
 		awk -F'\t' -v v="$v" -v p="$proto" '$1 == v && $2 == p' "$rows" >"$tmp/one"
 		printf '| %s | %s | %.1f | %s | %.0f | %s | %s |\n' "$proto" "$v" \
-			"$(cut -f4 "$tmp/one" | awk '{ print $1 / 1024 }' | median)" "$(cut -f4 "$tmp/one" | awk '{ printf "%s%.1f", NR > 1 ? " " : "", $1 / 1024 }')" \
+			"$(cut -f4 "$tmp/one" | awk '{ print $1 / 1024 }' | median)" "$(cut -f4 "$tmp/one" | awk '{ printf "%s%.1f", (NR > 1 ? " " : ""), $1 / 1024 }')" \
 			"$(cut -f5 "$tmp/one" | median)" "$(cut -f5 "$tmp/one" | paste -sd' ')" "$(cut -f6 "$tmp/one" | paste -sd' ')"
 	done
 done
