@@ -36,7 +36,9 @@
 # Needs g++, make, pkg-config, wrk, jq, curl, GNU time and Debian's libgrpc++-dev,
 # protobuf-compiler-grpc, libprotobuf-dev, protobuf-compiler, libevent-dev,
 # nlohmann-json3-dev (installed when run as root). GOMAXPROCS and
-# PERFGO_HTTP_TRANSPORT are unset. Every process started here is stopped by
+# PERFGO_HTTP_TRANSPORT are unset; PERFGO_GRPC_TRANSPORT is kept, so that
+# PERFGO_GRPC_TRANSPORT=grpc-go ./bench/cpp.sh measures perfgo and bareloop on
+# grpc-go's transport instead of perfgo's own (h2). Every process started here is stopped by
 # its PID on exit.
 set -euo pipefail
 
