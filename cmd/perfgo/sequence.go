@@ -78,6 +78,13 @@ func (d *sequenceData) Do(ctx context.Context) (client.Timing, error) { return d
 
 func (d *sequenceData) SetSequence(q client.Sequence) { d.seq.SetSequence(q) }
 
+func (d *sequenceData) Connect(ctx context.Context) error {
+	if c, ok := d.call.(client.Connector); ok {
+		return c.Connect(ctx)
+	}
+	return nil
+}
+
 func (d *sequenceData) BeginSequence() (stream, length int) {
 	stream = d.rng.IntN(len(d.spans))
 	if !d.ownLen {

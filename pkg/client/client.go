@@ -102,6 +102,14 @@ type StreamPreparer interface {
 	PrepareStream(req *InferRequest) (Prepared, error)
 }
 
+// Connector is a Call that can open its connection ahead of its first
+// request, so that no request waits for a dial. Calls of perfgo's own
+// gRPC transport (h2) implement it, and Cycle's when its Call does. A
+// failure is returned, but the next Do dials again and reports its own.
+type Connector interface {
+	Connect(ctx context.Context) error
+}
+
 // Sequence is what one request of a stateful model carries: Triton's
 // sequence_id (a uint64, or its decimal text when the model's
 // correlation id is a string) and the sequence_start / sequence_end flags.

@@ -100,3 +100,11 @@ func (c *cycleCall) Do(ctx context.Context) (Timing, error) {
 }
 
 func (c *cycleCall) Response() (*InferResponse, error) { return c.one.Response() }
+
+// Connect connects the Call the cycle switches, when it can.
+func (c *cycleCall) Connect(ctx context.Context) error {
+	if cn, ok := c.one.(Connector); ok {
+		return cn.Connect(ctx)
+	}
+	return nil
+}

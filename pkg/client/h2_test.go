@@ -430,3 +430,46 @@ func echoAnswerBytes() []byte {
 		RawOutputContents: [][]byte{int32Data(7)}})
 	return b
 }
+
+// The transport of infer Calls: the option, else $PERFGO_GRPC_TRANSPORT,
+// else grpc-go's shared pool when asked for, else h2; TLS, gzip and an
+// explicit pool size always go to grpc-go.
+func TestGRPCTransportChoice(t *testing.T) {
+	tests := []struct {
+		name string
+		env  string
+		opts Options
+		h2   bool
+	}{
+		{"default", "", Options{}, true},
+		{"shared", "", Options{SharedGRPCConnections: true}, false},
+		{"env wins over shared", "h2", Options{SharedGRPCConnections: true}, true},
+		{"env grpc-go", "grpc-go", Options{}, false},
+		{"option wins over env", "grpc-go", Options{grpcTransport: transportH2}, true},
+		{"pool size", "", Options{Connections: 2}, false},
+		{"gzip", "", Options{GRPCCompression: "gzip"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv(grpcTransportEnv, tt.env)
+			o := tt.opts
+			o.URL = "127.0.0.1:1"
+			c, err := NewGRPC(testCtx(t), o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			call, err := c.NewCall(echoRequest())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, isH2 := call.(*h2Call); isH2 != tt.h2 {
+				t.Errorf("h2 Call = %v, want %v", isH2, tt.h2)
+			}
+		})
+	}
+	t.Setenv(grpcTransportEnv, "quic")
+	if _, err := NewGRPC(testCtx(t), Options{URL: "127.0.0.1:1"}); err == nil || !strings.Contains(err.Error(), "use grpc-go or h2") {
+		t.Errorf("an unknown transport in the environment: %v, want an error naming the choices", err)
+	}
+}

@@ -31,9 +31,15 @@ const (
 	grpcTransportEnv = "PERFGO_GRPC_TRANSPORT"
 )
 
-func grpcTransportOf(name string) (string, error) {
+// grpcTransportOf resolves the transport: the option, else the
+// environment, else grpc-go when the Calls are to share connections,
+// else h2.
+func grpcTransportOf(name string, shared bool) (string, error) {
 	if name == "" {
 		name = os.Getenv(grpcTransportEnv)
+	}
+	if name == "" && shared {
+		name = transportGRPCGo
 	}
 	switch strings.ToLower(name) {
 	case transportGRPCGo:
@@ -100,6 +106,7 @@ type h2Call struct {
 var (
 	_ switchCall = (*h2Call)(nil)
 	_ Sequencer  = (*h2Call)(nil)
+	_ Connector  = (*h2Call)(nil)
 )
 
 func newH2Call(p *grpcPrepared) *h2Call {
@@ -190,6 +197,24 @@ func (c *h2Call) Do(ctx context.Context) (Timing, error) {
 		c.resp.buf = c.resp.buf[:0]
 		return t, c.classify(ctx, dl, err)
 	}
+}
+
+// Connect dials the Call's connection now if it has none, within the
+// request timeout.
+func (c *h2Call) Connect(ctx context.Context) error {
+	if c.conn != nil {
+		return nil
+	}
+	var dl time.Time
+	if c.t.timeout > 0 {
+		dl = time.Now().Add(c.t.timeout)
+	}
+	conn, err := c.dial(ctx, dl)
+	if err != nil {
+		return c.classify(ctx, dl, err)
+	}
+	c.conn = conn
+	return nil
 }
 
 func (c *h2Call) dial(ctx context.Context, dl time.Time) (*h2Conn, error) {

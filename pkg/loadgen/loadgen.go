@@ -34,6 +34,12 @@ type Caller interface {
 	Do(ctx context.Context) (client.Timing, error)
 }
 
+// Connector is a Caller that can connect ahead of its first request.
+// client.Connector satisfies it.
+type Connector interface {
+	Connect(ctx context.Context) error
+}
+
 // StatsSource returns the server's cumulative model statistics.
 // client.Client satisfies it.
 type StatsSource interface {

@@ -10,6 +10,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/perfgo/perfgo/pkg/client"
 	"github.com/perfgo/perfgo/pkg/loadgen/schedule"
 	"github.com/perfgo/perfgo/pkg/result"
 )
@@ -341,4 +342,69 @@ func TestOpenLoopNewCallerErrorStopsRun(t *testing.T) {
 			t.Errorf("%d requests in flight after Run returned", n)
 		}
 	})
+}
+
+// dialingCaller takes dial to connect: in Connect when the engine calls
+// it, else in its first Do, as a transport that dials lazily does.
+type dialingCaller struct {
+	Caller
+	dial      time.Duration
+	connected bool
+}
+
+func (c *dialingCaller) Do(ctx context.Context) (client.Timing, error) {
+	if !c.connected {
+		time.Sleep(c.dial)
+		c.connected = true
+	}
+	return c.Caller.Do(ctx)
+}
+
+type connectingCaller struct{ dialingCaller }
+
+func (c *connectingCaller) Connect(context.Context) error {
+	time.Sleep(c.dial)
+	c.connected = true
+	return nil
+}
+
+// A new open-loop worker connects before it takes a request. Dialling on
+// the request path, every request due during a dial starts another
+// worker, which dials too: the pool grows with the dial time, not with
+// the load.
+func TestOpenLoopWorkersConnectFirst(t *testing.T) {
+	pool := func(connect bool) int {
+		var n int
+		synctest.Test(t, func(t *testing.T) {
+			// 1000/s of 1 ms requests needs one or two in flight; a dial takes 20 ms.
+			s := &fakeServer{service: constService(time.Millisecond)}
+			o := rateOptions(s, 1000)
+			o.RequestCount = 300
+			o.NewCaller = func(w int) (Caller, error) {
+				c, _ := s.newCaller(w)
+				d := dialingCaller{Caller: c, dial: 20 * time.Millisecond}
+				if connect {
+					return &connectingCaller{d}, nil
+				}
+				return &d, nil
+			}
+			if _, err := Run(t.Context(), o); err != nil {
+				t.Fatal(err)
+			}
+			workers := map[int]bool{}
+			for _, cl := range s.all() {
+				workers[cl.worker] = true
+			}
+			n = len(workers)
+		})
+		return n
+	}
+	lazy, first := pool(false), pool(true)
+	if lazy < 10 {
+		t.Errorf("dialling on the request path grew the pool to %d workers: the test no longer shows the cascade", lazy)
+	}
+	t.Logf("pool: %d workers dialling in Do, %d connecting first", lazy, first)
+	if first > 5 {
+		t.Errorf("connecting first grew the pool to %d workers (dialling on the request path: %d); want at most 5", first, lazy)
+	}
 }
