@@ -326,11 +326,11 @@ for proto in $protocols; do
 	for conc in $concurrency; do
 		if [[ $proto == grpc ]]; then
 			add_target "gRPC c=$conc: perfgo throughput / bareloop" "$(lookup perfgo grpc "$conc" 4)" "$(lookup bareloop grpc "$conc" 4)" ">=" 0.9
-			add_target "gRPC c=$conc: perfgo CPU per request / ghz" "$(lookup perfgo grpc "$conc" 5)" "$(lookup ghz grpc "$conc" 5)" "<=" 0.7
+			add_target "gRPC c=$conc: perfgo CPU per request / ghz" "$(lookup perfgo grpc "$conc" 5)" "$(lookup ghz grpc "$conc" 5)" "<=" 0.5
 		else
 			for t in $transports; do
 				add_target "HTTP c=$conc: perfgo/$t throughput / bareloop/$t" "$(lookup "perfgo/$t" http "$conc" 4)" "$(lookup "bareloop/$t" http "$conc" 4)" ">=" 0.9
-				add_target "HTTP c=$conc: perfgo/$t CPU per request / wrk" "$(lookup "perfgo/$t" http "$conc" 5)" "$(lookup wrk http "$conc" 5)" "<=" 2
+				add_target "HTTP c=$conc: perfgo/$t CPU per request / wrk" "$(lookup "perfgo/$t" http "$conc" 5)" "$(lookup wrk http "$conc" 5)" "<=" 1.2
 			done
 		fi
 	done
@@ -345,9 +345,9 @@ misses=$(awk -F'\t' '$4 == "MISS"' "$targets" | wc -l)
 ratio_note() { # TOOL PROTO CONC
 	local tool=$1 proto=$2 conc=$3 bare ref refname tlim
 	case $tool/$proto in
-	perfgo/grpc | perfgo/data/grpc) bare=bareloop ref=ghz tlim=0.7 ;;
-	perfgo/data/http) bare=bareloop/fasthttp ref=wrk tlim=2 ;;
-	perfgo/*) bare=bareloop/${tool#perfgo/} ref=wrk tlim=2 ;;
+	perfgo/grpc | perfgo/data/grpc) bare=bareloop ref=ghz tlim=0.5 ;;
+	perfgo/data/http) bare=bareloop/fasthttp ref=wrk tlim=1.2 ;;
+	perfgo/*) bare=bareloop/${tool#perfgo/} ref=wrk tlim=1.2 ;;
 	*) echo "reference"; return ;;
 	esac
 	local a b
