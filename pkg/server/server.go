@@ -72,6 +72,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -358,6 +359,10 @@ func (s *Server) Start(ctx context.Context) error {
 		s.grpcSrv = grpc.NewServer(
 			grpc.MaxRecvMsgSize(s.opts.MaxRequestBytes),
 			grpc.MaxSendMsgSize(s.opts.MaxRequestBytes),
+			// A pool of stream goroutines instead of one new goroutine per
+			// call: +8-10% requests/s with a connection per worker (see the
+			// commit). A call that finds every worker busy still gets its own.
+			grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))),
 		)
 		inferencepb.RegisterGRPCInferenceServiceServer(s.grpcSrv, &grpcFrontend{core: s.core, meta: s.meta, streamInFlight: s.opts.StreamInFlight, final: newFinalParams()})
 		s.health = health.NewServer()
