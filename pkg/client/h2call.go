@@ -284,7 +284,6 @@ func (c *h2Call) roundTrip(conn *h2Conn, dl time.Time) (t Timing, unsent bool, e
 	c.raw = c.raw[:0]
 	id := conn.nextID
 	conn.nextID += 2
-	conn.requests++
 	encode := time.Now()
 	st := h2Stream{id: id, sendWin: conn.streamSendWin, head: h2Head{grpcStatus: -1}}
 	msgLen := c.req.Len() + 5
@@ -364,7 +363,6 @@ type h2Stream struct {
 	// answered: a frame of this stream arrived.
 	answered bool
 	headers  bool // response headers seen
-	trailers bool // trailers seen
 	ended    bool
 	reset    uint32 // RST_STREAM error code, when reset
 	wasReset bool
@@ -578,7 +576,7 @@ func (c *h2Call) headers(conn *h2Conn, st *h2Stream, f h2Frame, p []byte) error 
 	if !st.headers {
 		st.headers = true
 	} else {
-		st.trailers = true
+		// A second header block is the trailers: it must end the stream.
 		if f.flags&h2FlagEndStream == 0 {
 			return fmt.Errorf("%w: trailers without END_STREAM", errH2Protocol)
 		}

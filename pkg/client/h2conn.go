@@ -53,8 +53,6 @@ type h2Conn struct {
 	lastID uint32
 	// spent: a call left the connection in a state it cannot be reused in.
 	spent bool
-	// requests counts the calls this connection carried.
-	requests int
 	// deadline is the one last set on nc.
 	deadline time.Time
 }
