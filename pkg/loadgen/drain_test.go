@@ -149,7 +149,7 @@ func sumRequests(ps []result.Pass) uint64 {
 
 func TestServerStatsComeBack(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := &fakeServer{service: constService(7 * time.Millisecond)}
+		s := &fakeServer{service: constService(serviceOffEdges)}
 		obs := &events{}
 		o := baseOptions(s, 1)
 		o.End = 3
