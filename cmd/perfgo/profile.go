@@ -71,11 +71,8 @@ func profile(ctx context.Context, o *profileOptions, stdout, stderr io.Writer) (
 		URL:         o.URL,
 		Workers:     workers,
 		Connections: o.Connections,
-		// Open loop grows its pool of workers with the load: they share
-		// connections rather than open one each.
-		SharedGRPCConnections: o.Load.Mode != "concurrency",
-		Headers:               o.Headers,
-		Timeout:               o.Timeout,
+		Headers:     o.Headers,
+		Timeout:     o.Timeout,
 		// Every control call has its own deadline, so a frozen server is
 		// reported instead of hanging the command.
 		ControlTimeout:     o.ControlTimeout,

@@ -56,7 +56,7 @@ func transports() []transport {
 
 // otherGRPCTransport is the gRPC transport that is not the default.
 func otherGRPCTransport() string {
-	if tr, _ := grpcTransportOf("", false); tr == transportH2 {
+	if tr, _ := grpcTransportOf(""); tr == transportH2 {
 		return transportGRPCGo
 	}
 	return transportH2

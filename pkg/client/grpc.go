@@ -90,7 +90,7 @@ func NewGRPC(_ context.Context, opts Options) (*GRPCClient, error) {
 	default:
 		return nil, fmt.Errorf("gRPC compression %q: use none or gzip", opts.GRPCCompression)
 	}
-	transport, err := grpcTransportOf(opts.grpcTransport, opts.SharedGRPCConnections)
+	transport, err := grpcTransportOf(opts.grpcTransport)
 	if err != nil {
 		return nil, err
 	}

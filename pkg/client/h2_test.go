@@ -432,8 +432,7 @@ func echoAnswerBytes() []byte {
 }
 
 // The transport of infer Calls: the option, else $PERFGO_GRPC_TRANSPORT,
-// else grpc-go's shared pool when asked for, else h2; TLS, gzip and an
-// explicit pool size always go to grpc-go.
+// else h2; TLS, gzip and an explicit pool size always go to grpc-go.
 func TestGRPCTransportChoice(t *testing.T) {
 	tests := []struct {
 		name string
@@ -442,8 +441,7 @@ func TestGRPCTransportChoice(t *testing.T) {
 		h2   bool
 	}{
 		{"default", "", Options{}, true},
-		{"shared", "", Options{SharedGRPCConnections: true}, false},
-		{"env wins over shared", "h2", Options{SharedGRPCConnections: true}, true},
+		{"env h2", "h2", Options{}, true},
 		{"env grpc-go", "grpc-go", Options{}, false},
 		{"option wins over env", "grpc-go", Options{grpcTransport: transportH2}, true},
 		{"pool size", "", Options{Connections: 2}, false},

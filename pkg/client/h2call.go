@@ -32,14 +32,10 @@ const (
 )
 
 // grpcTransportOf resolves the transport: the option, else the
-// environment, else grpc-go when the Calls are to share connections,
-// else h2.
-func grpcTransportOf(name string, shared bool) (string, error) {
+// environment, else h2.
+func grpcTransportOf(name string) (string, error) {
 	if name == "" {
 		name = os.Getenv(grpcTransportEnv)
-	}
-	if name == "" && shared {
-		name = transportGRPCGo
 	}
 	switch strings.ToLower(name) {
 	case transportGRPCGo:

@@ -46,15 +46,6 @@ type Options struct {
 	// worker (no cap when Workers is also 0). A gRPC pool size given here
 	// puts infer Calls on grpc-go's pool too.
 	Connections int
-	// SharedGRPCConnections puts gRPC infer Calls on grpc-go's pool,
-	// which they share, instead of a connection each: for a caller whose
-	// Calls grow in number with the load (open loop), against servers
-	// whose cost per request grows with their connections. Against
-	// perfgo serve at 10,000 requests/s, a connection per Call grew to
-	// 1,024 connections and a p99 schedule lag of 50-140 ms, grpc-go's
-	// pool stayed at one connection and 2.8 ms. $PERFGO_GRPC_TRANSPORT,
-	// when set, decides instead.
-	SharedGRPCConnections bool
 	// Headers are sent with every request (HTTP headers, gRPC metadata).
 	Headers map[string]string
 	// Timeout bounds each inference request; 0 means none.
