@@ -600,7 +600,11 @@ func TestServerDiesMidRun(t *testing.T) {
 	if rows := readCSV(t, csvPath); len(rows) < 3 {
 		t.Errorf("CSV has %d rows; want the levels measured before the failure", len(rows))
 	}
-	if lines := strings.Split(strings.TrimSpace(stderr.String()), "\n"); len(lines) > 3 {
-		t.Errorf("stderr should name the failure in a line or two:\n%s", stderr.String())
+	// A few lines, not one per failed request: the statistics warning,
+	// the reason the run stopped, and the first error of each failure
+	// class (a server shutting down may answer "not ready" to the calls
+	// in flight before it refuses connections: two classes).
+	if lines := strings.Split(strings.TrimSpace(stderr.String()), "\n"); len(lines) > 4 {
+		t.Errorf("stderr should name the failure in a few lines:\n%s", stderr.String())
 	}
 }
