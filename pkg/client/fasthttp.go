@@ -167,14 +167,9 @@ type fastExchange struct {
 	held *fastConn
 	resp fasthttp.Response
 
-	// Cancellation: watched is the context an AfterFunc watches (stop
-	// ends the watch); inflight is the connection of the request under
-	// way, which the watch breaks when the context is cancelled.
-	watched     context.Context
-	stop        func() bool
-	mu          sync.Mutex
-	inflightCtx context.Context
-	inflight    *fastConn
+	// cancel breaks the connection of the request under way when its
+	// context is cancelled.
+	cancel connWatch
 }
 
 func (x *fastExchange) do(ctx context.Context, deadline time.Time, buf []byte) (httpResult, error) {
@@ -182,15 +177,11 @@ func (x *fastExchange) do(ctx context.Context, deadline time.Time, buf []byte) (
 	if err := ctx.Err(); err != nil {
 		return httpResult{}, err
 	}
-	watch := ctx.Done() != nil
-	if watch && ctx != x.watched {
-		x.unwatch()
-		x.watched, x.stop = ctx, context.AfterFunc(ctx, func() { x.abort(ctx) })
-	}
+	watch := x.cancel.watch(ctx)
 	if watch && !x.reuse {
 		// A control request is sent once: do not leave a watch registered
 		// on a long-lived context.
-		defer x.unwatch()
+		defer x.cancel.unwatch()
 	}
 	if dl, ok := ctx.Deadline(); ok && (deadline.IsZero() || dl.Before(deadline)) {
 		deadline = dl
@@ -205,14 +196,11 @@ func (x *fastExchange) do(ctx context.Context, deadline time.Time, buf []byte) (
 			}
 		}
 		if watch {
-			x.setInflight(ctx, c)
-			if ctx.Err() != nil {
-				x.abort(ctx) // cancelled before the watch could see c
-			}
+			x.cancel.begin(ctx, c.nc, &c.aborted)
 		}
 		res, reusable, stale, err := x.roundTrip(c, deadline, start, buf)
 		if watch {
-			x.clearInflight()
+			x.cancel.end()
 			if c.aborted.Load() {
 				reusable = false // its deadline is in the past
 			}
@@ -264,37 +252,6 @@ func (x *fastExchange) keep(c *fastConn) {
 		x.held = nil
 		p.put(c)
 	}
-}
-
-func (x *fastExchange) unwatch() {
-	if x.stop != nil {
-		x.stop()
-	}
-	x.watched, x.stop = nil, nil
-}
-
-func (x *fastExchange) setInflight(ctx context.Context, c *fastConn) {
-	x.mu.Lock()
-	x.inflightCtx, x.inflight = ctx, c
-	x.mu.Unlock()
-}
-
-func (x *fastExchange) clearInflight() {
-	x.mu.Lock()
-	x.inflightCtx, x.inflight = nil, nil
-	x.mu.Unlock()
-}
-
-// abort runs when a watched context is cancelled: it breaks the request
-// under way for that context, if any, by moving its connection's deadline
-// into the past.
-func (x *fastExchange) abort(ctx context.Context) {
-	x.mu.Lock()
-	if c := x.inflight; c != nil && x.inflightCtx == ctx {
-		c.aborted.Store(true)
-		_ = c.nc.SetDeadline(time.Unix(1, 0))
-	}
-	x.mu.Unlock()
 }
 
 // roundTrip sends the request on c and reads the response. reusable says

@@ -90,13 +90,9 @@ type h2Call struct {
 	raw  []byte
 	resp rawMsg
 
-	// Cancellation, as fastExchange: one AfterFunc per distinct context
-	// breaks the connection of the call under way.
-	watched     context.Context
-	stop        func() bool
-	mu          sync.Mutex
-	inflightCtx context.Context
-	inflight    *h2Conn
+	// cancel breaks the connection of the call under way when its
+	// context is cancelled.
+	cancel connWatch
 }
 
 var (
@@ -143,11 +139,7 @@ func (c *h2Call) Do(ctx context.Context) (Timing, error) {
 	if err := ctx.Err(); err != nil {
 		return Timing{}, contextError(op, err, nil)
 	}
-	watch := ctx.Done() != nil
-	if watch && ctx != c.watched {
-		c.unwatch()
-		c.watched, c.stop = ctx, context.AfterFunc(ctx, func() { c.abort(ctx) })
-	}
+	watch := c.cancel.watch(ctx)
 	var dl time.Time
 	if c.t.timeout > 0 {
 		dl = start.Add(c.t.timeout)
@@ -167,14 +159,11 @@ func (c *h2Call) Do(ctx context.Context) (Timing, error) {
 			c.conn = conn
 		}
 		if watch {
-			c.setInflight(ctx, conn)
-			if ctx.Err() != nil {
-				c.abort(ctx) // cancelled before the watch could see conn
-			}
+			c.cancel.begin(ctx, conn.nc, nil) // a failed call drops its connection anyway
 		}
 		t, unsent, err := c.roundTrip(conn, dl)
 		if watch {
-			c.clearInflight()
+			c.cancel.end()
 		}
 		t.Total = time.Since(start)
 		if err != nil || !conn.usable() {
@@ -624,35 +613,6 @@ func (c *h2Call) finish(conn *h2Conn, st *h2Stream) error {
 	c.resp.buf = raw[5:]
 	c.raw = raw[:0]
 	return c.resp.scan()
-}
-
-func (c *h2Call) unwatch() {
-	if c.stop != nil {
-		c.stop()
-	}
-	c.watched, c.stop = nil, nil
-}
-
-func (c *h2Call) setInflight(ctx context.Context, conn *h2Conn) {
-	c.mu.Lock()
-	c.inflightCtx, c.inflight = ctx, conn
-	c.mu.Unlock()
-}
-
-func (c *h2Call) clearInflight() {
-	c.mu.Lock()
-	c.inflightCtx, c.inflight = nil, nil
-	c.mu.Unlock()
-}
-
-// abort breaks the call under way for ctx, if any, by moving its
-// connection's deadline into the past; the failed call drops it.
-func (c *h2Call) abort(ctx context.Context) {
-	c.mu.Lock()
-	if conn := c.inflight; conn != nil && c.inflightCtx == ctx {
-		_ = conn.nc.SetDeadline(time.Unix(1, 0))
-	}
-	c.mu.Unlock()
 }
 
 // track registers a Call's new connection, so that closing the client
