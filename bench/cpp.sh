@@ -56,8 +56,9 @@ http_threads=${BENCH_CPP_HTTP_THREADS:-2}
 out=${BENCH_CPP_OUT:-}
 cmdline="BENCH_CPP_REPEAT=$repeat BENCH_CPP_CONCURRENCY='$concurrency' BENCH_CPP_PROTOCOLS='$protocols' BENCH_CPP_SECONDS=$secs BENCH_CPP_HTTP_THREADS=$http_threads ./bench/cpp.sh"
 
-die() { echo "bench/cpp: $*" >&2; exit 1; }
-log() { echo "bench/cpp: $*" >&2; }
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+bench_init bench/cpp
 
 positive_int() { [[ $2 =~ ^[1-9][0-9]*$ ]] || die "$1=$2: use a whole number above 0"; }
 positive_int BENCH_CPP_REPEAT "$repeat"
@@ -84,24 +85,6 @@ if ! command -v g++ >/dev/null || ! command -v protoc >/dev/null || ! command -v
 	fi
 fi
 
-# --- processes, stopped by PID on exit ---------------------------------------------
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/perfgo-bench-cpp.XXXXXX")
-grpc_pid=
-http_pid=
-tool_pid=
-cleanup() {
-	local pid
-	for pid in $tool_pid $grpc_pid $http_pid; do
-		kill "$pid" 2>/dev/null || true
-	done
-	for pid in $tool_pid $grpc_pid $http_pid; do
-		wait "$pid" 2>/dev/null || true
-	done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
 log "building bench/cpp (the first build takes a few minutes), perfgo and bareloop"
 make -s -C bench/cpp >"$tmp/make.log" 2>&1 || die "make -C bench/cpp failed: $(tail -n 5 "$tmp/make.log")"
 go build -o "$tmp/perfgo" ./cmd/perfgo || die "go build ./cmd/perfgo failed"
@@ -112,8 +95,10 @@ go build -o "$tmp/bareloop" ./bench/bareloop || die "go build ./bench/bareloop f
 mkfifo "$tmp/server.in"
 bench/cpp/build/server 0 <"$tmp/server.in" >"$tmp/grpc.log" 2>&1 &
 grpc_pid=$!
+bench_pids+=("$grpc_pid")
 bench/cpp/build/http_server 0 "$http_threads" <"$tmp/server.in" >"$tmp/http.log" 2>&1 &
 http_pid=$!
+bench_pids+=("$http_pid")
 exec 3>"$tmp/server.in"
 # address NAME PID LOG PATTERN: waits for a server to print its address.
 address() {

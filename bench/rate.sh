@@ -47,8 +47,9 @@ repeat=${BENCH_RATE_REPEAT:-3}
 floor=${BENCH_RATE_FLOOR:-1}
 out=${BENCH_RATE_OUT:-}
 
-die() { echo "bench/rate.sh: $*" >&2; exit 1; }
-log() { echo "bench/rate.sh: $*" >&2; }
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+bench_init bench/rate.sh
 
 for r in $rates; do [[ $r =~ ^[1-9][0-9]*$ ]] || die "BENCH_RATE_RATES has '$r': use whole numbers of requests per second"; done
 for p in $protocols; do [[ $p == grpc || $p == http ]] || die "BENCH_RATE_PROTOCOLS has '$p': use grpc and/or http"; done
@@ -63,21 +64,6 @@ if [[ " $pins " == *" split "* ]]; then
 		die "CPUs $server_cpu and $client_cpu are not both usable here ($(nproc) online): set BENCH_RATE_SERVER_CPU/BENCH_RATE_CLIENT_CPU, or use BENCH_RATE_PIN=none"
 fi
 
-tmp=$(mktemp -d /tmp/perfgo-rate.XXXXXX)
-server_pids=()
-cleanup() {
-	local pid
-	for pid in "${server_pids[@]}"; do
-		kill "$pid" 2>/dev/null || true
-	done
-	for pid in "${server_pids[@]}"; do
-		wait "$pid" 2>/dev/null || true # killed: non-zero by design
-	done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
 go build -o "$tmp/perfgo" ./cmd/perfgo || die "go build ./cmd/perfgo failed"
 go build -o "$tmp/wakeup" ./bench/wakeup || die "go build ./bench/wakeup failed"
 
@@ -91,15 +77,8 @@ for pin in $pins; do
 		prefix=(taskset -c "$server_cpu")
 		run_prefix[$pin]="taskset -c $client_cpu"
 	fi
-	env -u GOGC -u GODEBUG -u GOMAXPROCS "${prefix[@]}" "$tmp/perfgo" serve --http-addr 127.0.0.1:0 --grpc-addr 127.0.0.1:0 --metrics-addr "" >"$tmp/server-$pin.log" 2>&1 &
-	server_pids+=($!)
-	for _ in $(seq 100); do
-		grep -q "gRPC on" "$tmp/server-$pin.log" 2>/dev/null && grep -q "HTTP on" "$tmp/server-$pin.log" && break
-		sleep 0.1
-	done
-	http_addr[$pin]=$(awk '/HTTP on/ {print $NF}' "$tmp/server-$pin.log")
-	grpc_addr[$pin]=$(awk '/gRPC on/ {print $NF}' "$tmp/server-$pin.log")
-	[[ -n ${http_addr[$pin]} && -n ${grpc_addr[$pin]} ]] || die "the server ($pin) did not start: $(cat "$tmp/server-$pin.log")"
+	bench_serve "$tmp/perfgo" "$tmp/server-$pin.log" env -u GOGC -u GODEBUG -u GOMAXPROCS "${prefix[@]}"
+	http_addr[$pin]=$serve_http grpc_addr[$pin]=$serve_grpc
 done
 
 # runs.tsv: proto rate pin round completed sent served lag_p99_us late_pct (or "failed: ...")

@@ -29,8 +29,9 @@ protocols=${BENCH_RSS_PROTOCOLS:-grpc http}
 base=${BENCH_RSS_BASE:-}
 extra=${BENCH_RSS_ENV:-}
 
-die() { echo "rss: $*" >&2; exit 1; }
-log() { echo "rss: $*" >&2; }
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+bench_init rss
 
 positive_int() { [[ $2 =~ ^[1-9][0-9]*$ ]] || die "$1=$2: use a whole number above 0"; }
 positive_int BENCH_RSS_CONCURRENCY "$conc"
@@ -42,22 +43,8 @@ for p in $protocols; do [[ $p == grpc || $p == http ]] || die "BENCH_RSS_PROTOCO
 command -v jq >/dev/null || die "jq is missing: install it (Debian: sudo apt-get install -y jq)"
 command -v go >/dev/null || die "go is missing: install Go 1.26 (https://go.dev/dl/)"
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/perfgo-rss.XXXXXX")
-server_pid=
-tool_pid=
-cleanup() {
-	local pid
-	for pid in $tool_pid $server_pid; do
-		kill "$pid" 2>/dev/null || true
-	done
-	for pid in $tool_pid $server_pid; do
-		wait "$pid" 2>/dev/null || true
-	done
-	[[ -n $base ]] && git worktree remove --force "$tmp/base-src" 2>/dev/null || true
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+# The base revision's worktree goes with everything else on exit.
+bench_on_exit() { [[ -z $base ]] || git worktree remove --force "$tmp/base-src" 2>/dev/null; }
 
 log "building perfgo"
 go build -o "$tmp/tree" ./cmd/perfgo || die "go build ./cmd/perfgo failed"
@@ -72,17 +59,8 @@ for e in "${extra_envs[@]}"; do
 	[[ -n $e ]] && variants+=("tree:$e")
 done
 
-"$tmp/tree" serve --http-addr 127.0.0.1:0 --grpc-addr 127.0.0.1:0 --metrics-addr "" >"$tmp/server.log" 2>&1 &
-server_pid=$!
-http_addr= grpc_addr=
-for _ in $(seq 100); do
-	http_addr=$(awk '/HTTP on/ {print $NF}' "$tmp/server.log")
-	grpc_addr=$(awk '/gRPC on/ {print $NF}' "$tmp/server.log")
-	[[ -n $http_addr && -n $grpc_addr ]] && break
-	kill -0 "$server_pid" 2>/dev/null || die "perfgo serve exited: $(cat "$tmp/server.log")"
-	sleep 0.1
-done
-[[ -n $http_addr && -n $grpc_addr ]] || die "perfgo serve did not report its addresses in 10 s: $(cat "$tmp/server.log")"
+bench_serve "$tmp/tree" "$tmp/server.log"
+server_pid=$serve_pid http_addr=$serve_http grpc_addr=$serve_grpc
 log "server (pid $server_pid): HTTP $http_addr, gRPC $grpc_addr; concurrency $conc, ${secs}s runs, $rounds rounds"
 
 rows=$tmp/rows.tsv # variant proto round rss_kib throughput load1

@@ -59,8 +59,9 @@ strict=${BENCH_STRICT:-0}
 ghz_version=v0.121.0
 cmdline="BENCH_SECONDS=$secs BENCH_REPEAT=$repeat BENCH_CONCURRENCY='$concurrency' BENCH_PROTOCOLS='$protocols' BENCH_HTTP_TRANSPORTS='$transports' BENCH_RSS_SECONDS=$rss_secs BENCH_RSS_CONCURRENCY=$rss_conc BENCH_ALLOC_REQUESTS=$alloc_requests ./bench/run.sh"
 
-die() { echo "bench: $*" >&2; exit 1; }
-log() { echo "bench: $*" >&2; }
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+bench_init bench
 
 positive_int() { [[ $2 =~ ^[1-9][0-9]*$ ]] || die "$1=$2: use a whole number above 0"; }
 positive_int BENCH_SECONDS "$secs"
@@ -97,38 +98,12 @@ if [[ " $protocols " == *" grpc "* && ! -x $ghz ]]; then
 		die "could not install ghz: go install github.com/bojand/ghz/cmd/ghz@$ghz_version (or set GHZ=/path/to/ghz)"
 fi
 
-# --- processes, stopped by PID on exit -----------------------------------------
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/perfgo-bench.XXXXXX")
-server_pid=
-tool_pid=
-cleanup() {
-	local pid
-	for pid in $tool_pid $server_pid; do
-		kill "$pid" 2>/dev/null || true
-	done
-	for pid in $tool_pid $server_pid; do
-		wait "$pid" 2>/dev/null || true
-	done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
 log "building perfgo and bareloop"
 go build -o "$tmp/perfgo" ./cmd/perfgo || die "go build ./cmd/perfgo failed (if cmd/perfgo is being edited, retry in a few minutes)"
 go build -o "$tmp/bareloop" ./bench/bareloop
 
-"$tmp/perfgo" serve --http-addr 127.0.0.1:0 --grpc-addr 127.0.0.1:0 --metrics-addr "" >"$tmp/server.log" 2>&1 &
-server_pid=$!
-http_addr= grpc_addr=
-for _ in $(seq 100); do
-	http_addr=$(awk '/HTTP on/ {print $NF}' "$tmp/server.log")
-	grpc_addr=$(awk '/gRPC on/ {print $NF}' "$tmp/server.log")
-	[[ -n $http_addr && -n $grpc_addr ]] && curl -sf "http://$http_addr/v2/health/ready" >/dev/null && break
-	kill -0 "$server_pid" 2>/dev/null || die "perfgo serve exited: $(cat "$tmp/server.log")"
-	sleep 0.1
-done
-[[ -n $http_addr && -n $grpc_addr ]] || die "perfgo serve did not report its addresses in 10 s: $(cat "$tmp/server.log")"
+bench_serve "$tmp/perfgo" "$tmp/server.log"
+server_pid=$serve_pid http_addr=$serve_http grpc_addr=$serve_grpc
 log "server (pid $server_pid): HTTP $http_addr, gRPC $grpc_addr"
 
 # Machine-wide busy CPU and the server's CPU, in clock ticks: whatever else

@@ -28,36 +28,20 @@ rates=${BENCH_STREAM_RATES:-250 500 1000 2000}
 repeat=${BENCH_STREAM_REPEAT:-3}
 out=${BENCH_STREAM_OUT:-}
 
-command -v jq >/dev/null || { echo "bench/stream.sh: jq is missing (Debian: apt-get install -y jq)" >&2; exit 1; }
-tmp=$(mktemp -d /tmp/perfgo-stream.XXXXXX)
-pids=()
-cleanup() {
-	for pid in "${pids[@]}"; do
-		kill "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true # killed: non-zero by design
-	done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+bench_init bench/stream.sh
+command -v jq >/dev/null || die "jq is missing (Debian: apt-get install -y jq)"
 
-go build -o "$tmp/perfgo" ./cmd/perfgo
+go build -o "$tmp/perfgo" ./cmd/perfgo || die "go build ./cmd/perfgo failed"
 
 # serve NAME FLAGS...: starts a server, sets NAME_http and NAME_grpc.
 serve() {
 	local name=$1
 	shift
-	"$tmp/perfgo" serve --http-addr 127.0.0.1:0 --grpc-addr 127.0.0.1:0 --metrics-addr "" "$@" >"$tmp/$name.log" 2>&1 &
-	pids+=($!)
-	for _ in $(seq 100); do
-		grep -q "gRPC on" "$tmp/$name.log" 2>/dev/null && grep -q "HTTP on" "$tmp/$name.log" && break
-		sleep 0.1
-	done
-	local h g
-	h=$(awk '/HTTP on/ {print $NF}' "$tmp/$name.log")
-	g=$(awk '/gRPC on/ {print $NF}' "$tmp/$name.log")
-	[ -n "$h" ] && [ -n "$g" ] || { echo "bench/stream.sh: the $name server did not start:" >&2; cat "$tmp/$name.log" >&2; exit 1; }
-	printf -v "${name}_http" '%s' "$h"
-	printf -v "${name}_grpc" '%s' "$g"
+	bench_serve "$tmp/perfgo" "$tmp/$name.log" -- "$@"
+	printf -v "${name}_http" '%s' "$serve_http"
+	printf -v "${name}_grpc" '%s' "$serve_grpc"
 }
 serve truth --generate-first-ms 20 --generate-gap-ms 5 --generate-tokens 16
 serve fast --generate-first-ms 0.01 --generate-gap-ms 0.01 --generate-tokens 64

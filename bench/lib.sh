@@ -1,0 +1,68 @@
+# bench/lib.sh: what every bench script does the same way, sourced by them
+# (bench/wrk.sh holds wrk's request script): messages, a temporary
+# directory, processes stopped by their PID on exit, and `perfgo serve`
+# started on loopback ports.
+
+# bench_init NAME: die and log write "NAME: ..." on stderr; $tmp is a new
+# temporary directory, removed on exit. On exit (INT and TERM exit 130)
+# $tool_pid and every PID in bench_pids are stopped and waited for, then
+# bench_on_exit runs if the script defines it.
+bench_init() {
+	bench_name=$1
+	bench_pids=()
+	tool_pid=
+	tmp=$(mktemp -d "${TMPDIR:-/tmp}/perfgo-${1//[^A-Za-z0-9]/-}.XXXXXX")
+	trap bench_cleanup EXIT
+	trap 'exit 130' INT TERM
+}
+
+die() {
+	echo "$bench_name: $*" >&2
+	exit 1
+}
+
+log() { echo "$bench_name: $*" >&2; }
+
+bench_cleanup() {
+	local pid
+	for pid in $tool_pid "${bench_pids[@]}"; do
+		kill "$pid" 2>/dev/null || true
+	done
+	for pid in $tool_pid "${bench_pids[@]}"; do
+		wait "$pid" 2>/dev/null || true # killed: non-zero by design
+	done
+	if declare -F bench_on_exit >/dev/null; then
+		bench_on_exit || true
+	fi
+	rm -rf "$tmp"
+}
+
+# bench_serve BIN LOG [WORD...] [-- FLAG...]: starts `BIN serve` on
+# 127.0.0.1 ports of the kernel's choosing, after the WORDs (a command
+# prefix such as taskset -c 0) and with the FLAGs, logging to LOG; adds its
+# PID to bench_pids and waits up to 10 s until it reports both addresses
+# and (with curl) answers ready, then sets serve_pid, serve_http and
+# serve_grpc.
+bench_serve() {
+	local bin=$1 log=$2 prefix=()
+	shift 2
+	while (($#)) && [[ $1 != -- ]]; do
+		prefix+=("$1")
+		shift
+	done
+	(($#)) && shift
+	"${prefix[@]}" "$bin" serve --http-addr 127.0.0.1:0 --grpc-addr 127.0.0.1:0 --metrics-addr "" "$@" >"$log" 2>&1 &
+	serve_pid=$!
+	bench_pids+=("$serve_pid")
+	serve_http= serve_grpc=
+	for _ in $(seq 100); do
+		serve_http=$(awk '/HTTP on/ {print $NF}' "$log")
+		serve_grpc=$(awk '/gRPC on/ {print $NF}' "$log")
+		if [[ -n $serve_http && -n $serve_grpc ]]; then
+			! command -v curl >/dev/null || curl -sf "http://$serve_http/v2/health/ready" >/dev/null && return 0
+		fi
+		kill -0 "$serve_pid" 2>/dev/null || die "perfgo serve exited: $(cat "$log")"
+		sleep 0.1
+	done
+	die "perfgo serve did not report its addresses and get ready in 10 s: $(cat "$log")"
+}
