@@ -45,6 +45,8 @@ until interrupted. An empty address disables that listener. Models:
   simple                     Triton's example: sum and difference of two INT32 [16]
   delay                      a service time on a fixed number of instances behind a
                              queue, optionally with dynamic batching (--delay-*)
+  ensemble                   Triton ensemble: identity, then delay; each step keeps
+                             its own statistics (perfgo shows them as composing models)
   sequence, sequence_string  stateful running sum per sequence_id (uint64 or string
                              correlation id); Triton's START/END rules, idle expiry
   repeat                     decoupled: one response per INT32 value (gRPC streaming)

@@ -12,6 +12,10 @@
 //   - delay: FP32 INPUT0 [-1] -> OUTPUT0 after a configured service time, on
 //     a fixed number of instances behind a real queue, optionally with
 //     dynamic batching (see DelayOptions).
+//   - ensemble: Triton's ensemble platform; FP32 INPUT0 [-1] through
+//     identity, then delay. Each step is a request to that model, which
+//     keeps its own statistics (a client sees them as composing models);
+//     the ensemble's queue and compute are the sums of its steps'.
 //   - sequence: stateful; INT32 INPUT [1] -> OUTPUT, the running sum of the
 //     sequence named by the sequence_id parameter, with Triton's rules (a
 //     request that is not a start needs an open sequence, a start on an
@@ -282,7 +286,8 @@ func New(opts Options) (*Server, error) {
 	}
 	delay := newDelayBackend(opts.Delay)
 	models := identityModels()
-	models = append(models, simpleModel(), delay.model(), sequenceModel("sequence", false, opts), sequenceModel("sequence_string", true, opts),
+	delayModel := delay.model()
+	models = append(models, simpleModel(), delayModel, ensembleModel(models[0], delayModel), sequenceModel("sequence", false, opts), sequenceModel("sequence_string", true, opts),
 		repeatModel(), generateModel(opts.Generate))
 	extensions := []string{"binary_tensor_data", "statistics", "model_configuration", "sequence", "system_shared_memory"}
 	if opts.HideModelConfig {
