@@ -40,7 +40,6 @@ var compatFlags = []compatFlag{
 	// General / target selection.
 	{name: "service-kind", arg: "KIND", values: []string{"triton", "triton_c_api", "tfserving", "torchserve", "openai", "dynamic_grpc"}, accept: "triton", missing: "only the triton kind (KServe v2 / Open Inference Protocol) is implemented"},
 	{name: "endpoint", arg: "PATH", accept: "*"},
-	{name: "bls-composing-models", arg: "MODELS", missing: "server statistics of BLS composing models"},
 	{name: "model-signature-name", arg: "NAME", accept: "*"},
 	{name: "triton-server-directory", arg: "DIR", accept: "*"},
 	{name: "model-repository", arg: "DIR", accept: "*"},

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/perfgo/perfgo/pkg/inputs"
+	"github.com/perfgo/perfgo/pkg/loadgen"
 )
 
 // profileOptions are perf_analyzer's options, bound to flags with its names,
@@ -69,6 +70,11 @@ type profileOptions struct {
 
 	headers []string
 	Headers map[string]string
+
+	blsComposing string
+	// BLSComposing are the --bls-composing-models: models the profiled
+	// one calls, whose statistics are shown as composing models.
+	BLSComposing []loadgen.ComposingModel
 
 	CSVFile    string
 	VerboseCSV bool
@@ -212,7 +218,8 @@ func (o *profileOptions) bind(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&o.requestParams, "request-parameter", nil, "request parameter name:value:type, type bool, int, uint, double or string; name up to the first colon, type after the last (repeatable)")
 	fs.StringArrayVarP(&o.headers, "header", "H", nil, "extra HTTP header / gRPC metadata Name:Value (repeatable)")
 
-	fs.StringVarP(&o.CSVFile, "latency-report-file", "f", "", "write perf_analyzer's CSV report to this file")
+	fs.StringVar(&o.blsComposing, "bls-composing-models", "", "models a BLS model calls, name[:version],... : their server statistics are shown as composing models (as an ensemble's steps are)")
+	fs.StringVarP(&o.CSVFile, "latency-report-file", "f", "", "write perf_analyzer's CSV report to this file (and one per composing model, named <model>_v<version>.<file name>)")
 	fs.BoolVar(&o.VerboseCSV, "verbose-csv", false, "add perf_analyzer's verbose CSV columns")
 	fs.StringVar(&o.JSONFile, "json", "", "write perfgo's JSON report to this file")
 	fs.CountVarP(&o.Verbose, "verbose", "v", "print each measurement window (-v)")
@@ -282,6 +289,11 @@ func (o *profileOptions) finish(fs *pflag.FlagSet) error {
 	if o.BatchSize <= 0 {
 		return usagef("-b %d: the batch size must be at least 1", o.BatchSize)
 	}
+	bls, err := parseComposing(o.blsComposing)
+	if err != nil {
+		return err
+	}
+	o.BLSComposing = bls
 	if err := o.parseLoad(fs); err != nil {
 		return err
 	}
@@ -724,4 +736,26 @@ func parseIDRange(v string) (start, end uint64, err error) {
 		}
 	}
 	return start, end, nil
+}
+
+// parseComposing reads --bls-composing-models: name[:version] items
+// separated by commas.
+func parseComposing(v string) ([]loadgen.ComposingModel, error) {
+	if v == "" {
+		return nil, nil
+	}
+	var out []loadgen.ComposingModel
+	for item := range strings.SplitSeq(v, ",") {
+		name, version, _ := strings.Cut(strings.TrimSpace(item), ":")
+		if name == "" {
+			return nil, usagef("--bls-composing-models %q: an empty model name; list models as name[:version],... e.g. a:3,b", v)
+		}
+		if version != "" {
+			if n, err := strconv.ParseInt(version, 10, 64); err != nil || n < 1 {
+				return nil, usagef("--bls-composing-models %q: version %q of %q is not a number of 1 or more; list models as name[:version],... e.g. a:3,b", v, version, name)
+			}
+		}
+		out = append(out, loadgen.ComposingModel{Name: name, Version: version})
+	}
+	return out, nil
 }

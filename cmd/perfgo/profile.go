@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -191,6 +193,9 @@ type target struct {
 	// among requests.
 	sequence *sequenceModel
 	spans    []streamSpan
+	// composing are the models whose statistics are shown under the
+	// profiled one's: an ensemble's steps and --bls-composing-models.
+	composing []loadgen.ComposingModel
 }
 
 // sequenceModel is what discovery learned about a stateful model.
@@ -272,6 +277,10 @@ func discover(ctx context.Context, cl client.Client, o *profileOptions, stderr i
 		cfg = nil
 	}
 	t.model = inputs.Model{Metadata: md, Config: cfg}
+	if t.composing, err = ensembleSteps(cctx, cl, cfg, 0); err != nil {
+		return nil, err
+	}
+	t.composing = append(t.composing, o.BLSComposing...)
 	// A decoupled model answers on streams only: its requests go on them
 	// without --streaming (perf_analyzer demands the flag).
 	t.streaming = o.Streaming || cfg.GetModelTransactionPolicy().GetDecoupled()
@@ -310,6 +319,42 @@ func discover(ctx context.Context, cl client.Client, o *profileOptions, stderr i
 		return nil, err
 	}
 	return t, nil
+}
+
+// maxEnsembleDepth bounds how deep nested ensembles are followed (a
+// server whose ensemble names itself must not loop).
+const maxEnsembleDepth = 8
+
+// ensembleSteps lists an ensemble's step models from its configuration,
+// each with its own steps when it is an ensemble too; nil for a model that
+// is not an ensemble. A model several steps use is listed once.
+func ensembleSteps(ctx context.Context, cl client.Client, cfg *inferencepb.ModelConfig, depth int) ([]loadgen.ComposingModel, error) {
+	steps := cfg.GetEnsembleScheduling().GetStep()
+	if len(steps) == 0 {
+		return nil, nil
+	}
+	if depth >= maxEnsembleDepth {
+		return nil, fmt.Errorf("ensemble %q nests ensembles more than %d deep (does one name itself as a step?); fix the model repository", cfg.GetName(), maxEnsembleDepth)
+	}
+	var out []loadgen.ComposingModel
+	for _, st := range steps {
+		m := loadgen.ComposingModel{Name: st.GetModelName()}
+		if v := st.GetModelVersion(); v > 0 { // -1: the latest
+			m.Version = strconv.FormatInt(v, 10)
+		}
+		if slices.ContainsFunc(out, func(c loadgen.ComposingModel) bool { return c.Name == m.Name && c.Version == m.Version }) {
+			continue
+		}
+		sub, err := cl.ModelConfig(ctx, m.Name, m.Version)
+		if err != nil {
+			return nil, fmt.Errorf("configuration of model %q, a step of ensemble %q: %w", m.Name, cfg.GetName(), err)
+		}
+		if m.Composing, err = ensembleSteps(ctx, cl, sub, depth+1); err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, nil
 }
 
 // serverError explains a failure to talk to the server at all.
@@ -383,6 +428,7 @@ func (o *profileOptions) loadgenOptions(t *target, cl, control client.Client, ob
 	}
 	if t.serverStats {
 		lo.Stats = control
+		lo.Composing = t.composing
 	}
 	if o.Load.Mode == "intervals" {
 		f, err := os.Open(o.IntervalsFile)
@@ -582,6 +628,27 @@ func (out *outputs) writeFiles(run result.Run, o *profileOptions) error {
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("write report %s (%s): %w", of.path, of.flag, err))
+		}
+		if of.flag == "-f" {
+			errs = append(errs, writeComposingCSVs(of.path, run))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// writeComposingCSVs writes perf_analyzer's CSV of each composing model
+// beside the -f file.
+func writeComposingCSVs(csvPath string, run result.Run) error {
+	var errs []error
+	for _, m := range report.ComposingModels(run) {
+		path := report.ComposingFileName(csvPath, m)
+		var b bytes.Buffer
+		err := report.ComposingCSV(&b, run, m)
+		if err == nil {
+			err = os.WriteFile(path, b.Bytes(), 0o644)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("write the CSV of composing model %s version %s (%s): %w", m.Model, m.Version, path, err))
 		}
 	}
 	return errors.Join(errs...)

@@ -213,7 +213,7 @@ func newEngine(ctx context.Context, o Options) *engine {
 	if o.Sequences != nil {
 		e.seq = &sequencer{o: *o.Sequences, ids: newSeqIDs(o.Sequences)}
 	}
-	e.stats = serverStats{src: o.Stats, model: o.Model, version: o.Version, warn: e.obs.Warn, timeout: statsTimeoutFor(o)}
+	e.stats = serverStats{src: o.Stats, model: o.Model, version: o.Version, composing: o.Composing, warn: e.obs.Warn, timeout: statsTimeoutFor(o)}
 	e.scope.Store(e.newScope())
 	return e
 }

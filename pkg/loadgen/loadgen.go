@@ -46,6 +46,16 @@ type StatsSource interface {
 	ModelStatistics(ctx context.Context, model, version string) (*inferencepb.ModelStatisticsResponse, error)
 }
 
+// ComposingModel names a model whose statistics are reported under the
+// profiled model's.
+type ComposingModel struct {
+	// Version "" picks the version whose queue count moved, as for the
+	// profiled model.
+	Name, Version string
+	// Composing are this model's own composing models (a nested ensemble).
+	Composing []ComposingModel
+}
+
 // Observer is told about progress as it happens, so that stdout can be
 // streamed as perf_analyzer does. Calls come from the goroutine running Run,
 // one at a time.
@@ -153,6 +163,11 @@ type Options struct {
 	NewCaller func(worker int) (Caller, error)
 	// Stats, when set, is asked for statistics at every window boundary.
 	Stats StatsSource
+	// Composing are the models whose statistics are reported under Model's
+	// (result.ServerStats.Composing): an ensemble's steps, the models a BLS
+	// model calls. With any, each boundary asks for every model's
+	// statistics in one call, as perf_analyzer does.
+	Composing []ComposingModel
 	// Observer may be nil.
 	Observer Observer
 

@@ -325,3 +325,41 @@ func TestClientOverhead(t *testing.T) {
 		t.Errorf("merged overhead %v; want 0.375", got)
 	}
 }
+
+// TestComposingStats: composing models' deltas nest as the tree given, a
+// model without statistics is left out with one warning, and summing
+// windows matches composing models by name and version without changing
+// either window.
+func TestComposingStats(t *testing.T) {
+	var warnings []string
+	s := serverStats{model: "ens", warn: func(m string) { warnings = append(warnings, m) }, composing: []ComposingModel{
+		{Name: "pre"},
+		{Name: "inner", Composing: []ComposingModel{{Name: "leaf", Version: "2"}}},
+		{Name: "gone"},
+	}}
+	prev := stats(stat("ens", "1", 1, 1), stat("pre", "1", 1, 1), stat("inner", "1", 1, 1), stat("leaf", "1", 50, 50), stat("leaf", "2", 1, 1))
+	cur := stats(stat("ens", "1", 5, 5), stat("pre", "1", 5, 5), stat("inner", "1", 5, 5), stat("leaf", "1", 90, 90), stat("leaf", "2", 5, 5))
+	s.prev = prev
+	d, _ := statsDelta(prev, cur, "ens", "")
+	d.Composing = s.composingDeltas(prev, cur, s.composing)
+	d.Composing = s.composingDeltas(prev, cur, s.composing) // the warning is said once
+	if len(d.Composing) != 2 || d.Composing[0].Model != "pre" || d.Composing[1].Model != "inner" ||
+		len(d.Composing[1].Composing) != 1 || d.Composing[1].Composing[0].Version != "2" || d.Composing[1].Composing[0].Success.Count != 4 {
+		t.Fatalf("composing %+v; want pre and inner (leaf version 2, 4 requests)", d.Composing)
+	}
+	if len(warnings) != 1 || !strings.Contains(warnings[0], `"gone"`) {
+		t.Errorf("warnings %q; want one naming gone", warnings)
+	}
+
+	w1 := addServer(nil, d)
+	w2 := &result.ServerStats{Model: "ens", Version: "1", Success: result.Stat{Count: 3},
+		Composing: []result.ServerStats{{Model: "inner", Version: "1", Success: result.Stat{Count: 3}}, {Model: "late", Version: "1", Success: result.Stat{Count: 1}}}}
+	sum := addServer(w1, w2)
+	if sum.Success.Count != 7 || len(sum.Composing) != 3 || sum.Composing[1].Success.Count != 7 ||
+		sum.Composing[1].Composing[0].Success.Count != 4 || sum.Composing[2].Model != "late" {
+		t.Errorf("sum %+v; want ensemble 7, inner 7 with its leaf, pre and late kept", sum)
+	}
+	if d.Composing[1].Success.Count != 4 || w1.Composing[1].Success.Count != 4 || len(w1.Composing) != 2 {
+		t.Errorf("summing changed a window: %+v, %+v", d.Composing, w1.Composing)
+	}
+}

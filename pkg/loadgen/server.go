@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -29,10 +30,13 @@ func statsTimeoutFor(o Options) time.Duration {
 type serverStats struct {
 	src            StatsSource // nil: no statistics
 	model, version string
+	composing      []ComposingModel
 	timeout        time.Duration
 	prev           *inferencepb.ModelStatisticsResponse
 	warn           func(string)
 	warnedVersions bool
+	// warnedComposing: a composing model had no statistics (said once).
+	warnedComposing bool
 	// down: the last call failed. Every window boundary asks again, so
 	// the Server block comes back when the server does.
 	down bool
@@ -53,6 +57,9 @@ func (s *serverStats) next(ctx context.Context) *result.ServerStats {
 		return nil
 	}
 	d, several := statsDelta(prev, cur, s.model, s.version)
+	if d != nil {
+		d.Composing = s.composingDeltas(prev, cur, s.composing)
+	}
 	if several && !s.warnedVersions {
 		s.warnedVersions = true
 		s.warn(fmt.Sprintf("several versions of model %q served requests; reporting version %s: pass a version to choose", s.model, d.Version))
@@ -66,7 +73,11 @@ func (s *serverStats) snapshot(ctx context.Context) *inferencepb.ModelStatistics
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	r, err := s.src.ModelStatistics(ctx, s.model, s.version)
+	model, version := s.model, s.version
+	if len(s.composing) > 0 {
+		model, version = "", "" // every model's, in one call
+	}
+	r, err := s.src.ModelStatistics(ctx, model, version)
 	if err == nil && findModel(r, s.model) == nil {
 		err = fmt.Errorf("the response has no statistics for model %q", s.model)
 	}
@@ -83,6 +94,33 @@ func (s *serverStats) snapshot(ctx context.Context) *inferencepb.ModelStatistics
 		s.warn("server statistics are available again")
 	}
 	return r
+}
+
+// composingDeltas are the deltas of the composing models, in the order
+// given; a model the server gave no statistics for is left out, with a
+// warning once.
+func (s *serverStats) composingDeltas(prev, cur *inferencepb.ModelStatisticsResponse, models []ComposingModel) []result.ServerStats {
+	var out []result.ServerStats
+	for _, m := range models {
+		d, _ := statsDelta(prev, cur, m.Name, m.Version)
+		if d == nil {
+			if !s.warnedComposing {
+				s.warnedComposing = true
+				s.warn(fmt.Sprintf("the server gives no statistics for composing model %q%s; its block is left out", m.Name, versionNote(m.Version)))
+			}
+			continue
+		}
+		d.Composing = s.composingDeltas(prev, cur, m.Composing)
+		out = append(out, *d)
+	}
+	return out
+}
+
+func versionNote(v string) string {
+	if v == "" {
+		return ""
+	}
+	return " version " + v
 }
 
 func findModel(r *inferencepb.ModelStatisticsResponse, model string) *inferencepb.ModelStatistics {
@@ -179,13 +217,15 @@ func sub(prev, cur uint64) uint64 {
 	return cur - prev
 }
 
-// addServer sums server deltas of consecutive windows.
+// addServer sums server deltas of consecutive windows, composing models
+// matched by name and version; neither argument is changed.
 func addServer(a, b *result.ServerStats) *result.ServerStats {
 	if a == nil {
 		c := *b
 		return &c
 	}
 	s := *a
+	s.Composing = addComposing(a.Composing, b.Composing)
 	s.InferenceCount += b.InferenceCount
 	s.ExecutionCount += b.ExecutionCount
 	for _, p := range []struct{ dst, src *result.Stat }{
@@ -197,4 +237,17 @@ func addServer(a, b *result.ServerStats) *result.ServerStats {
 		p.dst.Ns += p.src.Ns
 	}
 	return &s
+}
+
+func addComposing(a, b []result.ServerStats) []result.ServerStats {
+	out := slices.Clone(a)
+	for i := range b {
+		j := slices.IndexFunc(out, func(m result.ServerStats) bool { return m.Model == b[i].Model && m.Version == b[i].Version })
+		if j < 0 {
+			out = append(out, *addServer(nil, &b[i]))
+			continue
+		}
+		out[j] = *addServer(&out[j], &b[i])
+	}
+	return out
 }

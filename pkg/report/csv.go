@@ -3,6 +3,7 @@ package report
 import (
 	"fmt"
 	"io"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"time"
@@ -327,10 +328,14 @@ func ComposingModels(r result.Run) []ModelRef {
 	return nil
 }
 
-// ComposingFileName is perf_analyzer's name for a composing model's CSV:
-// "<model>_v<version>." glued to the front of the whole -f argument.
+// ComposingFileName is perf_analyzer's name for a composing model's CSV,
+// "<model>_v<version>." before the -f file's name. perf_analyzer glues it
+// to the front of the whole argument, so that -f out/r.csv would write
+// into a directory "<model>_v<version>.out"; perfgo keeps the file beside
+// the -f file (out/<model>_v<version>.r.csv).
 func ComposingFileName(csvPath string, m ModelRef) string {
-	return m.Model + "_v" + m.Version + "." + csvPath
+	dir, file := filepath.Split(csvPath)
+	return dir + m.Model + "_v" + m.Version + "." + file
 }
 
 // composingColumns is the layout of a composing model's CSV: the main

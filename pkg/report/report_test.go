@@ -682,7 +682,7 @@ func TestComposing(t *testing.T) {
 			t.Fatalf("ComposingModels = %v, want %v", refs, want)
 		}
 	}
-	if got := ComposingFileName("out/r.csv", refs[0]); got != "detector_v1.out/r.csv" {
+	if got := ComposingFileName("out/r.csv", refs[0]); got != "out/detector_v1.r.csv" {
 		t.Errorf("ComposingFileName = %q", got)
 	}
 	// A model the levels do not know gets zero rows, not an error.
