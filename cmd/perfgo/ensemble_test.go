@@ -12,6 +12,7 @@ import (
 	"github.com/perfgo/perfgo/pkg/client"
 	"github.com/perfgo/perfgo/pkg/inferencepb"
 	"github.com/perfgo/perfgo/pkg/loadgen"
+	"github.com/perfgo/perfgo/pkg/server"
 	"github.com/perfgo/perfgo/pkg/server/servertest"
 )
 
@@ -153,5 +154,32 @@ func TestEnsembleSteps(t *testing.T) {
 	}
 	if _, err := ensembleSteps(context.Background(), cl, cl.configs["broken"], 0); err == nil || !strings.Contains(err.Error(), `"nowhere"`) {
 		t.Errorf("broken: %v; want an error naming the step", err)
+	}
+}
+
+// TestResponseCacheReport: against perfgo serve's response cache, every
+// request after the first (perfgo sends the same one) is a hit, and the
+// report has perf_analyzer's cache lines and columns.
+func TestResponseCacheReport(t *testing.T) {
+	srv := servertest.Start(t, func(o *server.Options) { o.ResponseCache = true })
+	dir := t.TempDir()
+	csvPath, jsonPath := filepath.Join(dir, "r.csv"), filepath.Join(dir, "r.json")
+	code, stdout, stderr := perfgo(t, context.Background(), "-m", "identity", "-i", "http", "-u", srv.HTTPAddr, "--request-count", "30",
+		"--shape", "INPUT0:4", "-f", csvPath, "--json", jsonPath)
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	for _, want := range []string{"    Cache hit count: 29\n", "    Cache miss count: 1\n", "Average Cache Hit Latency: ", "Average Cache Miss Latency: "} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, stdout)
+		}
+	}
+	if h := readCSV(t, csvPath)[0]; !slices.Contains(h, "Server Cache Hit") || !slices.Contains(h, "Server Cache Miss") {
+		t.Errorf("CSV header %v lacks the cache columns", h)
+	}
+	levels, _ := readJSON(t, jsonPath)["levels"].([]any)
+	srvStats := levels[0].(map[string]any)["server"].(map[string]any)
+	if hit, miss := srvStats["cache_hit"].(map[string]any)["count"], srvStats["cache_miss"].(map[string]any)["count"]; hit != 29.0 || miss != 1.0 {
+		t.Errorf("JSON cache hits %v, misses %v; want 29 and 1", hit, miss)
 	}
 }

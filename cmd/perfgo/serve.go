@@ -23,6 +23,7 @@ type serveOptions struct {
 	delayDynamicBatching            bool
 	delayMaxQueueDelayUs            int64
 	noModelConfig                   bool
+	responseCache                   bool
 	generateFirstMs, generateGapMs  float64
 	generateDistribution            string
 	generateTokens                  int
@@ -85,6 +86,7 @@ until interrupted. An empty address disables that listener. Models:
 	f.StringVar(&o.generateDistribution, "generate-distribution", "fixed", "generate model: distribution of both times: fixed, exponential, uniform (±50%) or lognormal")
 	f.IntVar(&o.generateTokens, "generate-tokens", 16, fmt.Sprintf("generate model: tokens per request without max_tokens (1 to %d)", server.MaxTokens))
 	f.Float64Var(&o.sequenceHoldMs, "sequence-hold-ms", 0, "sequence models: how long each request keeps its sequence busy, in milliseconds (overlapping requests count as serial violations)")
+	f.BoolVar(&o.responseCache, "response-cache", false, "answer repeated identity requests from a response cache, as Triton's does (cache hit and miss statistics)")
 	f.BoolVar(&o.noModelConfig, "no-model-config", false, "act as a server without the model configuration extension (as KServe's and MLServer's): .../config answers 404 (HTTP) or Unimplemented (gRPC)")
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usagef("%v (see perfgo serve --help)", err) })
 	return cmd
@@ -134,6 +136,7 @@ func (o serveOptions) serverOptions() (server.Options, error) {
 		MetricsAddr:     o.metricsAddr,
 		Version:         version,
 		HideModelConfig: o.noModelConfig,
+		ResponseCache:   o.responseCache,
 		SequenceHold:    msDuration(o.sequenceHoldMs),
 		Generate: server.GenerateOptions{
 			FirstResponse: msDuration(o.generateFirstMs),

@@ -184,7 +184,7 @@ func fuzzCore() *core {
 	if err != nil {
 		panic(err) // fixed options: a failure is a bug in this function
 	}
-	models := append(identityModels(), simpleModel(), sequenceModel("sequence", false, opts), sequenceModel("sequence_string", true, opts),
+	models := append(identityModels(false), simpleModel(), sequenceModel("sequence", false, opts), sequenceModel("sequence_string", true, opts),
 		repeatModel(), generateModel(opts.Generate), d.model())
 	c := newCore(models)
 	c.ready.Store(true)

@@ -102,3 +102,49 @@ func TestEnsemble(t *testing.T) {
 		t.Errorf("ensemble success time %v is less than its steps' %v", time.Duration(e), time.Duration(steps))
 	}
 }
+
+// TestResponseCache: with the cache on, a request equal to an earlier one
+// (inputs and requested outputs) is a cache hit with the same answer and
+// no compute; a different one is a miss that computes. Statistics count
+// both as Triton's do.
+func TestResponseCache(t *testing.T) {
+	s := servertest.Start(t, func(o *server.Options) { o.ResponseCache = true })
+	c := grpcClient(t, s.GRPCAddr)
+	cfg, err := c.ModelConfig(testCtx(t), &inferencepb.ModelConfigRequest{Name: "identity"})
+	if err != nil || !cfg.GetConfig().GetResponseCache().GetEnable() {
+		t.Fatalf("identity config: response cache %v, %v; want enabled", cfg.GetConfig().GetResponseCache(), err)
+	}
+	infer := func(vals ...float32) {
+		t.Helper()
+		v := fp32s(vals...)
+		resp, err := c.ModelInfer(testCtx(t), &inferencepb.ModelInferRequest{ModelName: "identity",
+			Inputs:           []*inputT{{Name: "INPUT0", Datatype: "FP32", Shape: []int64{1, int64(len(vals))}}},
+			RawInputContents: [][]byte{v}})
+		if err != nil || len(resp.RawOutputContents) != 1 || !bytes.Equal(resp.RawOutputContents[0], v) {
+			t.Fatalf("identity(%v): %v, %v", vals, resp, err)
+		}
+	}
+	for range 5 {
+		infer(1, 2, 3)
+	}
+	infer(1, 2, 4) // same shape, other data
+	infer(1, 2)    // other shape
+	infer(1, 2, 4)
+	st := stats(t, c, "identity")
+	is := st.GetInferenceStats()
+	if is.GetCacheHit().GetCount() != 5 || is.GetCacheMiss().GetCount() != 3 || is.GetSuccess().GetCount() != 8 ||
+		is.GetComputeInfer().GetCount() != 3 || st.GetInferenceCount() != 3 || st.GetExecutionCount() != 3 || is.GetQueue().GetCount() != 8 {
+		t.Errorf("hits %d, misses %d, success %d, compute %d, inferences %d, executions %d, queue %d; want 5, 3, 8, 3, 3, 3, 8",
+			is.GetCacheHit().GetCount(), is.GetCacheMiss().GetCount(), is.GetSuccess().GetCount(), is.GetComputeInfer().GetCount(),
+			st.GetInferenceCount(), st.GetExecutionCount(), is.GetQueue().GetCount())
+	}
+	// Without the option nothing is cached.
+	plain := grpcClient(t, servertest.Start(t).GRPCAddr)
+	if _, err := plain.ModelInfer(testCtx(t), &inferencepb.ModelInferRequest{ModelName: "identity",
+		Inputs: []*inputT{{Name: "INPUT0", Datatype: "FP32", Shape: []int64{1, 1}}}, RawInputContents: [][]byte{fp32s(1)}}); err != nil {
+		t.Fatal(err)
+	}
+	if st := stats(t, plain, "identity").GetInferenceStats(); st.GetCacheHit().GetCount()+st.GetCacheMiss().GetCount() != 0 {
+		t.Errorf("a server without the cache counted cache hits or misses: %v", st)
+	}
+}

@@ -54,6 +54,8 @@ type model struct {
 	config   *inferencepb.ModelConfig
 	metadata *inferencepb.ModelMetadataResponse
 	stats    *modelStats
+	// cache is the response cache; nil when the model has none.
+	cache *responseCache
 
 	backend backend       // nil for decoupled models
 	streams streamBackend // nil unless decoupled
@@ -70,6 +72,7 @@ type modelSpec struct {
 	dynamic         *inferencepb.ModelDynamicBatching
 	instances       []*inferencepb.ModelInstanceGroup
 	parameters      map[string]string
+	cache           bool
 }
 
 func newModel(s modelSpec, b backend, sb streamBackend) *model {
@@ -94,6 +97,10 @@ func newModel(s modelSpec, b backend, sb streamBackend) *model {
 		ModelTransactionPolicy: &inferencepb.ModelTransactionPolicy{
 			Decoupled: s.decoupled,
 		},
+	}
+	if s.cache {
+		m.cache = newResponseCache(defaultCacheBytes)
+		cfg.ResponseCache = &inferencepb.ModelResponseCache{Enable: true}
 	}
 	switch {
 	case s.sequence != nil:

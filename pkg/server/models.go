@@ -20,22 +20,23 @@ func inlineParams() map[string]string {
 // identityModel echoes INPUT0 as OUTPUT0 and the request parameters as
 // response parameters. The model called "identity" is
 // FP32; "identity_<type>" exist for every datatype so that clients can test
-// each encoding.
-func identityModel(name string, dt datatype.Type) *model {
+// each encoding. cache enables the response cache.
+func identityModel(name string, dt datatype.Type, cache bool) *model {
 	return newModel(modelSpec{
 		name:       name,
 		maxBatch:   8,
 		inputs:     []tensorSpec{{name: "INPUT0", dt: dt, dims: []int64{-1}}},
 		outputs:    []tensorSpec{{name: "OUTPUT0", dt: dt, dims: []int64{-1}}},
 		parameters: inlineParams(),
+		cache:      cache,
 	}, inlineBackend{run: echo}, nil)
 }
 
 // identityModels returns "identity" and one identity model per datatype.
-func identityModels() []*model {
-	out := []*model{identityModel("identity", datatype.FP32)}
+func identityModels(cache bool) []*model {
+	out := []*model{identityModel("identity", datatype.FP32, cache)}
 	for _, dt := range datatype.All() {
-		out = append(out, identityModel("identity_"+strings.ToLower(dt.String()), dt))
+		out = append(out, identityModel("identity_"+strings.ToLower(dt.String()), dt, cache))
 	}
 	return out
 }

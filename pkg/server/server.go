@@ -12,6 +12,8 @@
 //   - delay: FP32 INPUT0 [-1] -> OUTPUT0 after a configured service time, on
 //     a fixed number of instances behind a real queue, optionally with
 //     dynamic batching (see DelayOptions).
+//   - With Options.ResponseCache, the identity models answer repeated
+//     requests from a response cache (cache_hit / cache_miss statistics).
 //   - ensemble: Triton's ensemble platform; FP32 INPUT0 [-1] through
 //     identity, then delay. Each step is a request to that model, which
 //     keeps its own statistics (a client sees them as composing models);
@@ -135,6 +137,11 @@ type Options struct {
 	// servers are: the extension is not listed, HTTP .../config answers
 	// 404 without a v2 error body and gRPC ModelConfig Unimplemented.
 	HideModelConfig bool
+	// ResponseCache enables Triton's response cache on the identity
+	// models: a request equal to an earlier one (inputs and requested
+	// outputs) is answered from the cache, counted as a cache hit and not
+	// computed. Each model's cache holds up to 64 MiB.
+	ResponseCache bool
 }
 
 // DelayOptions configure the delay model.
@@ -285,7 +292,7 @@ func New(opts Options) (*Server, error) {
 		return nil, fmt.Errorf("server options: %w", err)
 	}
 	delay := newDelayBackend(opts.Delay)
-	models := identityModels()
+	models := identityModels(opts.ResponseCache)
 	delayModel := delay.model()
 	models = append(models, simpleModel(), delayModel, ensembleModel(models[0], delayModel), sequenceModel("sequence", false, opts), sequenceModel("sequence_string", true, opts),
 		repeatModel(), generateModel(opts.Generate))

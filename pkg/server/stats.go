@@ -42,6 +42,7 @@ type batchStat struct {
 type modelStats struct {
 	success, fail                             duration
 	queue                                     duration
+	cacheHit, cacheMiss                       duration
 	computeInput, computeInfer, computeOutput duration
 	inferenceCount, executionCount            atomic.Uint64
 	lastInference                             atomic.Int64 // ms since the epoch
@@ -76,6 +77,15 @@ func (s *modelStats) recordSuccess(total time.Duration, pt *phaseTimes, end time
 	s.success.add(total)
 }
 
+// recordHit records one request answered from the response cache: a
+// success with no queue and no compute, and the cache lookup.
+func (s *modelStats) recordHit(total, lookup time.Duration, end time.Time) {
+	s.cacheHit.add(lookup)
+	s.queue.add(0)
+	s.lastInference.Store(end.UnixMilli())
+	s.success.add(total)
+}
+
 // snapshot returns the statistics in protocol form.
 func (s *modelStats) snapshot(name string) *inferencepb.ModelStatistics {
 	ms := &inferencepb.ModelStatistics{
@@ -91,8 +101,8 @@ func (s *modelStats) snapshot(name string) *inferencepb.ModelStatistics {
 			ComputeInput:  s.computeInput.proto(),
 			ComputeInfer:  s.computeInfer.proto(),
 			ComputeOutput: s.computeOutput.proto(),
-			CacheHit:      &inferencepb.StatisticDuration{},
-			CacheMiss:     &inferencepb.StatisticDuration{},
+			CacheHit:      s.cacheHit.proto(),
+			CacheMiss:     s.cacheMiss.proto(),
 		},
 		BatchStats:    []*inferencepb.InferBatchStatistics{},
 		MemoryUsage:   []*inferencepb.MemoryUsage{},
