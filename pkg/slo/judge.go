@@ -36,25 +36,27 @@ func ParseMode(s string) (Mode, error) {
 // the error names the first that it cannot, and the fix.
 func Check(objs []Objective, s result.Settings) error {
 	for _, o := range objs {
-		if err := o.Metric.available(s); err != nil {
-			return fmt.Errorf("--slo %s: %w", o, err)
+		if reason, fix := o.Metric.unavailable(s); reason != "" {
+			return fmt.Errorf("--slo %s: %s is %s: %s", o, o.Metric, reason, fix)
 		}
 	}
 	return nil
 }
 
-func (m Metric) available(s result.Settings) error {
+// unavailable says why a run with settings s has no data for m, and the
+// fix; "" when it has.
+func (m Metric) unavailable(s result.Settings) (reason, fix string) {
 	switch m.Source {
 	case Service, Lag:
 		if s.Mode == result.Concurrency {
-			return fmt.Errorf("%s is measured in open loop only: use --request-rate-range or --request-intervals, or limit the latency (%s)", m, Metric{Kind: Latency, Percentile: m.Percentile})
+			return "measured in open loop only", fmt.Sprintf("use --request-rate-range or --request-intervals, or limit the latency (%s)", Metric{Kind: Latency, Percentile: m.Percentile})
 		}
 	case First, Between:
 		if !s.Streaming {
-			return fmt.Errorf("%s is measured on streams only: add --streaming (decoupled models stream anyway)", m)
+			return "measured on streams only", "add --streaming (decoupled models stream anyway)"
 		}
 	}
-	return nil
+	return "", ""
 }
 
 // Result is one objective judged on one level.
@@ -214,8 +216,8 @@ func (o Objective) measure(s result.Settings, l result.Level) (float64, error) {
 	case Errors:
 		return l.Total.FailedPercent(), nil
 	}
-	if err := o.Metric.available(s); err != nil {
-		return 0, err
+	if reason, _ := o.Metric.unavailable(s); reason != "" {
+		return 0, errors.New(reason)
 	}
 	d, err := o.Metric.distribution(l.Client)
 	if err != nil {

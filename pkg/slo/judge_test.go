@@ -65,9 +65,9 @@ func TestJudge(t *testing.T) {
 		{"no reported level: all", closedRun(), []string{"p99<=10ms"}, All, nil, false, -1, "no level was reported, so none met p99<=10ms"},
 		{"no reported level: any", closedRun(), []string{"p99<=10ms"}, Any, nil, false, -1, "no level was reported, so none met p99<=10ms"},
 		{"missing metric fails the level with the reason", sweep, []string{"lag.p99<=1ms"}, Any, []bool{false, false, false}, false, -1,
-			"lag.p99 is measured in open loop only"},
+			"lag.p99<=1ms at concurrency 1 (measured in open loop only)"},
 		{"missing stream data", closedRun(level(1, 240, time.Millisecond, time.Millisecond, 0)), []string{"first.p99<=1ms"}, All, []bool{false}, false, -1,
-			"first.p99 is measured on streams only"},
+			"first.p99<=1ms at concurrency 1 (measured on streams only)"},
 		{"percentile not cached and no histogram", sweep, []string{"p50<=1s"}, All, []bool{false, false, false}, false, -1,
 			"no histogram to read p50 from"},
 	} {

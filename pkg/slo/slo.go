@@ -130,7 +130,7 @@ type ParseError struct {
 }
 
 func (e *ParseError) Error() string {
-	return fmt.Sprintf("SLO %q: %s; want %s", e.Expr, e.Problem, Grammar)
+	return fmt.Sprintf("%q: %s; want %s", e.Expr, e.Problem, Grammar)
 }
 
 // Parse parses one expression. Spaces are ignored and case does not matter.
