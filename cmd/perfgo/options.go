@@ -14,6 +14,9 @@ import (
 
 	"github.com/perfgo/perfgo/pkg/inputs"
 	"github.com/perfgo/perfgo/pkg/loadgen"
+	"github.com/perfgo/perfgo/pkg/report"
+	"github.com/perfgo/perfgo/pkg/result"
+	"github.com/perfgo/perfgo/pkg/slo"
 )
 
 // profileOptions are perf_analyzer's options, bound to flags with its names,
@@ -80,6 +83,16 @@ type profileOptions struct {
 	VerboseCSV bool
 	JSONFile   string
 	Verbose    int
+	// Summary is what follows perf_analyzer's report on stdout: a table
+	// per level ("table"), the same in markdown, or nothing ("none").
+	Summary string
+
+	// SLOs are the parsed --slo objectives every reported level is judged
+	// on; SLOMode is --slo-mode (see slo.All for the default's reason).
+	slos    []string
+	SLOs    []slo.Objective
+	sloMode string
+	SLOMode slo.Mode
 
 	// deprecated is perf_analyzer's old way to set the concurrency: -t, -c, -d.
 	deprecated deprecatedConcurrency
@@ -223,6 +236,9 @@ func (o *profileOptions) bind(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.VerboseCSV, "verbose-csv", false, "add perf_analyzer's verbose CSV columns")
 	fs.StringVar(&o.JSONFile, "json", "", "write perfgo's JSON report to this file")
 	fs.CountVarP(&o.Verbose, "verbose", "v", "print each measurement window (-v)")
+	fs.StringVar(&o.Summary, "summary", report.FormatTable, "after perf_analyzer's report, a summary per level: table, markdown (for CI job summaries and pull-request comments) or none")
+	fs.StringArrayVar(&o.slos, "slo", nil, "service-level objective METRIC OP NUMBER[UNIT] every reported level is judged on, e.g. p99<=20ms, p99.9<50ms, avg<=3ms, throughput>=1000, errors<=0.1%, lag.p99<=1ms (open loop), first.p99<=200ms (streams); repeatable; a miss exits with code 5")
+	fs.StringVar(&o.sloMode, "slo-mode", string(slo.All), "all: every reported level must meet every --slo; any: at least one level must")
 
 	fs.BoolVarP(&o.Async, "async", "a", false, "accepted for compatibility: perfgo always keeps every requested request in flight")
 	fs.BoolVar(&o.Sync, "sync", false, "accepted for compatibility (see --async)")
@@ -395,6 +411,9 @@ func (o *profileOptions) finish(fs *pflag.FlagSet) error {
 	if err := o.finishOwn(); err != nil {
 		return err
 	}
+	if err := o.finishSLOs(); err != nil {
+		return err
+	}
 	if err := o.finishStreams(fs); err != nil {
 		return err
 	}
@@ -454,6 +473,30 @@ func (o *profileOptions) finishOwn() error {
 		return usagef("--failure-limit %v: use a percentage from 0 to 100", o.FailureLimit)
 	case o.MaxResponseSize <= 0:
 		return usagef("--max-response-size %v: use more than 0 bytes, e.g. 64MiB", byteSize(o.MaxResponseSize))
+	}
+	return nil
+}
+
+// finishSLOs checks --summary and parses --slo and --slo-mode. A metric the
+// load mode cannot measure (lag.p99 in closed loop) is refused here; one
+// that needs streams waits for discovery, since a decoupled model streams
+// without --streaming.
+func (o *profileOptions) finishSLOs() error {
+	switch o.Summary {
+	case report.FormatTable, report.FormatMarkdown, "none":
+	default:
+		return usagef("--summary %q: use table, markdown or none", o.Summary)
+	}
+	mode, err := slo.ParseMode(o.sloMode)
+	if err != nil {
+		return usagef("--slo-mode %q: use all (every reported level must meet every SLO) or any (at least one level must)", o.sloMode)
+	}
+	o.SLOMode = mode
+	if o.SLOs, err = slo.ParseAll(o.slos); err != nil {
+		return usagef("--slo %v", err)
+	}
+	if err := slo.Check(o.SLOs, result.Settings{Mode: result.Mode(o.Load.Mode), Streaming: true}); err != nil {
+		return &usageErr{err.Error()}
 	}
 	return nil
 }

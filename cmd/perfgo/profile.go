@@ -22,6 +22,7 @@ import (
 	"github.com/perfgo/perfgo/pkg/loadgen/schedule"
 	"github.com/perfgo/perfgo/pkg/report"
 	"github.com/perfgo/perfgo/pkg/result"
+	"github.com/perfgo/perfgo/pkg/slo"
 )
 
 // profile runs one perf_analyzer-style profile: discover the model, sweep,
@@ -138,6 +139,11 @@ func profile(ctx context.Context, o *profileOptions, stdout, stderr io.Writer) (
 		return err
 	}
 	settings = target.complete(settings, o)
+	// Now that discovery says whether requests stream: an SLO on stream
+	// figures is refused before the load, not failed after it.
+	if err := slo.Check(o.SLOs, settings); err != nil {
+		return &usageErr{err.Error()}
+	}
 	obs.settings = settings
 	if err := report.Header(stdout, settings); err != nil {
 		return err
@@ -173,7 +179,25 @@ func profile(ctx context.Context, o *profileOptions, stdout, stderr io.Writer) (
 		}
 		return err
 	}
-	return runExit
+	// The gate is judged on what was measured whatever stopped the run,
+	// but the run's own exit code (2, 3, 4, 99, 130) comes first.
+	gate := sloGate(run, stderr)
+	if runExit != nil {
+		return runExit
+	}
+	return gate
+}
+
+// sloGate judges the run on its SLOs: a miss prints one line on stderr
+// and is exit code 5.
+func sloGate(run result.Run, stderr io.Writer) error {
+	v, ok, err := slo.JudgeRun(run)
+	if err != nil || !ok || v.Pass {
+		return err // err: the settings' SLOs came from parsed flags, so it cannot happen
+	}
+	msg := "SLO missed: " + v.Missed()
+	fmt.Fprintln(stderr, "perfgo: "+msg)
+	return &exitErr{code: exitGate, err: errors.New(msg), shown: true}
 }
 
 // target is what discovery learned about the server and the model.
@@ -239,6 +263,12 @@ func (o *profileOptions) completeSettings(s result.Settings) result.Settings {
 	// perf_analyzer calls synchronous mode; --async only changes the label.
 	s.Async = o.Async
 	s.RequestTimeout = o.Timeout
+	for _, obj := range o.SLOs {
+		s.SLOs = append(s.SLOs, obj.String())
+	}
+	if len(s.SLOs) > 0 {
+		s.SLOMode = string(o.SLOMode)
+	}
 	return s
 }
 
@@ -608,7 +638,24 @@ func (out *outputs) write(run result.Run, o *profileOptions, stdout io.Writer) e
 	if err := report.Summary(stdout, run); err != nil {
 		errs = append(errs, fmt.Errorf("print the summary: %w", err))
 	}
+	if err := writeSummaryTable(stdout, run, o.Summary); err != nil {
+		errs = append(errs, fmt.Errorf("print the summary table: %w", err))
+	}
 	return errors.Join(append(errs, out.writeFiles(run, o))...)
+}
+
+// writeSummaryTable prints perfgo's table (and SLO verdict) after
+// perf_analyzer's report, a blank line between, unless format is "none".
+func writeSummaryTable(stdout io.Writer, run result.Run, format string) error {
+	if format == "none" {
+		return nil
+	}
+	var b bytes.Buffer
+	if err := report.Table(&b, run, report.TableOptions{Format: format}); err != nil || b.Len() == 0 {
+		return err
+	}
+	_, err := stdout.Write(append([]byte("\n"), b.Bytes()...))
+	return err
 }
 
 // writeFiles writes every report file not written yet, each on its own.

@@ -16,6 +16,7 @@ const (
 	exitUnstable        = 2   // the first (or only) level never stabilised
 	exitNoValidRequests = 3   // a window saw no completed request
 	exitFailures        = 4   // a reported level had more than --failure-limit % failed requests
+	exitGate            = 5   // an SLO was missed or compare found a regression
 	exitError           = 99  // everything else, including bad flags
 	exitInterrupted     = 130 // Ctrl-C: what was measured is still reported
 )
@@ -70,9 +71,15 @@ func newRootCmd(abandon <-chan struct{}) *cobra.Command {
 KServe v2 / Open Inference Protocol (Triton, KServe, MLServer, ...) over gRPC or
 HTTP, and prints perf_analyzer's report and CSV, measured with HDR histograms.
 
+After perf_analyzer's report comes a summary table per level (--summary table,
+markdown or none). --slo judges every reported level on objectives such as
+p99<=20ms or throughput>=1000; the table gets a verdict column and the highest
+throughput that met them all (max throughput under SLO).
+
 Exit codes: 0 ok, 2 the first level never stabilised, 3 no valid requests in a
 window, 4 a reported level had more than --failure-limit percent of failed
-requests, 99 any other error (bad flags included), 130 interrupted (what was
+requests, 5 an SLO was missed (--slo; the codes 2, 3, 4, 99 and 130 take
+precedence), 99 any other error (bad flags included), 130 interrupted (what was
 measured is still printed and written: the first Ctrl-C stops issuing and lets
 requests in flight finish for at most --drain-timeout, the second cancels them
 at once, a third exits without writing).`,

@@ -12,6 +12,7 @@ import (
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/perfgo/perfgo/pkg/result"
+	"github.com/perfgo/perfgo/pkg/slo"
 )
 
 // JSONSchema is the value of the report's "schema" key. It changes only
@@ -52,7 +53,9 @@ const JSONSchema = "perfgo.report/v1"
 //	    "sequence": {"length" (0: each data stream's step count),
 //	      "variation" (± percent), "id_start", "id_end" (exclusive; 0: 2^32),
 //	      "string_id", "live" (sequences open at once), "serial"}
-//	      (sequence models; absent otherwise)
+//	      (sequence models; absent otherwise),
+//	    "slos": ["p99<=20ms", ...] (--slo, normalised; absent without SLOs),
+//	    "slo_mode": "all"|"any" (absent without SLOs)
 //	  },
 //	  "stop": {"reason": "completed"|"latency_threshold"|"unstable"|
 //	           "no_valid_requests"|"cancelled"|"error", "message": string},
@@ -95,7 +98,21 @@ const JSONSchema = "perfgo.report/v1"
 //	    stabilise or went over the latency threshold; "stable": false),
 //	  "drained": {"requests", "failed", "failed_percent", "failures": [...]}:
 //	    requests that completed outside every window (in flight when a level
-//	    or the run ended; class "cancelled" when the drain timeout cut them off)
+//	    or the run ended; class "cancelled" when the drain timeout cut them off),
+//	  "slo": { (the levels judged on settings.slos when the report was
+//	      written; absent without SLOs)
+//	    "mode": "all"|"any", "objectives": ["p99<=20ms", ...],
+//	    "pass" (all: every reported level met every objective; any: at least
+//	      one did; false without reported levels),
+//	    "max_throughput" (the highest throughput of a level that met every
+//	      objective, goodput; null when none did),
+//	    "max_throughput_level": {"mode", "value"} | null,
+//	    "levels": [{"mode", "value", "throughput", "pass", (reported levels, in order)
+//	      "results": [{"objective", "metric" ("p99", "lag.p99", "throughput", ...),
+//	        "value" (measured; null when the level has no such data),
+//	        "unit" ("us"|"infer/s"|"%"), "pass",
+//	        "reason" (why there is no value; absent when measured)}, ...]}, ...]
+//	  }
 //	}
 //
 //	<distribution> = {"count", "mean_us", "stddev_us", "min_us", "max_us",
@@ -143,6 +160,77 @@ type jsonReport struct {
 	// the latency threshold), so that nothing measured is lost.
 	Unreported []jsonLevel `json:"unreported_levels"`
 	Drained    jsonDrained `json:"drained"`
+	// SLO is derived from the run when written; absent without SLOs.
+	SLO *jsonSLO `json:"slo,omitempty"`
+}
+
+// jsonSLO is the run judged on its SLOs (pkg/slo).
+type jsonSLO struct {
+	Mode               string         `json:"mode"`
+	Objectives         []string       `json:"objectives"`
+	Pass               bool           `json:"pass"`
+	MaxThroughput      *jsonFloat     `json:"max_throughput"`
+	MaxThroughputLevel *jsonLevelRef  `json:"max_throughput_level"`
+	Levels             []jsonSLOLevel `json:"levels"`
+}
+
+type jsonLevelRef struct {
+	Mode  string    `json:"mode"`
+	Value jsonFloat `json:"value"`
+}
+
+type jsonSLOLevel struct {
+	jsonLevelRef
+	Throughput jsonFloat       `json:"throughput"`
+	Pass       bool            `json:"pass"`
+	Results    []jsonSLOResult `json:"results"`
+}
+
+type jsonSLOResult struct {
+	Objective string     `json:"objective"`
+	Metric    string     `json:"metric"`
+	Value     *jsonFloat `json:"value"`
+	Unit      string     `json:"unit"`
+	Pass      bool       `json:"pass"`
+	Reason    string     `json:"reason,omitempty"`
+}
+
+// newJSONSLO judges r on the SLOs its settings carry; nil without any.
+func newJSONSLO(r result.Run) (*jsonSLO, error) {
+	v, ok, err := slo.JudgeRun(r)
+	if err != nil || !ok {
+		return nil, err
+	}
+	doc := &jsonSLO{Mode: string(v.Mode), Pass: v.Pass, Objectives: []string{}, Levels: []jsonSLOLevel{}}
+	for _, o := range v.Objectives {
+		doc.Objectives = append(doc.Objectives, o.String())
+	}
+	if best, ok := v.MaxThroughput(); ok {
+		l := v.Levels[v.Best]
+		doc.MaxThroughput = new(jsonFloat(best))
+		doc.MaxThroughputLevel = &jsonLevelRef{string(l.Mode), jsonFloat(l.Value)}
+	}
+	for _, l := range v.Levels {
+		jl := jsonSLOLevel{jsonLevelRef{string(l.Mode), jsonFloat(l.Value)}, jsonFloat(l.Throughput), l.Pass, []jsonSLOResult{}}
+		for _, res := range l.Results {
+			jr := jsonSLOResult{Objective: res.Objective.String(), Metric: res.Objective.Metric.String(), Pass: res.Pass, Reason: res.Reason}
+			value := res.Value
+			switch res.Objective.Metric.Kind {
+			case slo.Latency:
+				jr.Unit, value = "us", value/1000
+			case slo.Throughput:
+				jr.Unit = "infer/s"
+			case slo.Errors:
+				jr.Unit = "%"
+			}
+			if res.Measured() {
+				jr.Value = new(jsonFloat(value))
+			}
+			jl.Results = append(jl.Results, jr)
+		}
+		doc.Levels = append(doc.Levels, jl)
+	}
+	return doc, nil
 }
 
 // jsonDrained counts the requests that completed outside every window.
@@ -186,6 +274,8 @@ type jsonSettings struct {
 	Streaming     bool          `json:"streaming,omitempty"`
 	StreamLatency string        `json:"stream_latency,omitempty"`
 	Sequence      *jsonSequence `json:"sequence,omitempty"`
+	SLOs          []string      `json:"slos,omitempty"`
+	SLOMode       string        `json:"slo_mode,omitempty"`
 }
 
 type jsonSequence struct {
@@ -352,6 +442,7 @@ func newJSONReport(r result.Run) (jsonReport, error) {
 			RequestTimeoutMs:    ms(s.RequestTimeout), DrainTimeoutMs: ms(s.DrainTimeout),
 			NoModelConfig: s.NoModelConfig,
 			Streaming:     s.Streaming,
+			SLOs:          s.SLOs, SLOMode: s.SLOMode,
 		},
 		Stop: jsonStop{Reason: r.Stop.String(), Message: r.StopMessage},
 		Drained: jsonDrained{
@@ -374,6 +465,9 @@ func newJSONReport(r result.Run) (jsonReport, error) {
 	}
 	if doc.Unreported, err = newJSONLevels(s, r.Unreported); err != nil {
 		return jsonReport{}, err
+	}
+	if doc.SLO, err = newJSONSLO(r); err != nil {
+		return jsonReport{}, fmt.Errorf("report: json: settings SLOs: %w", err)
 	}
 	return doc, nil
 }

@@ -1,5 +1,7 @@
 // Package report renders perfgo results (pkg/result) as perf_analyzer's
-// stdout report, its CSV file, and perfgo's own JSON report.
+// stdout report, its CSV file, perfgo's own JSON report, and perfgo's
+// summary table (Table: ASCII or markdown, with the SLO verdict), which the
+// CLI prints after perf_analyzer's report, never inside it.
 //
 // Every function takes plain data and writes to an io.Writer: no clock, no
 // files, no state between calls. The stdout and CSV text follow Triton

@@ -141,6 +141,11 @@ type Settings struct {
 	// requests still in flight at the end of a level or run may take before
 	// they are cancelled and counted as failed (class "cancelled").
 	RequestTimeout, DrainTimeout time.Duration
+	// SLOs are the service-level objectives the levels are judged on
+	// (--slo), normalised ("p99<=20ms"); SLOMode is "all" or "any"
+	// (--slo-mode), empty without SLOs. pkg/slo parses and judges them.
+	SLOs    []string
+	SLOMode string
 }
 
 // SequenceSettings are how sequences were made (perf_analyzer's §1.5 options).
