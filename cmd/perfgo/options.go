@@ -73,6 +73,7 @@ type profileOptions struct {
 	CSVFile    string
 	VerboseCSV bool
 	JSONFile   string
+	HTMLFile   string
 	Verbose    int
 
 	// deprecated is perf_analyzer's old way to set the concurrency: -t, -c, -d.
@@ -215,6 +216,7 @@ func (o *profileOptions) bind(fs *pflag.FlagSet) {
 	fs.StringVarP(&o.CSVFile, "latency-report-file", "f", "", "write perf_analyzer's CSV report to this file")
 	fs.BoolVar(&o.VerboseCSV, "verbose-csv", false, "add perf_analyzer's verbose CSV columns")
 	fs.StringVar(&o.JSONFile, "json", "", "write perfgo's JSON report to this file")
+	fs.StringVar(&o.HTMLFile, "html", "", "write a self-contained HTML report (charts and tables, works offline) to this file")
 	fs.CountVarP(&o.Verbose, "verbose", "v", "print each measurement window (-v)")
 
 	fs.BoolVarP(&o.Async, "async", "a", false, "accepted for compatibility: perfgo always keeps every requested request in flight")
