@@ -242,7 +242,7 @@ func (linearTicks) Ticks(lo, hi float64) []plot.Tick {
 		if m*mag >= raw {
 			step, decimals = m*mag, max(0, -int(exp))
 			if m == 2.5 {
-				decimals++
+				decimals = max(0, 1-int(exp)) // 2.5, 0.25; but 25
 			}
 			break
 		}

@@ -369,3 +369,26 @@ func FuzzWrite(f *testing.F) {
 		}
 	})
 }
+
+func TestLinearTickLabels(t *testing.T) {
+	for _, tc := range []struct {
+		lo, hi float64
+		want   []string
+	}{
+		{0, 150, []string{"0", "25", "50", "75", "100", "125", "150"}},
+		{0, 14.6, []string{"0.0", "2.5", "5.0", "7.5", "10.0", "12.5", "15.0"}},
+		{0, 1.2, []string{"0.0", "0.2", "0.4", "0.6", "0.8", "1.0", "1.2"}},
+		{1000, 6000, []string{"1000", "2000", "3000", "4000", "5000", "6000"}},
+		{-3, 3, []string{"-3", "-2", "-1", "0", "1", "2", "3"}},
+	} {
+		var got []string
+		for _, tick := range htmlreport.LinearTicks(tc.lo, tc.hi) {
+			if tick.Label != "" {
+				got = append(got, tick.Label)
+			}
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("ticks of [%v, %v]: %q, want %q", tc.lo, tc.hi, got, tc.want)
+		}
+	}
+}
