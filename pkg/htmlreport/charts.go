@@ -148,7 +148,7 @@ func curveChart(s result.Settings, levels []level) (template.HTML, []string, err
 		legend.Add(series.name+" latency", line, points)
 	}
 	if len(p99) > 0 {
-		l, err := plotter.NewLabels(plotter.XYLabels{XYs: p99, Labels: labels})
+		l, err := plotter.NewLabels(plotter.XYLabels{XYs: p99, Labels: thinLabels(labels)})
 		if err != nil {
 			return "", nil, fmt.Errorf("htmlreport: %s: labels: %w", CurveTitle, err)
 		}
@@ -161,6 +161,24 @@ func curveChart(s result.Settings, levels []level) (template.HTML, []string, err
 	}
 	svg, err := renderSVG(p, legend)
 	return svg, missing, err
+}
+
+// maxPointLabels is how many point labels fit side by side on the
+// throughput chart; a longer sweep labels every k-th point and the last.
+const maxPointLabels = 12
+
+func thinLabels(labels []string) []string {
+	k := (len(labels) + maxPointLabels - 1) / maxPointLabels
+	if k <= 1 {
+		return labels
+	}
+	out := make([]string, len(labels))
+	for i := range labels {
+		if i%k == 0 || i == len(labels)-1 {
+			out[i] = labels[i]
+		}
+	}
+	return out
 }
 
 // distributionChart draws each level's latency at every percentile its
@@ -284,10 +302,13 @@ func percentLabel(x float64) string {
 // inline use: without the XML declaration and generator comment, which mean
 // nothing inside HTML.
 func renderSVG(p *plot.Plot, legend *plot.Legend) (template.HTML, error) {
-	c := vgsvg.New(chartWidth, chartHeight)
-	dc := draw.New(c)
-	r := legend.Rectangle(dc)
+	// The legend's size depends on its text only, not on the canvas: a
+	// long sweep's legend makes the chart taller rather than spill over.
+	r := legend.Rectangle(draw.Canvas{})
 	legendWidth := r.Max.X - r.Min.X + legendMargin
+	height := max(vg.Length(chartHeight), r.Max.Y-r.Min.Y+legendMargin)
+	c := vgsvg.New(chartWidth, height)
+	dc := draw.New(c)
 	p.Draw(draw.Crop(dc, 0, -legendWidth, 0, 0))
 	legend.Draw(draw.Crop(dc, chartWidth-legendWidth+legendMargin/2, 0, 0, -legendMargin/2))
 	var buf bytes.Buffer

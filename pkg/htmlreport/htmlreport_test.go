@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -390,5 +391,35 @@ func TestLinearTickLabels(t *testing.T) {
 		if !slices.Equal(got, tc.want) {
 			t.Errorf("ticks of [%v, %v]: %q, want %q", tc.lo, tc.hi, got, tc.want)
 		}
+	}
+}
+
+// A long sweep's legend fits: the percentile chart grows taller with it.
+func TestLongSweepLegend(t *testing.T) {
+	r := closedRun(t)
+	base := r.Levels[0]
+	r.Levels = nil
+	for c := 1; c <= 40; c++ {
+		l := base
+		l.Value = float64(c)
+		r.Levels = append(r.Levels, l)
+	}
+	_, pg := render(t, r)
+	nines := pg.Charts["latency-percentiles"]
+	if !slices.Contains(nines.Texts, "concurrency 40") {
+		t.Errorf("no legend entry for the 40th level")
+	}
+	// Forty point labels would overlap: every fourth is drawn, and the last.
+	curveTexts := pg.Charts["latency-throughput"].Texts
+	for c, want := range map[int]bool{1: true, 2: false, 5: true, 37: true, 39: false, 40: true} {
+		if got := slices.Contains(curveTexts, fmt.Sprintf("c=%d", c)); got != want {
+			t.Errorf("point label c=%d drawn: %v, want %v", c, got, want)
+		}
+	}
+	if curve := pg.Charts["latency-throughput"]; curve.Height != "420pt" || nines.Height == "420pt" {
+		t.Errorf("chart heights %s and %s; want the percentile chart taller than 420pt for 40 legend entries", curve.Height, nines.Height)
+	}
+	if rows := len(pg.Tables[htmlreport.LevelsTableID].Rows); rows != 40 {
+		t.Errorf("%d rows, want 40", rows)
 	}
 }

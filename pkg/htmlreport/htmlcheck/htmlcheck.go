@@ -43,6 +43,8 @@ type Chart struct {
 	SVG     bool
 	// Texts are the SVG's text elements (axis labels, ticks, legend).
 	Texts []string
+	// Width and Height are the SVG's size attributes ("720pt").
+	Width, Height string
 }
 
 // Table is one table: its header cells and each body row's cells.
@@ -109,6 +111,7 @@ func (pg *Page) element(n *html.Node) {
 				c.Heading = text(m)
 			case m.DataAtom == atom.Svg:
 				c.SVG = true
+				c.Width, c.Height = attr(m, "width"), attr(m, "height")
 			case m.Namespace == "svg" && m.Data == "text":
 				c.Texts = append(c.Texts, text(m))
 			}
