@@ -88,7 +88,7 @@ func TestHTMLReportPathAndEmptyRun(t *testing.T) {
 		t.Fatalf("exit %d against a dead server; want %d", code, exitError)
 	}
 	pg := readHTML(t, path)
-	if !pg.Nothing || len(pg.Charts) != 0 || !strings.HasPrefix(pg.Stop, "Stop: error: ") {
-		t.Errorf("page: nothing measured %v, %d charts, stop %q; want the empty page with the error", pg.Nothing, len(pg.Charts), pg.Stop)
+	if pg.Nothing == "" || len(pg.Charts) != 0 || !strings.HasPrefix(pg.Stop, "Stop: error: ") {
+		t.Errorf("page: nothing measured %q, %d charts, stop %q; want the empty page with the error", pg.Nothing, len(pg.Charts), pg.Stop)
 	}
 }

@@ -79,8 +79,8 @@ type page struct {
 	Stop     string
 	// Completed: the run measured every level asked for.
 	Completed bool
-	// Nothing: no level was reported.
-	Nothing bool
+	// Nothing says why no level was reported; "" when some were.
+	Nothing string
 	Charts  []chart
 	Tables  []table
 	Notes   []string
@@ -116,7 +116,13 @@ func newPage(r result.Run) (*page, error) {
 		Settings:  settingsOf(s),
 		Stop:      stopText(r),
 		Completed: r.Stop == result.StopCompleted,
-		Nothing:   len(r.Levels) == 0,
+	}
+	switch {
+	case len(r.Levels) > 0:
+	case len(r.Unreported) > 0:
+		pg.Nothing = "No level was reported: the levels measured are listed below."
+	default:
+		pg.Nothing = "Nothing was measured: the run reported no level."
 	}
 	levels, err := newLevels(s, r.Levels)
 	if err != nil {

@@ -185,6 +185,9 @@ func TestStructure(t *testing.T) {
 	unreported.Levels = unreported.Levels[:4]
 	unreported.Stop, unreported.StopMessage = result.StopUnstable, "Failed to obtain stable measurement."
 
+	onlyUnreported := unreported
+	onlyUnreported.Levels = nil
+
 	open := openRun(t)
 
 	percentile := closedRun(t)
@@ -197,7 +200,7 @@ func TestStructure(t *testing.T) {
 		rows       int // rows of the reported levels' table (0: no table)
 		unreported int
 		charts     []string
-		nothing    bool
+		nothing    string
 		stop       string
 		head       []string // columns that must be there
 		noHead     []string // columns that must not
@@ -209,7 +212,7 @@ func TestStructure(t *testing.T) {
 			noHead: []string{"Send rate (req/s)", "First response p50 (ms)"},
 			cell:   map[string]string{"Concurrency": "1"}},
 		{name: "one level", run: oneLevel, rows: 1, charts: allCharts, stop: "completed"},
-		{name: "zero levels", run: nothing, nothing: true, stop: "error: server 127.0.0.1:8001: connection refused"},
+		{name: "zero levels", run: nothing, nothing: "Nothing was measured: the run reported no level.", stop: "error: server 127.0.0.1:8001: connection refused"},
 		{name: "no histograms", run: noHist, rows: 2, charts: allCharts[:1], stop: "completed",
 			noHead: []string{"Server queue (ms)"},
 			notes:  []string{"Not in the percentile chart (no histogram): concurrency 1, concurrency 2."},
@@ -226,13 +229,15 @@ func TestStructure(t *testing.T) {
 			cell: map[string]string{"Between responses p99 (ms)": "5.000"}},
 		{name: "unreported levels", run: unreported, rows: 4, unreported: 2, charts: allCharts,
 			stop: "unstable: Failed to obtain stable measurement."},
+		{name: "only unreported levels", run: onlyUnreported, unreported: 2, nothing: "No level was reported: the levels measured are listed below.",
+			stop: "unstable: Failed to obtain stable measurement."},
 		{name: "stabilising percentile", run: percentile, rows: 6, charts: allCharts, stop: "completed",
 			head: []string{"p99 (ms)", "p99.9 (ms)"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, pg := render(t, tc.run)
 			if pg.Nothing != tc.nothing {
-				t.Errorf("page says nothing was measured: %v, want %v", pg.Nothing, tc.nothing)
+				t.Errorf("page says %q of no level, want %q", pg.Nothing, tc.nothing)
 			}
 			if want := "Stop: " + tc.stop; pg.Stop != want {
 				t.Errorf("stop line %q, want %q", pg.Stop, want)

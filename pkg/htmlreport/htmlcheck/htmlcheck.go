@@ -21,8 +21,8 @@ type Page struct {
 	Charts map[string]Chart
 	// Tables are the page's tables by id.
 	Tables map[string]Table
-	// Nothing: the page says no level was measured.
-	Nothing bool
+	// Nothing is the page's line saying no level was reported, "" without one.
+	Nothing string
 	// Stop is the stop line's text.
 	Stop string
 	// Notes are the notes under the tables.
@@ -141,7 +141,7 @@ func (pg *Page) element(n *html.Node) {
 	case atom.P:
 		switch attr(n, "class") {
 		case "nothing":
-			pg.Nothing = true
+			pg.Nothing = text(n)
 		case "stop", "stop partial":
 			pg.Stop = text(n)
 		}
