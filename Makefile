@@ -7,7 +7,7 @@ BIN     := bin/perfgo
 # never needs protoc because the generated code is committed.
 PROTOC  ?= protoc
 
-.PHONY: all build test lint vet staticcheck race proto bench demo clean
+.PHONY: all build test lint vet staticcheck race proto bench demo html-screenshot clean
 
 all: build
 
@@ -40,6 +40,12 @@ bench:
 
 demo:
 	$(GO) run ./cmd/perfgo demo
+
+# A short sweep against perfgo serve, its --html report, and a PNG of that
+# page as headless Chromium draws it (bin/html-screenshot/). Installs
+# Debian's chromium when missing (root); tests and CI never need it.
+html-screenshot:
+	GO=$(GO) ./scripts/html-screenshot.sh
 
 clean:
 	rm -rf bin

@@ -82,6 +82,7 @@ type profileOptions struct {
 	CSVFile    string
 	VerboseCSV bool
 	JSONFile   string
+	HTMLFile   string
 	Verbose    int
 	// Summary is what follows perf_analyzer's report on stdout: a table
 	// per level ("table"), the same in markdown, or nothing ("none").
@@ -235,6 +236,7 @@ func (o *profileOptions) bind(fs *pflag.FlagSet) {
 	fs.StringVarP(&o.CSVFile, "latency-report-file", "f", "", "write perf_analyzer's CSV report to this file (and one per composing model, named <model>_v<version>.<file name>)")
 	fs.BoolVar(&o.VerboseCSV, "verbose-csv", false, "add perf_analyzer's verbose CSV columns")
 	fs.StringVar(&o.JSONFile, "json", "", "write perfgo's JSON report to this file")
+	fs.StringVar(&o.HTMLFile, "html", "", "write a self-contained HTML report (charts and tables, works offline) to this file")
 	fs.CountVarP(&o.Verbose, "verbose", "v", "print each measurement window (-v)")
 	fs.StringVar(&o.Summary, "summary", report.FormatTable, "after perf_analyzer's report, a summary per level: table, markdown (for CI job summaries and pull-request comments) or none")
 	fs.StringArrayVar(&o.slos, "slo", nil, "service-level objective METRIC OP NUMBER[UNIT] every reported level is judged on, e.g. p99<=20ms, p99.9<50ms, avg<=3ms, throughput>=1000, errors<=0.1%, lag.p99<=1ms (open loop), first.p99<=200ms (streams); repeatable; a miss exits with code 5")

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/perfgo/perfgo/pkg/client"
+	"github.com/perfgo/perfgo/pkg/htmlreport"
 	"github.com/perfgo/perfgo/pkg/inferencepb"
 	"github.com/perfgo/perfgo/pkg/inputs"
 	"github.com/perfgo/perfgo/pkg/loadgen"
@@ -606,6 +607,7 @@ func openOutputs(o *profileOptions) (*outputs, error) {
 			return report.CSV(w, run, report.CSVOptions{Verbose: o.VerboseCSV})
 		}},
 		{"--json", o.JSONFile, func(w io.Writer, run result.Run, _ *profileOptions) error { return report.JSON(w, run) }},
+		{"--html", o.HTMLFile, func(w io.Writer, run result.Run, _ *profileOptions) error { return htmlreport.Write(w, run) }},
 	} {
 		if spec.path == "" {
 			continue
