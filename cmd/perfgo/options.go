@@ -74,6 +74,9 @@ type profileOptions struct {
 	VerboseCSV bool
 	JSONFile   string
 	Verbose    int
+	// HDRLogFile receives every window's histograms in HdrHistogram's
+	// interval log format (--hdr-log); see hdrLog.
+	HDRLogFile string
 
 	// deprecated is perf_analyzer's old way to set the concurrency: -t, -c, -d.
 	deprecated deprecatedConcurrency
@@ -216,6 +219,7 @@ func (o *profileOptions) bind(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.VerboseCSV, "verbose-csv", false, "add perf_analyzer's verbose CSV columns")
 	fs.StringVar(&o.JSONFile, "json", "", "write perfgo's JSON report to this file")
 	fs.CountVarP(&o.Verbose, "verbose", "v", "print each measurement window (-v)")
+	fs.StringVar(&o.HDRLogFile, "hdr-log", "", "write every window's latency histogram (open loop: also service time and schedule lag) to this file in HdrHistogram's interval log format; values in ns, max column in ms")
 
 	fs.BoolVarP(&o.Async, "async", "a", false, "accepted for compatibility: perfgo always keeps every requested request in flight")
 	fs.BoolVar(&o.Sync, "sync", false, "accepted for compatibility (see --async)")

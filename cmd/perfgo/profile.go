@@ -127,10 +127,15 @@ func profile(ctx context.Context, o *profileOptions, stdout, stderr io.Writer) (
 		}
 	}
 	obs := &printer{stdout: stdout, stderr: stderr, verbose: o.Verbose > 0}
-	lopts, err := o.loadgenOptions(target, cl, control, obs)
+	var observer loadgen.Observer = obs
+	if out.hdr != nil {
+		observer = observers{obs, out.hdr}
+	}
+	lopts, err := o.loadgenOptions(target, cl, control, observer)
 	if err != nil {
 		return err
 	}
+	lopts.WindowHistograms = out.hdr != nil
 	settings, err := loadgen.Settings(lopts)
 	if err != nil {
 		return err
@@ -155,6 +160,9 @@ func profile(ctx context.Context, o *profileOptions, stdout, stderr io.Writer) (
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
 		debug.SetGCPercent(loadGCPercent(ms.HeapAlloc))
+	}
+	if out.hdr != nil {
+		out.hdr.begin(time.Now())
 	}
 	run, runErr := loadgen.Run(ctx, lopts)
 	run.Settings = target.complete(run.Settings, o)
@@ -511,6 +519,8 @@ func (p *printer) Warn(msg string) { fmt.Fprintln(p.stderr, "warning: "+msg) }
 // a path that cannot be written is refused before anything is measured.
 type outputs struct {
 	files []*outputFile
+	// hdr is --hdr-log's file, written as windows end; nil without it.
+	hdr *hdrLog
 }
 
 type outputFile struct {
@@ -534,17 +544,39 @@ func openOutputs(o *profileOptions) (*outputs, error) {
 		if spec.path == "" {
 			continue
 		}
-		// Not truncated yet: an earlier report survives bad flags.
-		f, err := os.OpenFile(spec.path, os.O_WRONLY|os.O_CREATE, 0o644)
+		f, err := openReport(spec.flag, spec.path)
 		if err != nil {
-			for _, of := range out.files {
-				_ = of.f.Close()
-			}
-			return nil, usagef("%s %s: cannot write the report there (%v); give a path in a writable directory", spec.flag, spec.path, unwrapPath(err))
+			out.closeUnwritten()
+			return nil, err
 		}
 		out.files = append(out.files, &outputFile{flag: spec.flag, path: spec.path, f: f, write: spec.write})
 	}
+	if o.HDRLogFile != "" {
+		f, err := openReport("--hdr-log", o.HDRLogFile)
+		if err != nil {
+			out.closeUnwritten()
+			return nil, err
+		}
+		out.hdr = &hdrLog{path: o.HDRLogFile, f: f}
+	}
 	return out, nil
+}
+
+// openReport opens a report file for writing, not truncated yet: an
+// earlier report survives bad flags.
+func openReport(flag, path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, usagef("%s %s: cannot write the report there (%v); give a path in a writable directory", flag, path, unwrapPath(err))
+	}
+	return f, nil
+}
+
+// closeUnwritten closes the files opened so far, leaving them as they were.
+func (out *outputs) closeUnwritten() {
+	for _, of := range out.files {
+		_ = of.f.Close()
+	}
 }
 
 // unwrapPath drops the path from a *PathError: the message names it already.
@@ -584,11 +616,18 @@ func (out *outputs) writeFiles(run result.Run, o *profileOptions) error {
 			errs = append(errs, fmt.Errorf("write report %s (%s): %w", of.path, of.flag, err))
 		}
 	}
+	if out.hdr != nil {
+		errs = append(errs, out.hdr.close())
+		out.hdr = nil
+	}
 	return errors.Join(errs...)
 }
 
 // pending says some report file was opened and not written yet.
 func (out *outputs) pending() bool {
+	if out.hdr != nil {
+		return true
+	}
 	for _, of := range out.files {
 		if !of.written {
 			return true
