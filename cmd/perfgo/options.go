@@ -77,6 +77,9 @@ type profileOptions struct {
 	// HDRLogFile receives every window's histograms in HdrHistogram's
 	// interval log format (--hdr-log); see hdrLog.
 	HDRLogFile string
+	// Quiet: no progress line on stderr (there is one only when stderr
+	// is a terminal and CI is not set).
+	Quiet bool
 
 	// deprecated is perf_analyzer's old way to set the concurrency: -t, -c, -d.
 	deprecated deprecatedConcurrency
@@ -219,6 +222,7 @@ func (o *profileOptions) bind(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.VerboseCSV, "verbose-csv", false, "add perf_analyzer's verbose CSV columns")
 	fs.StringVar(&o.JSONFile, "json", "", "write perfgo's JSON report to this file")
 	fs.CountVarP(&o.Verbose, "verbose", "v", "print each measurement window (-v)")
+	fs.BoolVar(&o.Quiet, "quiet", false, "no progress line on stderr (shown only when stderr is a terminal and CI is unset, \"false\" or \"0\")")
 	fs.StringVar(&o.HDRLogFile, "hdr-log", "", "write every window's latency histogram (open loop: also service time and schedule lag) to this file in HdrHistogram's interval log format; values in ns, max column in ms")
 
 	fs.BoolVarP(&o.Async, "async", "a", false, "accepted for compatibility: perfgo always keeps every requested request in flight")

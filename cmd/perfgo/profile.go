@@ -131,6 +131,10 @@ func profile(ctx context.Context, o *profileOptions, stdout, stderr io.Writer) (
 	if out.hdr != nil {
 		observer = observers{obs, out.hdr}
 	}
+	progress := newProgressLine(observer, stderr, o, os.Getenv("CI"))
+	if progress != nil {
+		observer = progress
+	}
 	lopts, err := o.loadgenOptions(target, cl, control, observer)
 	if err != nil {
 		return err
@@ -164,7 +168,13 @@ func profile(ctx context.Context, o *profileOptions, stdout, stderr io.Writer) (
 	if out.hdr != nil {
 		out.hdr.begin(time.Now())
 	}
+	if progress != nil {
+		progress.start(time.Now())
+	}
 	run, runErr := loadgen.Run(ctx, lopts)
+	if progress != nil {
+		progress.close()
+	}
 	run.Settings = target.complete(run.Settings, o)
 	for _, c := range run.DrainedFailures {
 		if c.Class == "cancelled" {
