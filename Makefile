@@ -7,7 +7,7 @@ BIN     := bin/perfgo
 # never needs protoc because the generated code is committed.
 PROTOC  ?= protoc
 
-.PHONY: all build test lint vet staticcheck race proto bench demo html-screenshot clean
+.PHONY: all build test lint vet staticcheck race proto bench goinstall demo html-screenshot clean
 
 all: build
 
@@ -37,6 +37,11 @@ proto:
 
 bench:
 	./bench/run.sh
+
+# README's `go install ...@latest` from a clean GOPATH, served from HEAD by a
+# file:// module proxy (downloads every dependency: not part of test).
+goinstall:
+	./bench/goinstall.sh
 
 demo:
 	$(GO) run ./cmd/perfgo demo

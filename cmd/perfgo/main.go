@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/signal"
 	"sync"
+
+	"golang.org/x/term"
 )
 
 // gcPercent is perfgo's GOGC during the load unless the environment sets
@@ -43,6 +45,7 @@ func main() {
 			abandon: func() { close(abandon) },
 			exit:    func() { os.Exit(exitInterrupted) },
 			stderr:  os.Stderr,
+			erase:   eraseLine(os.Stderr),
 		})
 	})
 	code := run(ctx, abandon, os.Args[1:], os.Stdout, os.Stderr)
@@ -59,6 +62,19 @@ type interruptActions struct {
 	abandon func() // second: cancel the requests in flight, still report
 	exit    func() // third: leave at once, writing nothing more
 	stderr  io.Writer
+	// erase starts each message: on a terminal it clears the line, where
+	// the progress line may be (each message is one write, so it cannot
+	// land inside the line's own writes).
+	erase string
+}
+
+// eraseLine is what clears the current line of f: "\r\x1b[K" on a
+// terminal, nothing elsewhere.
+func eraseLine(f *os.File) string {
+	if term.IsTerminal(int(f.Fd())) {
+		return "\r\x1b[K"
+	}
+	return ""
 }
 
 // watchInterrupts turns each signal from sigs into the next action until
@@ -73,10 +89,10 @@ func watchInterrupts(sigs <-chan os.Signal, done <-chan struct{}, a interruptAct
 		}
 		switch n {
 		case 1:
-			fmt.Fprintln(a.stderr, "perfgo: interrupted: finishing the requests in flight, then reporting (Ctrl-C again to cancel them now)")
+			fmt.Fprintln(a.stderr, a.erase+"perfgo: interrupted: finishing the requests in flight, then reporting (Ctrl-C again to cancel them now)")
 			a.stop()
 		case 2:
-			fmt.Fprintln(a.stderr, "perfgo: cancelling the requests in flight; reporting what was measured (Ctrl-C again to exit without reports)")
+			fmt.Fprintln(a.stderr, a.erase+"perfgo: cancelling the requests in flight; reporting what was measured (Ctrl-C again to exit without reports)")
 			a.abandon()
 		default:
 			a.exit()

@@ -95,6 +95,13 @@ type profileOptions struct {
 	sloMode string
 	SLOMode slo.Mode
 
+	// HDRLogFile receives every window's histograms in HdrHistogram's
+	// interval log format (--hdr-log); see hdrLog.
+	HDRLogFile string
+	// Quiet: no progress line on stderr (there is one only when stderr
+	// is a terminal and CI is not set).
+	Quiet bool
+
 	// deprecated is perf_analyzer's old way to set the concurrency: -t, -c, -d.
 	deprecated deprecatedConcurrency
 
@@ -241,6 +248,8 @@ func (o *profileOptions) bind(fs *pflag.FlagSet) {
 	fs.StringVar(&o.Summary, "summary", report.FormatTable, "after perf_analyzer's report, a summary per level: table, markdown (for CI job summaries and pull-request comments) or none")
 	fs.StringArrayVar(&o.slos, "slo", nil, "service-level objective METRIC OP NUMBER[UNIT] every reported level is judged on, e.g. p99<=20ms, p99.9<50ms, avg<=3ms, throughput>=1000, errors<=0.1%, lag.p99<=1ms (open loop), first.p99<=200ms (streams); repeatable; a miss exits with code 5")
 	fs.StringVar(&o.sloMode, "slo-mode", string(slo.All), "all: every reported level must meet every --slo; any: at least one level must")
+	fs.BoolVar(&o.Quiet, "quiet", false, "no progress line on stderr (shown only when stderr is a terminal and CI is unset, \"false\" or \"0\")")
+	fs.StringVar(&o.HDRLogFile, "hdr-log", "", "write every window's latency histogram (open loop: also service time and schedule lag) to this file in HdrHistogram's interval log format; values in ns, max column in ms")
 
 	fs.BoolVarP(&o.Async, "async", "a", false, "accepted for compatibility: perfgo always keeps every requested request in flight")
 	fs.BoolVar(&o.Sync, "sync", false, "accepted for compatibility (see --async)")

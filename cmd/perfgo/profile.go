@@ -131,10 +131,19 @@ func profile(ctx context.Context, o *profileOptions, stdout, stderr io.Writer) (
 		}
 	}
 	obs := &printer{stdout: stdout, stderr: stderr, verbose: o.Verbose > 0}
-	lopts, err := o.loadgenOptions(target, cl, control, obs)
+	var observer loadgen.Observer = obs
+	if out.hdr != nil {
+		observer = observers{obs, out.hdr}
+	}
+	progress := newProgressLine(observer, stderr, o, os.Getenv("CI"))
+	if progress != nil {
+		observer = progress
+	}
+	lopts, err := o.loadgenOptions(target, cl, control, observer)
 	if err != nil {
 		return err
 	}
+	lopts.WindowHistograms = out.hdr != nil
 	settings, err := loadgen.Settings(lopts)
 	if err != nil {
 		return err
@@ -165,7 +174,16 @@ func profile(ctx context.Context, o *profileOptions, stdout, stderr io.Writer) (
 		runtime.ReadMemStats(&ms)
 		debug.SetGCPercent(loadGCPercent(ms.HeapAlloc))
 	}
+	if out.hdr != nil {
+		out.hdr.begin(time.Now())
+	}
+	if progress != nil {
+		progress.start(time.Now())
+	}
 	run, runErr := loadgen.Run(ctx, lopts)
+	if progress != nil {
+		progress.close()
+	}
 	run.Settings = target.complete(run.Settings, o)
 	for _, c := range run.DrainedFailures {
 		if c.Class == "cancelled" {
@@ -588,6 +606,8 @@ func (p *printer) Warn(msg string) { fmt.Fprintln(p.stderr, "warning: "+msg) }
 // a path that cannot be written is refused before anything is measured.
 type outputs struct {
 	files []*outputFile
+	// hdr is --hdr-log's file, written as windows end; nil without it.
+	hdr *hdrLog
 }
 
 type outputFile struct {
@@ -612,17 +632,39 @@ func openOutputs(o *profileOptions) (*outputs, error) {
 		if spec.path == "" {
 			continue
 		}
-		// Not truncated yet: an earlier report survives bad flags.
-		f, err := os.OpenFile(spec.path, os.O_WRONLY|os.O_CREATE, 0o644)
+		f, err := openReport(spec.flag, spec.path)
 		if err != nil {
-			for _, of := range out.files {
-				_ = of.f.Close()
-			}
-			return nil, usagef("%s %s: cannot write the report there (%v); give a path in a writable directory", spec.flag, spec.path, unwrapPath(err))
+			out.closeUnwritten()
+			return nil, err
 		}
 		out.files = append(out.files, &outputFile{flag: spec.flag, path: spec.path, f: f, write: spec.write})
 	}
+	if o.HDRLogFile != "" {
+		f, err := openReport("--hdr-log", o.HDRLogFile)
+		if err != nil {
+			out.closeUnwritten()
+			return nil, err
+		}
+		out.hdr = &hdrLog{path: o.HDRLogFile, f: f}
+	}
 	return out, nil
+}
+
+// openReport opens a report file for writing, not truncated yet: an
+// earlier report survives bad flags.
+func openReport(flag, path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, usagef("%s %s: cannot write the report there (%v); give a path in a writable directory", flag, path, unwrapPath(err))
+	}
+	return f, nil
+}
+
+// closeUnwritten closes the files opened so far, leaving them as they were.
+func (out *outputs) closeUnwritten() {
+	for _, of := range out.files {
+		_ = of.f.Close()
+	}
 }
 
 // unwrapPath drops the path from a *PathError: the message names it already.
@@ -682,6 +724,10 @@ func (out *outputs) writeFiles(run result.Run, o *profileOptions) error {
 			errs = append(errs, writeComposingCSVs(of.path, run))
 		}
 	}
+	if out.hdr != nil {
+		errs = append(errs, out.hdr.close())
+		out.hdr = nil
+	}
 	return errors.Join(errs...)
 }
 
@@ -705,6 +751,9 @@ func writeComposingCSVs(csvPath string, run result.Run) error {
 
 // pending says some report file was opened and not written yet.
 func (out *outputs) pending() bool {
+	if out.hdr != nil {
+		return true
+	}
 	for _, of := range out.files {
 		if !of.written {
 			return true

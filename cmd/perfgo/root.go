@@ -100,9 +100,29 @@ at once, a third exits without writing).`,
 			return profile(cmd.Context(), opts, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
-	root.CompletionOptions.DisableDefaultCmd = true
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageErr{err.Error() + " (see perfgo --help)"} })
 	opts.bind(root.Flags())
+	completeFlagValues(root)
 	root.AddCommand(newServeCmd(), newDemoCmd(abandon), newVersionCmd())
 	return root
+}
+
+// flagChoices are the values of the flags that have a few, offered by
+// the shell completion scripts of cobra's "perfgo completion bash|zsh|fish".
+func flagChoices() map[string][]string {
+	return map[string][]string{
+		"protocol":             {"http", "grpc"},
+		"measurement-mode":     {"time_windows", "count_windows"},
+		"request-distribution": {"constant", "poisson"},
+		"stream-latency":       {"first", "final"},
+		"shared-memory":        {"none", "system"},
+	}
+}
+
+func completeFlagValues(root *cobra.Command) {
+	for flag, values := range flagChoices() {
+		// It fails only for a flag that does not exist: TestCompletion
+		// completes every one of them.
+		_ = root.RegisterFlagCompletionFunc(flag, cobra.FixedCompletions(values, cobra.ShellCompDirectiveNoFileComp))
+	}
 }

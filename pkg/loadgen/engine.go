@@ -55,6 +55,9 @@ func Run(ctx context.Context, opts Options) (result.Run, error) {
 		return run, &StopError{Reason: result.StopError, Msg: err.Error(), Err: err}
 	}
 	e := newEngine(ctx, o)
+	if lo, ok := e.obs.(LiveObserver); ok {
+		lo.Live(e.completed)
+	}
 	stop := e.sweep(ctx, &run)
 	e.stopWorkers()
 	e.drain(func() { _ = e.closed.Wait() }, e.cancelScopes) // workers return no errors: failures are data
@@ -946,6 +949,7 @@ func (e *engine) window() *window {
 
 func (e *engine) summary(w *window, s sample) WindowSummary {
 	ws := WindowSummary{
+		Start:      w.start,
 		Duration:   w.duration(),
 		Requests:   w.ok,
 		Failed:     w.failed,
@@ -959,6 +963,13 @@ func (e *engine) summary(w *window, s sample) WindowSummary {
 		ws.Err = noValidRequests(s.inFlight)
 	} else {
 		ws.Latency = time.Duration(s.latency)
+		ws.P99 = w.lat.percentile(99)
+	}
+	if e.o.WindowHistograms {
+		ws.Histograms = &WindowHistograms{Latency: w.lat.h.Export()}
+		if e.open {
+			ws.Histograms.ServiceTime, ws.Histograms.ScheduleLag = w.svc.h.Export(), w.lag.h.Export()
+		}
 	}
 	return ws
 }

@@ -22,6 +22,8 @@ import (
 	"context"
 	"time"
 
+	hdr "github.com/HdrHistogram/hdrhistogram-go"
+
 	"github.com/perfgo/perfgo/pkg/client"
 	"github.com/perfgo/perfgo/pkg/inferencepb"
 	"github.com/perfgo/perfgo/pkg/result"
@@ -74,9 +76,22 @@ type Observer interface {
 	Warn(msg string)
 }
 
+// LiveObserver is an Observer that also reads the run's progress between
+// windows (a progress line's current throughput). Run calls Live once,
+// before the first level, with completed: the requests completed so far
+// (successful or failed, warm-up included). completed may be called from
+// any goroutine until Run returns; it takes a lock the workers take when
+// they are created, so call it a few times a second, not in a loop.
+type LiveObserver interface {
+	Observer
+	Live(completed func() uint64)
+}
+
 // WindowSummary is one measurement window, for perf_analyzer's verbose
-// "Pass [k] throughput: ..." lines.
+// "Pass [k] throughput: ..." lines, a progress line and interval logs.
 type WindowSummary struct {
+	// Start is when the window began; it lasted Duration.
+	Start    time.Time
 	Duration time.Duration
 	// Requests completed successfully in the window; Failed completed with an error.
 	Requests, Failed uint64
@@ -88,8 +103,22 @@ type WindowSummary struct {
 	// AvgLatency and StdDev (sample) of the successful requests; Latency is
 	// the stabilising latency (average or the chosen percentile).
 	AvgLatency, StdDev, Latency time.Duration
+	// P99 is the 99th percentile latency of the successful requests.
+	P99 time.Duration
+	// Histograms are copies of the window's histograms, only with
+	// Options.WindowHistograms (nil otherwise).
+	Histograms *WindowHistograms
 	// Err is set when the window has no valid (successful) request.
 	Err error
+}
+
+// WindowHistograms are one window's histograms, in nanoseconds: the
+// reported latency of its successful requests (Latency.TotalCount equals
+// WindowSummary.Requests but for values out of the histogram's range),
+// and in open loop their service time and every sent request's schedule
+// lag (nil in closed loop). They are copies: the engine reuses its windows.
+type WindowHistograms struct {
+	Latency, ServiceTime, ScheduleLag *hdr.Snapshot
 }
 
 // Open-loop request distributions.
@@ -170,6 +199,10 @@ type Options struct {
 	Composing []ComposingModel
 	// Observer may be nil.
 	Observer Observer
+	// WindowHistograms copies each window's histograms into its
+	// WindowSummary (about 264 KiB each, once per window); off, the
+	// summaries cost no copy.
+	WindowHistograms bool
 
 	// Distribution is the open-loop arrival process in RequestRate mode:
 	// Constant (default) or Poisson.
