@@ -83,6 +83,11 @@ type engine struct {
 	obs   Observer
 	open  bool
 	stats serverStats
+	// cpu reads the process's CPU time, cpus is how many CPUs it may
+	// use; cpuMark is the CPU time at the current window's start.
+	cpu     func() CPUTime
+	cpus    int
+	cpuMark CPUTime
 
 	// Requests are sent with their level's scope: cancelling the run's
 	// context stops issuing, not the requests in flight (they drain), and
@@ -213,6 +218,7 @@ func newEngine(ctx context.Context, o Options) *engine {
 	if e.obs == nil {
 		e.obs = nopObserver{}
 	}
+	e.cpu, e.cpus = o.cpuClock()
 	if o.Sequences != nil {
 		e.seq = &sequencer{o: *o.Sequences, ids: newSeqIDs(o.Sequences)}
 	}
@@ -871,6 +877,7 @@ func (e *engine) level(ctx context.Context, ld load, v float64) (result.Level, b
 		e.free = append(e.free, cur)
 	}()
 	start, base, err := ld.begin(ctx, v, quota, cur)
+	e.cpuMark = e.cpu()
 	if err != nil {
 		ld.end()
 		stop := asStop(err)
@@ -897,6 +904,8 @@ func (e *engine) level(ctx context.Context, ld load, v float64) (result.Level, b
 		cur = e.window()
 		w.start, w.end = start, time.Now()
 		base = e.swap(w, cur)
+		now := e.cpu()
+		w.cpu, e.cpuMark = now.since(e.cpuMark), now
 		if e.o.RequestCount > 0 && w.last.After(w.start) {
 			// The window ends with its last request, not when it was noticed.
 			w.end = w.last
@@ -1023,6 +1032,8 @@ func (e *engine) merged(lvl result.Level) result.Level {
 		m.merge(w)
 	}
 	lvl.Client = m.clientStats(e.o.BatchSize, e.o.Percentile, e.open)
+	lvl.Client.CPU, lvl.Client.CPUWait = m.cpu.Used, m.cpu.Waited
+	e.clientCPU(&lvl)
 	// Failures of every window count, not only those of the windows
 	// merged: a level that failed early and then settled is not clean.
 	lvl.Total = result.Counts{Requests: e.total.ok, Failed: e.total.failed}

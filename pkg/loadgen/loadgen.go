@@ -190,6 +190,15 @@ type Options struct {
 	// NewCaller makes worker's Caller; it is called once per worker, as
 	// workers are first needed, and the Caller is reused across levels.
 	NewCaller func(worker int) (Caller, error)
+	// ProcessCPU reads the process's CPU clock at window edges; nil reads
+	// the process's own (getrusage, and the kernel's scheduler statistics
+	// for the wait). CPUs is how many CPUs perfgo may use; 0 means
+	// GOMAXPROCS. Each level's ClientStats.CPUShare and CPUWaitShare are
+	// the CPU time used and waited for over those CPUs' time; more than
+	// 80% together is a warning.
+	ProcessCPU func() CPUTime
+	CPUs       int
+
 	// Stats, when set, is asked for statistics at every window boundary.
 	Stats StatsSource
 	// Composing are the models whose statistics are reported under Model's

@@ -197,6 +197,7 @@ func (o *Options) settings() result.Settings {
 		Sequence:                o.sequenceSettings(),
 		StreamLatency:           o.StreamLatency,
 	}
+	_, s.CPUs = o.cpuClock()
 	if o.open() {
 		s.LatencyOrigin = "intended"
 		s.Distribution = o.Distribution

@@ -334,6 +334,8 @@ type window struct {
 	first, gap, final agg
 	server            *result.ServerStats
 	serverMissing     bool // statistics were unavailable for (part of) it
+	// cpu is how perfgo's process used and waited for CPUs in the window.
+	cpu CPUTime
 }
 
 func newWindow(m measures) *window {
@@ -355,7 +357,7 @@ func (w *window) aggs() [6]*agg {
 func (w *window) reset() {
 	w.counts.reset()
 	w.start, w.end, w.issued = time.Time{}, time.Time{}, 0
-	w.workers, w.workerTime = 0, 0
+	w.workers, w.workerTime, w.cpu = 0, 0, CPUTime{}
 	for _, a := range w.aggs() {
 		a.reset()
 	}
@@ -398,6 +400,8 @@ func (w *window) merge(o *window) {
 	w.counts.add(&o.counts)
 	w.issued += o.issued
 	w.workerTime += o.workerTime
+	w.cpu.Used += o.cpu.Used
+	w.cpu.Waited += o.cpu.Waited
 	oa := o.aggs()
 	for i, a := range w.aggs() {
 		a.addAgg(oa[i])

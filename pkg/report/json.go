@@ -66,6 +66,10 @@ const JSONSchema = "perfgo.report/v1"
 //	      "out_of_range", "duration_us", "throughput", "response_throughput",
 //	      "send_rate", "client_overhead" (share 0–1 of the workers' time spent
 //	      in perfgo between requests), "request_time_us", "send_us", "recv_us", "wait_us",
+//	      "cpu_us" (CPU time perfgo's process used in the merged windows),
+//	      "cpu_wait_us" (time its threads were ready but waited for a CPU),
+//	      "cpu_share", "cpu_wait_share" (of the time of settings.cpus CPUs;
+//	      all four absent when not measured),
 //	      "latency": <distribution>,
 //	      "service_time": <distribution> | null (open loop only),
 //	      "schedule_lag": <distribution> | null (open loop only),
@@ -276,6 +280,8 @@ type jsonSettings struct {
 	Sequence      *jsonSequence `json:"sequence,omitempty"`
 	SLOs          []string      `json:"slos,omitempty"`
 	SLOMode       string        `json:"slo_mode,omitempty"`
+	// CPUs perfgo could use (GOMAXPROCS), the base of client.cpu_share.
+	CPUs int `json:"cpus,omitempty"`
 }
 
 type jsonSequence struct {
@@ -354,6 +360,10 @@ type jsonClient struct {
 	SendUs             jsonFloat `json:"send_us"`
 	RecvUs             jsonFloat `json:"recv_us"`
 	WaitUs             jsonFloat `json:"wait_us"`
+	CPUUs              jsonFloat `json:"cpu_us,omitempty"`
+	CPUWaitUs          jsonFloat `json:"cpu_wait_us,omitempty"`
+	CPUShare           jsonFloat `json:"cpu_share,omitempty"`
+	CPUWaitShare       jsonFloat `json:"cpu_wait_share,omitempty"`
 	Latency            jsonDist  `json:"latency"`
 	ServiceTime        *jsonDist `json:"service_time"`
 	ScheduleLag        *jsonDist `json:"schedule_lag"`
@@ -443,6 +453,7 @@ func newJSONReport(r result.Run) (jsonReport, error) {
 			NoModelConfig: s.NoModelConfig,
 			Streaming:     s.Streaming,
 			SLOs:          s.SLOs, SLOMode: s.SLOMode,
+			CPUs: s.CPUs,
 		},
 		Stop: jsonStop{Reason: r.Stop.String(), Message: r.StopMessage},
 		Drained: jsonDrained{
@@ -496,6 +507,7 @@ func newJSONLevel(s result.Settings, l result.Level) (jsonLevel, error) {
 			ResponseThroughput: jsonFloat(c.ResponseThroughput), SendRate: jsonFloat(c.SendRate),
 			ClientOverhead: jsonFloat(c.Overhead),
 			RequestTimeUs:  us(c.RequestTime), SendUs: us(c.Send), RecvUs: us(c.Recv), WaitUs: us(c.Wait()),
+			CPUUs: us(c.CPU), CPUWaitUs: us(c.CPUWait), CPUShare: jsonFloat(c.CPUShare), CPUWaitShare: jsonFloat(c.CPUWaitShare),
 		},
 		Failures:         newJSONFailures(l.Failures),
 		Total:            jsonTotal{t.Requests, t.Failed, jsonFloat(t.FailedPercent())},

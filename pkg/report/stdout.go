@@ -58,7 +58,8 @@ const (
 	tmplLateWarning    = "    [WARNING] Perf Analyzer was not able to keep up with the desired request rate. %s%% of the requests were delayed. \n"
 	tmplThroughput     = "    Throughput: %s infer/sec\n"
 	tmplRespThroughput = "    Response Throughput: %s infer/sec\n"
-	tmplOverhead       = "    Avg client overhead: %s%%\n" // -v only
+	tmplOverhead       = "    Avg client overhead: %s%%\n"                         // -v only
+	tmplClientCPU      = "    perfgo CPU: %s%% of %d CPUs, waiting for one %s%%\n" // -v only, perfgo's own
 	tmplAvgLatency     = "    Avg latency: %d usec (standard deviation %d usec)\n"
 	tmplPctLatency     = "    %s latency: %d usec\n"
 	tmplHTTP           = "    Avg HTTP time: %d usec (send/recv %d usec + response wait %d usec)\n"
@@ -338,6 +339,9 @@ func writeClient(p *printer, s result.Settings, l result.Level, verbose bool) er
 	}
 	if verbose {
 		p.printf(tmplOverhead, formatFixed2(c.Overhead*100))
+		if s.CPUs > 0 && c.CPU > 0 {
+			p.printf(tmplClientCPU, formatFixed2(c.CPUShare*100), s.CPUs, formatFixed2(c.CPUWaitShare*100))
+		}
 	}
 	if s.Percentile == 0 {
 		p.printf(tmplAvgLatency, usec(c.Latency.Mean), usec(c.Latency.StdDev))

@@ -137,6 +137,8 @@ type Settings struct {
 	// FailureLimit is the percentage of failed requests above which a level
 	// is marked OverFailureLimit (and the run exits with its own code).
 	FailureLimit float64
+	// CPUs is how many CPUs perfgo could use (GOMAXPROCS).
+	CPUs int
 	// RequestTimeout bounds each request (0: none); DrainTimeout is how long
 	// requests still in flight at the end of a level or run may take before
 	// they are cancelled and counted as failed (class "cancelled").
@@ -266,6 +268,15 @@ type ClientStats struct {
 	RequestTime time.Duration
 	Send        time.Duration
 	Recv        time.Duration
+
+	// CPU is the CPU time (user and system) perfgo's process used in the
+	// merged windows, CPUWait the time its threads were ready to run but
+	// waited for a CPU; the shares are over the time of the CPUs perfgo
+	// may use (Settings.CPUs) in those windows. Above 0.8 together, the
+	// client was at its limit and the figures may measure it, not the
+	// server.
+	CPU, CPUWait           time.Duration
+	CPUShare, CPUWaitShare float64
 
 	// OutOfRange counts latencies that did not fit the histogram's range;
 	// they are counted here, never dropped silently.
