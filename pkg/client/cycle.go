@@ -61,19 +61,45 @@ func Cycle(prepared []Prepared, start int) (Call, error) {
 		one.load(p)
 	}
 	one.load(prepared[start])
-	return &cycleCall{prepared: prepared, next: start, one: one}, nil
+	return &cycleCall{prepared: prepared, next: start, sent: start, one: one}, nil
 }
 
 type cycleCall struct {
 	prepared []Prepared
 	next     int
+	sent     int        // the index of the request the latest Do sent
 	one      switchCall // the Call switched between requests
 }
 
 var (
-	_ Call      = (*cycleCall)(nil)
-	_ Sequencer = (*cycleCall)(nil)
+	_ Call         = (*cycleCall)(nil)
+	_ Sequencer    = (*cycleCall)(nil)
+	_ OutputKeeper = (*cycleCall)(nil)
 )
+
+// Sent is the index in the cycle's requests of the one the latest Do sent.
+func (c *cycleCall) Sent() int { return c.sent }
+
+// KeepOutputs keeps every response of a stream Call; a one-response Call
+// keeps its latest response anyway.
+func (c *cycleCall) KeepOutputs(on bool) {
+	if k, ok := c.one.(OutputKeeper); ok {
+		k.KeepOutputs(on)
+	}
+}
+
+// Outputs hands fn the outputs of the latest Do's responses.
+func (c *cycleCall) Outputs(fn func([]Tensor)) error {
+	if k, ok := c.one.(OutputKeeper); ok {
+		return k.Outputs(fn)
+	}
+	r, err := c.one.Response()
+	if err != nil {
+		return err
+	}
+	fn(r.Outputs)
+	return nil
+}
 
 // SetSequence sets the sequence of the following requests, whichever of
 // the cycle's requests they are.
@@ -92,6 +118,7 @@ func (c *cycleCall) Seek(i int) {
 
 func (c *cycleCall) Do(ctx context.Context) (Timing, error) {
 	i := c.next
+	c.sent = i
 	if c.next++; c.next == len(c.prepared) {
 		c.next = 0
 	}

@@ -72,6 +72,7 @@ func (p *grpcStreamPrepared) NewCall() (Call, error) {
 type grpcStreamCall struct {
 	grpcSender
 	gaps []time.Duration
+	kept keptResponses
 
 	// cs is the open stream, nil before the first Do and after a failure;
 	// base is the context it was opened under, cancel ends it.
@@ -81,9 +82,15 @@ type grpcStreamCall struct {
 }
 
 var (
-	_ switchCall = (*grpcStreamCall)(nil)
-	_ Sequencer  = (*grpcStreamCall)(nil)
+	_ switchCall   = (*grpcStreamCall)(nil)
+	_ Sequencer    = (*grpcStreamCall)(nil)
+	_ OutputKeeper = (*grpcStreamCall)(nil)
 )
+
+func (c *grpcStreamCall) KeepOutputs(on bool) { c.kept.on = on }
+
+// Outputs decodes the responses with outputs of the latest Do.
+func (c *grpcStreamCall) Outputs(fn func([]Tensor)) error { return c.kept.each(c.p.decode, fn) }
 
 func (c *grpcStreamCall) canLoad(p Prepared) bool {
 	gp, ok := p.(*grpcStreamPrepared)
@@ -138,6 +145,7 @@ func (c *grpcStreamCall) Do(ctx context.Context) (Timing, error) {
 	}
 	c.req.marshal, c.resp.unmarshal, c.resp.err = 0, 0, nil
 	c.gaps = c.gaps[:0]
+	c.kept.reset()
 	start := time.Now()
 	t, err := c.exchange(base, start)
 	t.Total = time.Since(start)
@@ -146,6 +154,7 @@ func (c *grpcStreamCall) Do(ctx context.Context) (Timing, error) {
 	if err == nil {
 		return t, nil
 	}
+	c.kept.reset()
 	if _, ok := errors.AsType[*Error](err); ok {
 		// The server's answer to the request; the stream itself is
 		// reset in case the server has more to say about the request.
@@ -214,6 +223,7 @@ func (c *grpcStreamCall) exchange(base context.Context, start time.Time) (Timing
 			prev = at
 			t.Responses++
 			t.Elements += bytesElements(c.resp.inner)
+			c.kept.add(c.resp.inner)
 		}
 		// Absent (-1) is a one-response-per-request model's only answer.
 		if c.resp.summary.final != 0 {

@@ -165,12 +165,20 @@ type sseCall struct {
 	seq Sequence
 	own []byte
 	win []byte
+	// kept are the events with outputs of the latest Do (OutputKeeper).
+	kept keptResponses
 }
 
 var (
-	_ Call      = (*sseCall)(nil)
-	_ Sequencer = (*sseCall)(nil)
+	_ Call         = (*sseCall)(nil)
+	_ Sequencer    = (*sseCall)(nil)
+	_ OutputKeeper = (*sseCall)(nil)
 )
+
+func (c *sseCall) KeepOutputs(on bool) { c.kept.on = on }
+
+// Outputs decodes the events with outputs of the latest Do.
+func (c *sseCall) Outputs(fn func([]Tensor)) error { return c.kept.each(c.decodeEvent, fn) }
 
 func (c *sseCall) SetSequence(s Sequence) {
 	c.seq = s
@@ -205,6 +213,7 @@ func (c *sseCall) body() []byte {
 func (c *sseCall) Do(ctx context.Context) (Timing, error) {
 	c.last = nil
 	c.gaps = c.gaps[:0]
+	c.kept.reset()
 	rctx := ctx
 	if c.timeout.d > 0 {
 		rctx = c.timeout.start(ctx)
@@ -217,6 +226,7 @@ func (c *sseCall) Do(ctx context.Context) (Timing, error) {
 		return t, nil
 	}
 	c.last = nil
+	c.kept.reset()
 	if c.win != nil {
 		c.applySeq(true)
 	}
@@ -295,6 +305,7 @@ func (c *sseCall) exchange(ctx context.Context, start time.Time) (Timing, error)
 		t.Elements += ev.elements
 		c.lastBuf = append(c.lastBuf[:0], data...)
 		c.last = c.lastBuf
+		c.kept.add(data)
 	}
 }
 
@@ -407,7 +418,12 @@ func (c *sseCall) Response() (*InferResponse, error) {
 	if c.last == nil {
 		return nil, fmt.Errorf("%s: no response: call Do first (or the last Do failed)", c.p.op)
 	}
-	dec := json.NewDecoder(bytes.NewReader(c.last))
+	return c.decodeEvent(c.last)
+}
+
+// decodeEvent decodes one event's data as a response.
+func (c *sseCall) decodeEvent(data []byte) (*InferResponse, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	var m map[string]any
 	if err := dec.Decode(&m); err != nil {
