@@ -257,6 +257,8 @@ type worker struct {
 
 	// sequence is the worker's sequence state (stateful models; closed loop).
 	sequence *workerSequence
+	// export is set when the run exports its requests.
+	export *exporting
 
 	quit  atomic.Bool  // closed loop: leave after the current request
 	quota atomic.Int64 // closed loop: requests left to send; <0: no limit
@@ -327,6 +329,7 @@ func (e *engine) worker(id int) (*worker, error) {
 		data, _ := c.(SequenceData)
 		w.sequence = &workerSequence{caller: sc, data: data, rng: e.seq.rng(uint64(id))}
 	}
+	e.startExport(w)
 	e.regMu.Lock()
 	w.tallies[0].into = e.target
 	for len(e.workers) <= id {
@@ -468,6 +471,9 @@ func (e *engine) closedLoop(w *worker) error {
 		prevEnd = end
 		t := w.recording()
 		t.add(end.Sub(start), 0, 0, busy, timing, err, end)
+		if t.exp != nil {
+			w.exportRequest(e.o.Export, t, start, end, timing, err, q.ID)
+		}
 		if w.sequence != nil {
 			w.sequence.live.done(e.seq, q, err, t)
 		}
@@ -603,6 +609,9 @@ func (e *engine) swap(into, next *window) uint64 {
 		done += w.done.Load()
 		if into != nil {
 			into.addTally(t)
+		}
+		if t.exp != nil {
+			t.exp = e.o.Export.Send(t.exp)
 		}
 		if into != nil && into != e.outside {
 			// A window's issued count runs from markIssued or the last
@@ -821,6 +830,7 @@ func (e *engine) sweep(ctx context.Context, run *result.Run) *StopError {
 		if !ok {
 			break
 		}
+		e.exportLevel(v)
 		if first && e.o.WarmupRequestCount > 0 {
 			if stop := e.warmup(ctx, ld, v); stop != nil {
 				return stop
@@ -911,6 +921,7 @@ func (e *engine) level(ctx context.Context, ld load, v float64) (result.Level, b
 			w.end = w.last
 		}
 		w.seal()
+		e.exportWindow(w)
 		start = w.end
 		w.server = e.stats.next(ctx)
 		w.serverMissing = w.server == nil

@@ -25,6 +25,7 @@ import (
 	hdr "github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/perfgo/perfgo/pkg/client"
+	"github.com/perfgo/perfgo/pkg/export"
 	"github.com/perfgo/perfgo/pkg/inferencepb"
 	"github.com/perfgo/perfgo/pkg/result"
 )
@@ -85,6 +86,29 @@ type Observer interface {
 type LiveObserver interface {
 	Observer
 	Live(completed func() uint64)
+}
+
+// Exporter receives the run's requests for the profile export.
+// *export.Writer satisfies it.
+//
+// Each worker records its successful requests into an export.Buffer of
+// its own (one per tally) and hands it to Send when it is full; at each
+// window edge the controller sends the partial ones. Level marks the start
+// of an experiment: the controller sends it once every worker's records
+// so far were sent, so every record sent after it completed after it. An
+// experiment runs from its level's start to the next one's: warm-up
+// requests belong to the first level, requests completing between two
+// levels' windows to the level before, drained ones to the last. Window
+// comes after each measurement window, once its records were sent.
+//
+// A Caller that is a client.OutputKeeper is asked to keep its responses'
+// outputs; one with a Sent() int method names which of its prepared
+// requests each Do sent (0 otherwise).
+type Exporter interface {
+	Buffer() *export.Buffer
+	Send(b *export.Buffer) *export.Buffer
+	Level(mode result.Mode, value float64)
+	Window(start, end time.Time)
 }
 
 // WindowSummary is one measurement window, for perf_analyzer's verbose
@@ -249,6 +273,10 @@ type Options struct {
 	// Sequences, when set, makes every request part of a sequence (a
 	// stateful model); Callers must then be SequenceCallers.
 	Sequences *SequenceOptions
+
+	// Export, when set, gets a record of every successful request (the
+	// profile export), the levels and their windows; see Exporter.
+	Export Exporter
 
 	// coarseTimers waits on Go timers alone: for tests on a fake clock,
 	// which cannot drive a kernel timer.

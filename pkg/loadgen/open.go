@@ -120,6 +120,9 @@ func (l *openLevel) closeSequences() {
 		end := time.Now()
 		t := w.recording()
 		t.add(end.Sub(start), end.Sub(start), 0, 0, timing, err, end)
+		if t.exp != nil {
+			w.exportRequest(l.e.o.Export, t, start, end, timing, err, q.ID)
+		}
 		s.live.done(l.e.seq, q, err, t)
 		w.done.Add(1)
 		w.recorded()
@@ -309,6 +312,9 @@ func (l *openLevel) work(w *worker, stop <-chan struct{}) {
 		prevEnd = end
 		t := w.recording()
 		t.add(end.Sub(due), end.Sub(sent), sent.Sub(due), busy, timing, err, end)
+		if t.exp != nil {
+			w.exportRequest(l.e.o.Export, t, sent, end, timing, err, q.ID)
+		}
 		if slot != nil {
 			slot.done(l.e.seq, q, err, t)
 		}

@@ -9,6 +9,7 @@ import (
 
 	hdr "github.com/HdrHistogram/hdrhistogram-go"
 
+	"github.com/perfgo/perfgo/pkg/export"
 	"github.com/perfgo/perfgo/pkg/result"
 )
 
@@ -283,6 +284,10 @@ type tally struct {
 	// into is the window the tally's full buffers go to; nil discards them
 	// (before a level's first window, between levels).
 	into *window
+	// exp holds the tally's requests for the profile export; nil when
+	// the run exports nothing. Like the tally, the controller owns it
+	// between a flip and the next.
+	exp *export.Buffer
 }
 
 func newTally(m measures) *tally {
