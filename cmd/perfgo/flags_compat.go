@@ -61,8 +61,6 @@ var compatFlags = []compatFlag{
 	{name: "trace-rate", arg: "N", missing: "server trace settings"},
 	{name: "trace-count", arg: "N", missing: "server trace settings"},
 	{name: "log-frequency", arg: "N", missing: "server trace settings"},
-	// Reports.
-	{name: "profile-export-file", arg: "FILE", missing: "perf_analyzer's per-request export (--json FILE writes perfgo's report)"},
 }
 
 // bindCompat binds perf_analyzer's deprecated and not yet implemented

@@ -130,7 +130,7 @@ var paOptions = []struct {
 	// §1.8 Reports.
 	{[]string{"-f", "out.csv"}, ""},
 	{[]string{"--verbose-csv"}, ""},
-	{[]string{"--profile-export-file", "export.json"}, "not implemented yet"},
+	{[]string{"--profile-export-file", "export.json"}, ""},
 }
 
 // TestEveryPerfAnalyzerOptionIsKnown parses each option on perfgo's own

@@ -338,17 +338,7 @@ func TestInterruptReportsPartialResults(t *testing.T) {
 		done <- run(ctx, nil, append([]string{"-m", "simple", "-i", "grpc", "-u", srv.GRPCAddr, "--concurrency-range", "1:50", "-f", csvPath}, anyWindows...), &stdout, &stderr)
 	}()
 	// Cancel once the first level has been reported.
-	deadline := time.After(60 * time.Second)
-	for !strings.Contains(stdout.String(), "Request concurrency: 2") {
-		select {
-		case <-deadline:
-			cancel()
-			t.Fatalf("no second level within 60 s:\n%s", stdout.String())
-		case code := <-done:
-			t.Fatalf("the run ended (exit %d) before its second level:\n%s\n%s", code, stdout.String(), stderr.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+	waitForSecondLevel(t, &stdout, &stderr, done, cancel)
 	cancel()
 	code := <-done
 	if code != exitInterrupted {
@@ -359,6 +349,23 @@ func TestInterruptReportsPartialResults(t *testing.T) {
 	}
 	if rows := readCSV(t, csvPath); len(rows) < 2 {
 		t.Errorf("CSV has no rows after the interrupt")
+	}
+}
+
+// waitForSecondLevel waits until a run in progress starts its second
+// level; it fails the test if the run ends first or takes a minute.
+func waitForSecondLevel(t *testing.T, stdout, stderr *syncBuffer, done <-chan int, cancel func()) {
+	t.Helper()
+	deadline := time.After(60 * time.Second)
+	for !strings.Contains(stdout.String(), "Request concurrency: 2") {
+		select {
+		case <-deadline:
+			cancel()
+			t.Fatalf("no second level within 60 s:\n%s", stdout.String())
+		case code := <-done:
+			t.Fatalf("the run ended (exit %d) before its second level:\n%s\n%s", code, stdout.String(), stderr.String())
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 }
 

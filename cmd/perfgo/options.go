@@ -98,6 +98,9 @@ type profileOptions struct {
 	// HDRLogFile receives every window's histograms in HdrHistogram's
 	// interval log format (--hdr-log); see hdrLog.
 	HDRLogFile string
+	// ExportFile receives perf_analyzer's per-request profile export
+	// (--profile-export-file), streamed as the run goes; see exportFile.
+	ExportFile string
 	// Quiet: no progress line on stderr (there is one only when stderr
 	// is a terminal and CI is not set).
 	Quiet bool
@@ -248,6 +251,7 @@ func (o *profileOptions) bind(fs *pflag.FlagSet) {
 	fs.StringVar(&o.Summary, "summary", report.FormatTable, "after perf_analyzer's report, a summary per level: table, markdown (for CI job summaries and pull-request comments) or none")
 	fs.StringArrayVar(&o.slos, "slo", nil, "service-level objective METRIC OP NUMBER[UNIT] every reported level is judged on, e.g. p99<=20ms, p99.9<50ms, avg<=3ms, throughput>=1000, errors<=0.1%, lag.p99<=1ms (open loop), first.p99<=200ms (streams); repeatable; a miss exits with code 5")
 	fs.StringVar(&o.sloMode, "slo-mode", string(slo.All), "all: every reported level must meet every --slo; any: at least one level must")
+	fs.StringVar(&o.ExportFile, "profile-export-file", "", "write perf_analyzer's per-request export (send and response timestamps, inputs, outputs, windows) to this new file, streamed to disk as the run goes; an existing file is refused")
 	fs.BoolVar(&o.Quiet, "quiet", false, "no progress line on stderr (shown only when stderr is a terminal and CI is unset, \"false\" or \"0\")")
 	fs.StringVar(&o.HDRLogFile, "hdr-log", "", "write every window's latency histogram (open loop: also service time and schedule lag) to this file in HdrHistogram's interval log format; values in ns, max column in ms")
 

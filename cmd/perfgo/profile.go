@@ -144,6 +144,9 @@ func profile(ctx context.Context, o *profileOptions, stdout, stderr io.Writer) (
 		return err
 	}
 	lopts.WindowHistograms = out.hdr != nil
+	if out.export != nil {
+		lopts.Export = out.export.start(target.exportRequests())
+	}
 	settings, err := loadgen.Settings(lopts)
 	if err != nil {
 		return err
@@ -183,6 +186,16 @@ func profile(ctx context.Context, o *profileOptions, stdout, stderr io.Writer) (
 	run, runErr := loadgen.Run(ctx, lopts)
 	if progress != nil {
 		progress.close()
+	}
+	if out.export != nil {
+		// Every request has returned: the export can end now, and say
+		// what it left out before the summary.
+		if err := out.export.close(); err != nil {
+			obs.Warn(err.Error())
+		}
+		if w := out.export.warning(); w != "" {
+			obs.Warn(w)
+		}
 	}
 	run.Settings = target.complete(run.Settings, o)
 	for _, c := range run.DrainedFailures {
@@ -432,10 +445,7 @@ func versionSuffix(v string) string {
 func (o *profileOptions) loadgenOptions(t *target, cl, control client.Client, obs loadgen.Observer) (loadgen.Options, error) {
 	// Every request is encoded once and shared by the workers; each
 	// worker cycles through them from its own starting point.
-	reqs := t.requests
-	if len(reqs) == 0 {
-		reqs = []inputs.Request{{Inputs: t.tensors}}
-	}
+	reqs := t.exportRequests()
 	prepare := cl.Prepare
 	if t.streaming {
 		sp, ok := cl.(client.StreamPreparer)
@@ -608,6 +618,8 @@ type outputs struct {
 	files []*outputFile
 	// hdr is --hdr-log's file, written as windows end; nil without it.
 	hdr *hdrLog
+	// export is --profile-export-file's, written as the run goes; nil without it.
+	export *exportFile
 }
 
 type outputFile struct {
@@ -647,6 +659,14 @@ func openOutputs(o *profileOptions) (*outputs, error) {
 		}
 		out.hdr = &hdrLog{path: o.HDRLogFile, f: f}
 	}
+	if o.ExportFile != "" {
+		x, err := openExport(o.ExportFile)
+		if err != nil {
+			out.closeUnwritten()
+			return nil, err
+		}
+		out.export = x
+	}
 	return out, nil
 }
 
@@ -664,6 +684,9 @@ func openReport(flag, path string) (*os.File, error) {
 func (out *outputs) closeUnwritten() {
 	for _, of := range out.files {
 		_ = of.f.Close()
+	}
+	if out.hdr != nil {
+		_ = out.hdr.f.Close()
 	}
 }
 
@@ -728,6 +751,9 @@ func (out *outputs) writeFiles(run result.Run, o *profileOptions) error {
 		errs = append(errs, out.hdr.close())
 		out.hdr = nil
 	}
+	if out.export != nil {
+		errs = append(errs, out.export.close())
+	}
 	return errors.Join(errs...)
 }
 
@@ -751,7 +777,7 @@ func writeComposingCSVs(csvPath string, run result.Run) error {
 
 // pending says some report file was opened and not written yet.
 func (out *outputs) pending() bool {
-	if out.hdr != nil {
+	if out.hdr != nil || (out.export != nil && !out.export.closed) {
 		return true
 	}
 	for _, of := range out.files {

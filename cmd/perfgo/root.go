@@ -103,7 +103,7 @@ at once, a third exits without writing).`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageErr{err.Error() + " (see perfgo --help)"} })
 	opts.bind(root.Flags())
 	completeFlagValues(root)
-	root.AddCommand(newServeCmd(), newDemoCmd(abandon), newVersionCmd())
+	root.AddCommand(newServeCmd(), newDemoCmd(abandon), newVersionCmd(), newExportCmd())
 	return root
 }
 

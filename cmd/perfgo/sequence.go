@@ -78,6 +78,27 @@ func (d *sequenceData) Do(ctx context.Context) (client.Timing, error) { return d
 
 func (d *sequenceData) SetSequence(q client.Sequence) { d.seq.SetSequence(q) }
 
+// Sent, KeepOutputs and Outputs are the Cycle's, for the profile export.
+func (d *sequenceData) Sent() int {
+	if s, ok := d.call.(interface{ Sent() int }); ok {
+		return s.Sent()
+	}
+	return 0
+}
+
+func (d *sequenceData) KeepOutputs(on bool) {
+	if k, ok := d.call.(client.OutputKeeper); ok {
+		k.KeepOutputs(on)
+	}
+}
+
+func (d *sequenceData) Outputs(fn func([]client.Tensor)) error {
+	if k, ok := d.call.(client.OutputKeeper); ok {
+		return k.Outputs(fn)
+	}
+	return nil
+}
+
 func (d *sequenceData) Connect(ctx context.Context) error {
 	if c, ok := d.call.(client.Connector); ok {
 		return c.Connect(ctx)

@@ -21,7 +21,15 @@ func newVersionCmd() *cobra.Command {
 
 // printVersion writes perfgo's version (and commit, when built from git).
 func printVersion(w io.Writer) error {
-	version, revision := "(devel)", ""
+	version, revision := moduleVersion()
+	_, err := fmt.Fprintf(w, "perfgo %s%s\n", version, revision)
+	return err
+}
+
+// moduleVersion is perfgo's module version ("(devel)" from a checkout)
+// and " (commit ...)" when built from git.
+func moduleVersion() (version, revision string) {
+	version = "(devel)"
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		version = bi.Main.Version
 		for _, s := range bi.Settings {
@@ -30,6 +38,5 @@ func printVersion(w io.Writer) error {
 			}
 		}
 	}
-	_, err := fmt.Fprintf(w, "perfgo %s%s\n", version, revision)
-	return err
+	return version, revision
 }
