@@ -186,3 +186,20 @@ func TestExportDeadServer(t *testing.T) {
 		t.Errorf("experiments %+v; want none", sum.Experiments)
 	}
 }
+
+// FP16 tensors have no export form: left out, with one warning.
+func TestExportSkipsFP16WithOneWarning(t *testing.T) {
+	srv := servertest.Start(t)
+	path := filepath.Join(t.TempDir(), "export.json")
+	code, stdout, stderr := perfgo(t, context.Background(), "-m", "identity_fp16", "-i", "http", "-u", srv.HTTPAddr, "--shape", "INPUT0:3",
+		"--request-count", "5", "--profile-export-file", path)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if n := strings.Count(stderr, "the profile export leaves out the FP16 tensors"); n != 1 {
+		t.Errorf("%d warnings about FP16, want 1:\n%s", n, stderr)
+	}
+	if sum := checkExport(t, path); sum.Requests() != 5 {
+		t.Errorf("%d requests exported, want 5", sum.Requests())
+	}
+}
