@@ -34,14 +34,22 @@ func TestExportCountsWhatTheServerCounted(t *testing.T) {
 	for _, tc := range []struct {
 		name, proto, model string
 		args               []string
-		responses          uint64 // per request; 0: not checked
+		env                [2]string // a transport: variable and value
+		responses          uint64    // per request
+		output             string    // in every response's outputs
 	}{
-		{"grpc", "grpc", "simple", nil, 1},
-		{"http", "http", "simple", nil, 1},
-		{"grpc stream", "grpc", "repeat", []string{"--shape", "IN:4"}, 4},
-		{"http generate", "http", "generate", []string{"--request-parameter", "max_tokens:3:int"}, 3},
+		{"grpc", "grpc", "simple", nil, [2]string{}, 1, `{"OUTPUT0":[`},
+		{"grpc-go", "grpc", "simple", nil, [2]string{"PERFGO_GRPC_TRANSPORT", "grpc-go"}, 1, `{"OUTPUT0":[`},
+		{"http", "http", "simple", nil, [2]string{}, 1, `{"OUTPUT0":[`},
+		{"net/http", "http", "simple", nil, [2]string{"PERFGO_HTTP_TRANSPORT", "nethttp"}, 1, `{"OUTPUT0":[`},
+		{"grpc stream", "grpc", "repeat", []string{"--shape", "IN:4"}, [2]string{}, 4, `{"OUT":`},
+		{"grpc-go stream", "grpc", "repeat", []string{"--shape", "IN:4"}, [2]string{"PERFGO_GRPC_TRANSPORT", "grpc-go"}, 4, `{"OUT":`},
+		{"http generate", "http", "generate", []string{"--request-parameter", "max_tokens:3:int"}, [2]string{}, 3, `{"text_output":"tok`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.env[0] != "" {
+				t.Setenv(tc.env[0], tc.env[1])
+			}
 			url := srv.GRPCAddr
 			if tc.proto == "http" {
 				url = srv.HTTPAddr
@@ -63,8 +71,15 @@ func TestExportCountsWhatTheServerCounted(t *testing.T) {
 			if len(sum.Experiments) != 1 || sum.Experiments[0].Mode != "concurrency" || sum.Experiments[0].Value != 3 || sum.Experiments[0].Windows != 1 {
 				t.Errorf("experiments %+v; want concurrency 3 with one window", sum.Experiments)
 			}
-			if e := sum.Experiments[0]; tc.responses > 0 && e.Responses != tc.responses*e.Requests {
+			if e := sum.Experiments[0]; e.Responses != tc.responses*e.Requests {
 				t.Errorf("%d responses for %d requests; want %d each", e.Responses, e.Requests, tc.responses)
+			}
+			b, err := os.ReadFile(exportPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := uint64(strings.Count(string(b), tc.output)); n != 44*tc.responses {
+				t.Errorf("%d response outputs with %s, want one per response (%d)", n, tc.output, 44*tc.responses)
 			}
 			if !strings.HasPrefix(sum.Version, "perfgo ") || sum.ServiceKind != "triton" {
 				t.Errorf("version %q, service_kind %q", sum.Version, sum.ServiceKind)
@@ -155,14 +170,15 @@ func TestExportCheckRefuses(t *testing.T) {
 // Ctrl-C mid-run leaves a valid export with what was recorded.
 func TestExportInterrupted(t *testing.T) {
 	srv := servertest.Start(t)
-	exportPath := filepath.Join(t.TempDir(), "export.json")
+	exportPath, jsonPath := filepath.Join(t.TempDir(), "export.json"), filepath.Join(t.TempDir(), "run.json")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var stdout, stderr syncBuffer
 	done := make(chan int)
+	before := successCount(t, srv, "simple")
 	go func() {
 		done <- run(ctx, nil, append([]string{"-m", "simple", "-i", "http", "-u", srv.HTTPAddr, "--concurrency-range", "1:50",
-			"--profile-export-file", exportPath}, anyWindows...), &stdout, &stderr)
+			"--profile-export-file", exportPath, "--json", jsonPath}, anyWindows...), &stdout, &stderr)
 	}()
 	waitForSecondLevel(t, &stdout, &stderr, done, cancel)
 	cancel()
@@ -172,6 +188,12 @@ func TestExportInterrupted(t *testing.T) {
 	sum := checkExport(t, exportPath)
 	if len(sum.Experiments) != 2 || sum.Experiments[0].Requests == 0 || sum.Experiments[0].Windows < 3 {
 		t.Errorf("experiments %+v; want level 1 whole and level 2 begun", sum.Experiments)
+	}
+	if served := successCount(t, srv, "simple") - before; sum.Requests() != served {
+		t.Errorf("export has %d requests, the server counted %d", sum.Requests(), served)
+	}
+	if code, stdout, stderr := perfgo(t, context.Background(), "export", "check", exportPath, "--json", jsonPath); code != 0 {
+		t.Errorf("export check --json: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 }
 
