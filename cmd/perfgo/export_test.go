@@ -225,3 +225,27 @@ func TestExportSkipsFP16WithOneWarning(t *testing.T) {
 		t.Errorf("%d requests exported, want 5", sum.Requests())
 	}
 }
+
+// A stateful model's requests carry their sequence_id; the requests that
+// close sequences at the end are exported too (the server counts them).
+func TestExportSequences(t *testing.T) {
+	srv := servertest.Start(t)
+	path := filepath.Join(t.TempDir(), "export.json")
+	before := successCount(t, srv, "sequence")
+	code, stdout, stderr := perfgo(t, context.Background(), "-m", "sequence", "-i", "grpc", "-u", srv.GRPCAddr, "--concurrency-range", "2",
+		"--request-count", "30", "--profile-export-file", path)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	sum := checkExport(t, path)
+	if served := successCount(t, srv, "sequence") - before; sum.Requests() != served || served < 30 {
+		t.Errorf("export has %d requests, the server counted %d (at least 30)", sum.Requests(), served)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := uint64(strings.Count(string(b), `"sequence_id":`)); n != sum.Requests() {
+		t.Errorf("%d of %d requests carry a sequence_id", n, sum.Requests())
+	}
+}
