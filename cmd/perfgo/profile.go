@@ -129,7 +129,14 @@ func profile(ctx context.Context, o *profileOptions, stdout, stderr io.Writer) (
 		}
 	}
 	obs := &printer{stdout: stdout, stderr: stderr, verbose: o.Verbose > 0}
-	lopts, err := o.loadgenOptions(target, cl, control, obs)
+	observer, collecting, err := o.startMetrics(ctx, obs)
+	if err != nil {
+		return err
+	}
+	if collecting != nil {
+		defer collecting.close() // on every way out
+	}
+	lopts, err := o.loadgenOptions(target, cl, control, observer)
 	if err != nil {
 		return err
 	}
@@ -159,6 +166,9 @@ func profile(ctx context.Context, o *profileOptions, stdout, stderr io.Writer) (
 		debug.SetGCPercent(loadGCPercent(ms.HeapAlloc))
 	}
 	run, runErr := loadgen.Run(ctx, lopts)
+	if collecting != nil {
+		collecting.finish(&run)
+	}
 	run.Settings = target.complete(run.Settings, o)
 	for _, c := range run.DrainedFailures {
 		if c.Class == "cancelled" {
@@ -239,6 +249,7 @@ func (o *profileOptions) completeSettings(s result.Settings) result.Settings {
 	// perf_analyzer calls synchronous mode; --async only changes the label.
 	s.Async = o.Async
 	s.RequestTimeout = o.Timeout
+	s.Metrics = o.Metrics.settings()
 	return s
 }
 
