@@ -160,6 +160,9 @@ type profileOptions struct {
 	NumSequences            int
 	SerialSequences         bool
 
+	// Metrics: the server's Prometheus metrics (metrics.go).
+	Metrics metricsOptions
+
 	printVersion bool
 
 	// abandon is closed by a second Ctrl-C: requests in flight are
@@ -287,6 +290,7 @@ func (o *profileOptions) bind(fs *pflag.FlagSet) {
 	fs.StringVar(&o.SSLHTTPSKey, "ssl-https-private-key-file", "", "HTTPS: client private key file")
 	fs.StringVar(&o.SSLHTTPSKeyType, "ssl-https-private-key-type", "PEM", "HTTPS: client private key encoding, PEM or DER")
 
+	o.Metrics.bind(fs)
 	o.bindCompat(fs)
 }
 
@@ -426,6 +430,9 @@ func (o *profileOptions) finish(fs *pflag.FlagSet) error {
 		return err
 	}
 	if err := o.finishStreams(fs); err != nil {
+		return err
+	}
+	if err := o.Metrics.finish(fs, o.URL); err != nil {
 		return err
 	}
 	switch o.GRPCCompression {
