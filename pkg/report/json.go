@@ -52,7 +52,9 @@ const JSONSchema = "perfgo.report/v1"
 //	    "sequence": {"length" (0: each data stream's step count),
 //	      "variation" (± percent), "id_start", "id_end" (exclusive; 0: 2^32),
 //	      "string_id", "live" (sequences open at once), "serial"}
-//	      (sequence models; absent otherwise)
+//	      (sequence models; absent otherwise),
+//	    "slos": ["p99<=20ms", ...] (the --slo expressions; absent without),
+//	    "slo_mode" (absent without SLOs)
 //	  },
 //	  "stop": {"reason": "completed"|"latency_threshold"|"unstable"|
 //	           "no_valid_requests"|"cancelled"|"error", "message": string},
@@ -186,6 +188,8 @@ type jsonSettings struct {
 	Streaming     bool          `json:"streaming,omitempty"`
 	StreamLatency string        `json:"stream_latency,omitempty"`
 	Sequence      *jsonSequence `json:"sequence,omitempty"`
+	SLOs          []string      `json:"slos,omitempty"`
+	SLOMode       string        `json:"slo_mode,omitempty"`
 }
 
 type jsonSequence struct {
@@ -352,6 +356,7 @@ func newJSONReport(r result.Run) (jsonReport, error) {
 			RequestTimeoutMs:    ms(s.RequestTimeout), DrainTimeoutMs: ms(s.DrainTimeout),
 			NoModelConfig: s.NoModelConfig,
 			Streaming:     s.Streaming,
+			SLOs:          s.SLOs, SLOMode: s.SLOMode,
 		},
 		Stop: jsonStop{Reason: r.Stop.String(), Message: r.StopMessage},
 		Drained: jsonDrained{

@@ -141,6 +141,10 @@ type Settings struct {
 	// requests still in flight at the end of a level or run may take before
 	// they are cancelled and counted as failed (class "cancelled").
 	RequestTimeout, DrainTimeout time.Duration
+	// SLOs are the --slo expressions the run was judged against, as given;
+	// SLOMode says whether every measured level or at least one must meet them.
+	SLOs    []string
+	SLOMode string
 }
 
 // SequenceSettings are how sequences were made (perf_analyzer's §1.5 options).
