@@ -96,6 +96,6 @@ at once, a third exits without writing).`,
 	root.CompletionOptions.DisableDefaultCmd = true
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageErr{err.Error() + " (see perfgo --help)"} })
 	opts.bind(root.Flags())
-	root.AddCommand(newServeCmd(), newDemoCmd(abandon), newVersionCmd())
+	root.AddCommand(newServeCmd(), newDemoCmd(abandon), newVersionCmd(), newReportCmd())
 	return root
 }
