@@ -16,6 +16,7 @@ const (
 	exitUnstable        = 2   // the first (or only) level never stabilised
 	exitNoValidRequests = 3   // a window saw no completed request
 	exitFailures        = 4   // a reported level had more than --failure-limit % failed requests
+	exitGate            = 5   // an SLO was missed or compare found a regression
 	exitError           = 99  // everything else, including bad flags
 	exitInterrupted     = 130 // Ctrl-C: what was measured is still reported
 )
@@ -72,10 +73,11 @@ HTTP, and prints perf_analyzer's report and CSV, measured with HDR histograms.
 
 Exit codes: 0 ok, 2 the first level never stabilised, 3 no valid requests in a
 window, 4 a reported level had more than --failure-limit percent of failed
-requests, 99 any other error (bad flags included), 130 interrupted (what was
-measured is still printed and written: the first Ctrl-C stops issuing and lets
-requests in flight finish for at most --drain-timeout, the second cancels them
-at once, a third exits without writing).`,
+requests, 5 an SLO was missed or perfgo compare found a regression, 99 any
+other error (bad flags included), 130 interrupted (what was measured is still
+printed and written: the first Ctrl-C stops issuing and lets requests in flight
+finish for at most --drain-timeout, the second cancels them at once, a third
+exits without writing).`,
 		Example: `  perfgo -m simple --concurrency-range 1:8:2
   perfgo -m resnet -i grpc -u localhost:8001 -b 4 --percentile 99 -l 50 --concurrency-range 1:0 -f out.csv
   perfgo demo`,
@@ -96,6 +98,6 @@ at once, a third exits without writing).`,
 	root.CompletionOptions.DisableDefaultCmd = true
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageErr{err.Error() + " (see perfgo --help)"} })
 	opts.bind(root.Flags())
-	root.AddCommand(newServeCmd(), newDemoCmd(abandon), newVersionCmd(), newReportCmd())
+	root.AddCommand(newServeCmd(), newDemoCmd(abandon), newVersionCmd(), newReportCmd(), newCompareCmd())
 	return root
 }
