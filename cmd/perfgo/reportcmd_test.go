@@ -20,22 +20,30 @@ func readFile(t *testing.T, path string) string {
 }
 
 // TestReportRerendersRun: a saved run renders the run's own -f CSV (plain
-// and verbose), its stdout report and its JSON again, byte for byte.
+// and verbose), its stdout report and its JSON again, byte for byte, for
+// runs of every kind: closed and open loop, HTTP and gRPC, streams,
+// sequences.
 func TestReportRerendersRun(t *testing.T) {
 	srv := servertest.Start(t)
 	dir := t.TempDir()
-	for _, verbose := range []bool{false, true} {
-		name := "plain"
-		if verbose {
-			name = "verbose"
-		}
-		t.Run(name, func(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		args    []string
+		verbose bool
+	}{
+		{"grpc p95", []string{"-m", "simple", "-i", "grpc", "-u", srv.GRPCAddr, "--concurrency-range", "1:2", "--percentile", "95"}, false},
+		{"grpc verbose csv", []string{"-m", "simple", "-i", "grpc", "-u", srv.GRPCAddr, "--concurrency-range", "1:2"}, true},
+		{"http open loop", []string{"-m", "simple", "-i", "http", "-u", srv.HTTPAddr, "--request-rate-range", "100:200:100"}, true},
+		{"stream", []string{"-m", "generate", "-i", "grpc", "-u", srv.GRPCAddr, "--concurrency-range", "2", "--string-data", "a prompt", "--percentile", "99.9"}, true},
+		{"sequence", []string{"-m", "sequence", "-i", "grpc", "-u", srv.GRPCAddr, "--concurrency-range", "2", "--sequence-id-range", "100:110"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			name := strings.ReplaceAll(tc.name, " ", "_")
 			csvPath := filepath.Join(dir, name+".csv")
 			jsonPath := filepath.Join(dir, name+".json")
-			args := append([]string{"-m", "simple", "-i", "grpc", "-u", srv.GRPCAddr, "--concurrency-range", "1:2",
-				"--percentile", "95", "-f", csvPath, "--json", jsonPath}, anyWindows...)
+			args := append(append(tc.args, "-f", csvPath, "--json", jsonPath), anyWindows...)
 			reportArgs := []string{"report", jsonPath, "--format", "csv"}
-			if verbose {
+			if tc.verbose {
 				args = append(args, "--verbose-csv")
 				reportArgs = append(reportArgs, "--verbose-csv")
 			}

@@ -9,8 +9,8 @@
 //   - Per matched level, six metrics: throughput and the latency p50, p90,
 //     p95, p99 and average (Client.Latency: from the intended send in open
 //     loop). Change = (new − base) / base, in percent.
-//   - Each run's noise for a metric is an interval around its value, the
-//     widest of:
+//   - Each run's noise for a metric is an interval around its value (never
+//     below 0), the widest of:
 //     the window spread: its last (up to three) windows, the ones its
 //     figures merge, and how far the farthest lies from their mean, in
 //     percent (perf_analyzer's stability measure); each window's
@@ -231,6 +231,10 @@ func levelFigures(l result.Level) [len(metricNames)]figure {
 		avg.lo, avg.hi = max(avg.lo, se), max(avg.hi, se)
 	}
 	out[5] = avg
+	// Neither throughput nor latency goes below 0, however wide the spread.
+	for i := range out {
+		out[i].lo = min(out[i].lo, max(out[i].value, 0))
+	}
 	return out
 }
 

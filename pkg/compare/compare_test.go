@@ -150,6 +150,18 @@ func TestBandAndChange(t *testing.T) {
 	}
 }
 
+// TestBandStopsAtZero: a base whose windows spread over 100% (one stalled
+// window) has an interval down to 0, not below: the band of a fall is
+// 100% plus the new run's upper side, and any fall is within that noise.
+func TestBandStopsAtZero(t *testing.T) {
+	base := level(1, 100, 50*time.Millisecond, 0)
+	base.Passes[2].Latency = 500 * time.Millisecond // windows 50, 50, 500 ms: 200% from their mean
+	rep := Runs(runOf(base), runOf(level(1, 100, 5*time.Millisecond, 0)), Options{MaxRegression: 5})
+	if avg := rep.Levels[0].Metrics[5]; avg.Verdict != WithinNoise || avg.Band != 100 {
+		t.Errorf("avg %+v, want within noise, band 100%%", avg)
+	}
+}
+
 func TestLevelsMatchedByModeAndValue(t *testing.T) {
 	ms := time.Millisecond
 	base := runOf(level(1, 1000, ms, 1), level(2, 1900, ms, 1), level(4, 3000, ms, 1))
