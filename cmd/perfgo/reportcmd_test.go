@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -116,5 +117,26 @@ func TestReportErrors(t *testing.T) {
 				t.Errorf("stderr %q, want one line with %q", stderr, tc.want)
 			}
 		})
+	}
+}
+
+func TestReportOptions(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want reportOptions
+	}{
+		{[]string{"run.json"}, reportOptions{path: "run.json", format: "pa"}},
+		{[]string{"run.json", "--format", "csv", "--verbose-csv", "-o", "out.csv"}, reportOptions{path: "run.json", format: "csv", output: "out.csv", verboseCSV: true}},
+		{[]string{"--format", "pa", "-v", "run.json"}, reportOptions{path: "run.json", format: "pa", verbose: true}},
+	} {
+		var got reportOptions
+		cmd := newReportCmdWith(func(o *reportOptions, _ io.Writer) error { got = *o; return nil })
+		cmd.SetArgs(tc.args)
+		if err := cmd.Execute(); err != nil {
+			t.Fatalf("%q: %v", tc.args, err)
+		}
+		if got != tc.want {
+			t.Errorf("%q: options %+v, want %+v", tc.args, got, tc.want)
+		}
 	}
 }
