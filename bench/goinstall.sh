@@ -21,21 +21,10 @@ set -euo pipefail
 
 module=github.com/perfgo/perfgo
 repo=$(git -C "$(dirname "$0")" rev-parse --show-toplevel)
-tmp=$(mktemp -d)
-serve_pid=""
-cleanup() {
-	if [[ -n $serve_pid ]]; then
-		kill "$serve_pid" 2>/dev/null || true
-		wait "$serve_pid" 2>/dev/null || true
-	fi
-	if [[ ${GOINSTALL_KEEP:-0} == 1 ]]; then
-		echo "kept $tmp"
-	else
-		chmod -R u+w "$tmp" 2>/dev/null || true
-		rm -rf "$tmp"
-	fi
-}
-trap cleanup EXIT
+# shellcheck source=bench/lib.sh
+source "$repo/bench/lib.sh"
+bench_init goinstall
+bench_keep=${GOINSTALL_KEEP:-0}
 
 if ! git -C "$repo" diff --quiet HEAD; then
 	echo "note: uncommitted changes are not installed: the proxy serves HEAD"
@@ -71,19 +60,8 @@ perfgo=$GOBIN/perfgo
 echo "+ perfgo --version"
 "$perfgo" --version
 
-"$perfgo" serve --http-addr "" --metrics-addr "" --grpc-addr 127.0.0.1:0 >"$tmp/serve.log" 2>&1 &
-serve_pid=$!
-addr=""
-for _ in $(seq 100); do
-	addr=$(sed -n 's/^perfgo serve: gRPC on //p' "$tmp/serve.log")
-	[[ -n $addr ]] && break
-	sleep 0.1
-done
-if [[ -z $addr ]]; then
-	echo "perfgo serve did not start:" >&2
-	cat "$tmp/serve.log" >&2
-	exit 1
-fi
+bench_serve "$perfgo" "$tmp/serve.log"
+addr=$serve_grpc
 echo "+ perfgo -m simple -i grpc -u $addr --concurrency-range 1:2 -p 500 -s 50"
 CI=true "$perfgo" -m simple -i grpc -u "$addr" --concurrency-range 1:2 -p 500 -s 50 | tail -n 4
 echo "go install $module/cmd/perfgo@latest: ok"

@@ -4,9 +4,9 @@
 # started on loopback ports.
 
 # bench_init NAME: die and log write "NAME: ..." on stderr; $tmp is a new
-# temporary directory, removed on exit. On exit (INT and TERM exit 130)
-# $tool_pid and every PID in bench_pids are stopped and waited for, then
-# bench_on_exit runs if the script defines it.
+# temporary directory, removed on exit unless bench_keep=1. On exit (INT
+# and TERM exit 130) $tool_pid and every PID in bench_pids are stopped and
+# waited for, then bench_on_exit runs if the script defines it.
 bench_init() {
 	bench_name=$1
 	bench_pids=()
@@ -34,7 +34,11 @@ bench_cleanup() {
 	if declare -F bench_on_exit >/dev/null; then
 		bench_on_exit || true
 	fi
-	rm -rf "$tmp"
+	if [[ ${bench_keep:-0} == 1 ]]; then
+		echo "$bench_name: kept $tmp" >&2
+	else
+		rm -rf "$tmp"
+	fi
 }
 
 # bench_serve BIN LOG [WORD...] [-- FLAG...]: starts `BIN serve` on

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -10,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/perfgo/perfgo/pkg/export"
+	"github.com/perfgo/perfgo/pkg/report"
 )
 
 // exportCheckOptions are `perfgo export check`'s.
@@ -85,43 +85,21 @@ func exportCheck(o *exportCheckOptions, stdout io.Writer) error {
 	return nil
 }
 
-// runReport is the part of perfgo's JSON report (pkg/report/json.go) an
-// export is checked against.
-type runReport struct {
-	Settings struct {
-		WarmupRequests uint64 `json:"warmup_requests"`
-	} `json:"settings"`
-	Levels     []runLevel `json:"levels"`
-	Unreported []runLevel `json:"unreported_levels"`
-	Drained    struct {
-		Requests uint64 `json:"requests"`
-	} `json:"drained"`
-}
-
-type runLevel struct {
-	Mode  string  `json:"mode"`
-	Value float64 `json:"value"`
-	Total struct {
-		Requests uint64 `json:"requests"`
-	} `json:"total"`
-}
-
+// readRunCounts reads the run's --json report (report.ReadJSON) for the
+// counts an export is checked against.
 func readRunCounts(path string) (export.RunCounts, error) {
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return export.RunCounts{}, fmt.Errorf("--json %s: %v", path, unwrapPath(err))
 	}
-	var r runReport
-	if err := json.Unmarshal(b, &r); err != nil {
-		return export.RunCounts{}, fmt.Errorf("--json %s: not a perfgo JSON report (%v); give the run's --json file", path, err)
+	defer f.Close()
+	run, err := report.ReadJSON(f)
+	if err != nil {
+		return export.RunCounts{}, fmt.Errorf("--json %s: %w; give the run's --json report", path, err)
 	}
-	rc := export.RunCounts{Outside: r.Drained.Requests, Warmup: r.Settings.WarmupRequests}
-	for _, l := range append(r.Levels, r.Unreported...) {
-		mode := "request_rate" // request_rate and intervals, as the export names them
-		if l.Mode == "concurrency" {
-			mode = l.Mode
-		}
-		rc.Levels = append(rc.Levels, export.LevelCount{Mode: mode, Value: l.Value, Requests: l.Total.Requests})
+	rc := export.RunCounts{Outside: run.Drained.Requests, Warmup: uint64(max(run.Settings.WarmupRequests, 0))}
+	for _, l := range append(run.Levels, run.Unreported...) {
+		rc.Levels = append(rc.Levels, export.LevelCount{Mode: export.Mode(l.Mode), Value: l.Value, Requests: l.Total.Requests})
 	}
 	return rc, nil
 }

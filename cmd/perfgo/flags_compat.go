@@ -54,9 +54,6 @@ var compatFlags = []compatFlag{
 	{name: "grpc-method", arg: "METHOD", accept: "*"},
 	{name: "proto", arg: "FILE", missing: "the dynamic_grpc kind"},
 	// Server metrics and tracing.
-	{name: "collect-metrics", missing: "collecting the server's Prometheus metrics"},
-	{name: "metrics-url", arg: "URL", missing: "collecting the server's Prometheus metrics"},
-	{name: "metrics-interval", arg: "MSEC", missing: "collecting the server's Prometheus metrics"},
 	{name: "trace-level", arg: "LEVEL", missing: "server trace settings"},
 	{name: "trace-rate", arg: "N", missing: "server trace settings"},
 	{name: "trace-count", arg: "N", missing: "server trace settings"},

@@ -163,6 +163,9 @@ type profileOptions struct {
 	NumSequences            int
 	SerialSequences         bool
 
+	// Metrics: the server's Prometheus metrics (metrics.go).
+	Metrics metricsOptions
+
 	printVersion bool
 
 	// abandon is closed by a second Ctrl-C: requests in flight are
@@ -291,6 +294,7 @@ func (o *profileOptions) bind(fs *pflag.FlagSet) {
 	fs.StringVar(&o.SSLHTTPSKey, "ssl-https-private-key-file", "", "HTTPS: client private key file")
 	fs.StringVar(&o.SSLHTTPSKeyType, "ssl-https-private-key-type", "PEM", "HTTPS: client private key encoding, PEM or DER")
 
+	o.Metrics.bind(fs)
 	o.bindCompat(fs)
 }
 
@@ -430,6 +434,9 @@ func (o *profileOptions) finish(fs *pflag.FlagSet) error {
 		return err
 	}
 	if err := o.finishStreams(fs); err != nil {
+		return err
+	}
+	if err := o.Metrics.finish(fs, o.URL); err != nil {
 		return err
 	}
 	switch o.GRPCCompression {

@@ -131,9 +131,15 @@ func profile(ctx context.Context, o *profileOptions, stdout, stderr io.Writer) (
 		}
 	}
 	obs := &printer{stdout: stdout, stderr: stderr, verbose: o.Verbose > 0}
-	var observer loadgen.Observer = obs
+	observer, collecting, err := o.startMetrics(ctx, obs)
+	if err != nil {
+		return err
+	}
+	if collecting != nil {
+		defer collecting.close() // on every way out
+	}
 	if out.hdr != nil {
-		observer = observers{obs, out.hdr}
+		observer = observers{observer, out.hdr}
 	}
 	progress := newProgressLine(observer, stderr, o, os.Getenv("CI"))
 	if progress != nil {
@@ -196,6 +202,9 @@ func profile(ctx context.Context, o *profileOptions, stdout, stderr io.Writer) (
 		if w := out.export.warning(); w != "" {
 			obs.Warn(w)
 		}
+	}
+	if collecting != nil {
+		collecting.finish(&run)
 	}
 	run.Settings = target.complete(run.Settings, o)
 	for _, c := range run.DrainedFailures {
@@ -301,6 +310,7 @@ func (o *profileOptions) completeSettings(s result.Settings) result.Settings {
 	if len(s.SLOs) > 0 {
 		s.SLOMode = string(o.SLOMode)
 	}
+	s.Metrics = o.Metrics.settings()
 	return s
 }
 

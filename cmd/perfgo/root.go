@@ -78,11 +78,12 @@ throughput that met them all (max throughput under SLO).
 
 Exit codes: 0 ok, 2 the first level never stabilised, 3 no valid requests in a
 window, 4 a reported level had more than --failure-limit percent of failed
-requests, 5 an SLO was missed (--slo; the codes 2, 3, 4, 99 and 130 take
-precedence), 99 any other error (bad flags included), 130 interrupted (what was
-measured is still printed and written: the first Ctrl-C stops issuing and lets
-requests in flight finish for at most --drain-timeout, the second cancels them
-at once, a third exits without writing).`,
+requests, 5 an SLO was missed (--slo) or perfgo compare found a regression (the
+codes 2, 3, 4, 99 and 130 take precedence), 99 any other error (bad flags
+included), 130 interrupted (what was measured is still printed and written: the
+first Ctrl-C stops issuing and lets requests in flight finish for at most
+--drain-timeout, the second cancels them at once, a third exits without
+writing).`,
 		Example: `  perfgo -m simple --concurrency-range 1:8:2
   perfgo -m resnet -i grpc -u localhost:8001 -b 4 --percentile 99 -l 50 --concurrency-range 1:0 -f out.csv
   perfgo demo`,
@@ -103,7 +104,7 @@ at once, a third exits without writing).`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageErr{err.Error() + " (see perfgo --help)"} })
 	opts.bind(root.Flags())
 	completeFlagValues(root)
-	root.AddCommand(newServeCmd(), newDemoCmd(abandon), newVersionCmd(), newExportCmd())
+	root.AddCommand(newServeCmd(), newDemoCmd(abandon), newVersionCmd(), newReportCmd(), newCompareCmd(), newExportCmd())
 	return root
 }
 

@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"runtime/debug"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -28,6 +29,7 @@ type serveOptions struct {
 	generateDistribution            string
 	generateTokens                  int
 	sequenceHoldMs                  float64
+	gpus                            []string
 }
 
 func newServeCmd() *cobra.Command {
@@ -59,7 +61,8 @@ until interrupted. An empty address disables that listener. Models:
                              (.../generate with parameter "stream": false)`,
 		Example: `  perfgo serve
   perfgo serve --delay-ms 5 --delay-instances 2 --delay-dynamic-batching --delay-max-queue-delay-us 500
-  perfgo serve --generate-first-ms 50 --generate-gap-ms 10 --generate-distribution exponential`,
+  perfgo serve --generate-first-ms 50 --generate-gap-ms 10 --generate-distribution exponential
+  perfgo serve --gpu GPU-0:0.2/0.6:120:1000000/3000000:16000000000`,
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -87,6 +90,7 @@ until interrupted. An empty address disables that listener. Models:
 	f.IntVar(&o.generateTokens, "generate-tokens", 16, fmt.Sprintf("generate model: tokens per request without max_tokens (1 to %d)", server.MaxTokens))
 	f.Float64Var(&o.sequenceHoldMs, "sequence-hold-ms", 0, "sequence models: how long each request keeps its sequence busy, in milliseconds (overlapping requests count as serial violations)")
 	f.BoolVar(&o.responseCache, "response-cache", false, "answer repeated identity requests from a response cache, as Triton's does (cache hit and miss statistics)")
+	f.StringArrayVar(&o.gpus, "gpu", nil, "export a synthetic GPU's Triton gauges on /metrics (repeatable): "+server.GPUFormat)
 	f.BoolVar(&o.noModelConfig, "no-model-config", false, "act as a server without the model configuration extension (as KServe's and MLServer's): .../config answers 404 (HTTP) or Unimplemented (gRPC)")
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usagef("%v (see perfgo serve --help)", err) })
 	return cmd
@@ -126,6 +130,17 @@ func (o serveOptions) serverOptions() (server.Options, error) {
 	if o.generateTokens < 1 || o.generateTokens > server.MaxTokens {
 		return server.Options{}, usagef("--generate-tokens is %d; use 1 to %d", o.generateTokens, server.MaxTokens)
 	}
+	var gpus []server.GPU
+	for _, spec := range o.gpus {
+		g, err := server.ParseGPU(spec)
+		if err != nil {
+			return server.Options{}, usagef("--gpu %v", err)
+		}
+		if slices.ContainsFunc(gpus, func(h server.GPU) bool { return h.UUID == g.UUID }) {
+			return server.Options{}, usagef("--gpu %q: GPU %s is given twice; give each GPU its own UUID", spec, g.UUID)
+		}
+		gpus = append(gpus, g)
+	}
 	version := "dev"
 	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 		version = bi.Main.Version
@@ -138,6 +153,7 @@ func (o serveOptions) serverOptions() (server.Options, error) {
 		HideModelConfig: o.noModelConfig,
 		ResponseCache:   o.responseCache,
 		SequenceHold:    msDuration(o.sequenceHoldMs),
+		GPUs:            gpus,
 		Generate: server.GenerateOptions{
 			FirstResponse: msDuration(o.generateFirstMs),
 			Gap:           msDuration(o.generateGapMs),

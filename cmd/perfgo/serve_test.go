@@ -31,6 +31,12 @@ func TestServeFlags(t *testing.T) {
 		{"zero tokens", []string{"--generate-tokens", "0"}, nil, "--generate-tokens is 0; use 1 to 4096"},
 		{"too many tokens", []string{"--generate-tokens", "5000"}, nil, "--generate-tokens is 5000"},
 		{"negative hold", []string{"--sequence-hold-ms", "-2"}, nil, "--sequence-hold-ms is -2"},
+		{"gpus", []string{"--gpu", "GPU-0:0.2/0.6:120:1/3:4", "--gpu", "GPU-1:1:0:0:0"}, func(o server.Options) bool {
+			return len(o.GPUs) == 2 && o.GPUs[0].UUID == "GPU-0" && len(o.GPUs[0].Utilization) == 2 && o.GPUs[1].MemoryTotalBytes == 0
+		}, ""},
+		{"no gpu", nil, func(o server.Options) bool { return o.GPUs == nil }, ""},
+		{"bad gpu", []string{"--gpu", "GPU-0:2:120:1:4"}, nil, `--gpu "GPU-0:2:120:1:4": utilization "2" is not a number from 0 to 1; want UUID:UTIL:POWER_W`},
+		{"gpu twice", []string{"--gpu", "G:1:0:0:0", "--gpu", "G:0:0:0:0"}, nil, "GPU G is given twice"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

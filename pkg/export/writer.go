@@ -198,19 +198,28 @@ func (x *Writer) startExperiment(mode result.Mode, value float64) {
 		b = append(b, ',')
 	}
 	x.experiments++
-	b = append(b, `{"experiment":{"mode":`...)
+	b = append(b, `{"experiment":{"mode":"`...)
+	b = append(b, Mode(mode)...)
+	b = append(b, `","value":`...)
 	if mode == result.Concurrency {
-		b = append(b, `"concurrency","value":`...)
 		b = strconv.AppendUint(b, uint64(max(value, 0)), 10)
 	} else {
-		// Intervals and rates are perf_analyzer's request_rate, a double.
-		b = append(b, `"request_rate","value":`...)
-		b = appendDouble(b, value)
+		b = appendDouble(b, value) // perf_analyzer's request rate is a double
 	}
 	b = append(b, `},"requests":[`...)
 	x.write(b)
 	x.scratch = b
 	x.open, x.requests, x.bounds = true, 0, x.bounds[:0]
+}
+
+// Mode is the export's name of a level's mode: "concurrency", or
+// "request_rate" for request rates and interval files, as perf_analyzer
+// names them.
+func Mode(m result.Mode) string {
+	if m == result.Concurrency {
+		return "concurrency"
+	}
+	return "request_rate"
 }
 
 // appendDouble writes v as rapidjson writes a double: with a fraction.

@@ -65,11 +65,7 @@ func TestExportHasEveryRequest(t *testing.T) {
 					if e.Value != l.Value || e.Windows != l.Windows {
 						t.Errorf("experiment %d: %v with %d windows, level %v with %d", i+1, e.Value, e.Windows, l.Value, l.Windows)
 					}
-					mode := "concurrency"
-					if l.Mode != result.Concurrency {
-						mode = "request_rate"
-					}
-					rc.Levels = append(rc.Levels, export.LevelCount{Mode: mode, Value: l.Value, Requests: l.Total.Requests})
+					rc.Levels = append(rc.Levels, export.LevelCount{Mode: export.Mode(l.Mode), Value: l.Value, Requests: l.Total.Requests})
 				}
 				if err := sum.Against(rc); err != nil {
 					t.Error(err)

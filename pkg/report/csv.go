@@ -15,7 +15,8 @@ import (
 type CSVOptions struct {
 	// Verbose adds perf_analyzer's --verbose-csv columns: "Avg latency"
 	// (only when stabilising on the average), "request/response" and
-	// "response wait".
+	// "response wait", and when metrics were collected its four GPU
+	// columns and perfgo's one per --metric family (see csvColumns).
 	Verbose bool
 }
 
@@ -78,7 +79,10 @@ func uintCell(f func(r *csvRow) uint64) func([]byte, *csvRow) []byte {
 //	Responses/Request,Responses/Second,Output Elements/Second
 //
 // with the --percentile one inserted in order as in "p<N> latency"; and
-// last, for sequence models (Settings.Sequence set), Sequences/Second.
+// then, for sequence models (Settings.Sequence set), Sequences/Second;
+// and last, with Verbose and collected metrics, a column per --metric
+// family (familyCSVColumns). perf_analyzer's GPU columns follow
+// "response wait" (gpuCSVColumns).
 func csvColumns(s result.Settings, o CSVOptions) []csvColumn {
 	var cols []csvColumn
 	add := func(name string, cell func([]byte, *csvRow) []byte) {
@@ -115,6 +119,9 @@ func csvColumns(s result.Settings, o CSVOptions) []csvColumn {
 		}
 		add("request/response", uintCell(func(r *csvRow) uint64 { return r.requestResponse }))
 		add("response wait", uintCell(func(r *csvRow) uint64 { return r.responseWait }))
+		if s.Metrics != nil {
+			cols = append(cols, gpuCSVColumns()...)
+		}
 	}
 	if s.LatencyOrigin == LatencyOriginIntended {
 		add("Service p50", uintCell(func(r *csvRow) uint64 { return r.serviceP50 }))
@@ -143,6 +150,9 @@ func csvColumns(s result.Settings, o CSVOptions) []csvColumn {
 	}
 	if s.Sequence != nil {
 		add("Sequences/Second", func(b []byte, r *csvRow) []byte { return appendDouble(b, r.level.Client.SequenceRate) })
+	}
+	if o.Verbose && s.Metrics != nil {
+		cols = append(cols, familyCSVColumns(s)...)
 	}
 	return cols
 }

@@ -3,6 +3,7 @@ package report
 import (
 	"bytes"
 	"flag"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -203,3 +204,40 @@ func compareText(t *testing.T, what string, got, want []byte) {
 type errWriter struct{}
 
 func (errWriter) Write([]byte) (int, error) { return 0, os.ErrClosed }
+
+// metricsRun is the reference run with --collect-metrics and two --metric
+// families: two GPUs (one with a label value needing escapes in CSV), a
+// counter, a gauge, a histogram, an absent family and a summary.
+func metricsRun() result.Run {
+	run := paExampleRun()
+	run.Levels = run.Levels[:2]
+	run.Settings.RangeEnd = 2
+	run.Settings.Metrics = &result.MetricsSettings{URL: "http://localhost:8002/metrics", Interval: time.Second,
+		Families: []string{"nv_inference_request_success", "nv_inference_pending_request_count", "lat", "absent", "sum"}}
+	nan := math.NaN()
+	for i := range run.Levels {
+		f := float64(i + 1)
+		run.Levels[i].Metrics = &result.Metrics{
+			Scrapes: 15, Span: 14 * time.Second,
+			GPUs: []result.GPUMetrics{
+				{UUID: "GPU-0a1b", Utilization: 0.4 * f, PowerWatts: 150.25, MemoryUsedBytes: 3000000 * uint64(i+1), MemoryTotalBytes: 16000000000},
+				{UUID: "GPU-ff", Utilization: 0.0123456789, PowerWatts: 60, MemoryUsedBytes: 1, MemoryTotalBytes: 2},
+			},
+			Families: []result.MetricFamily{
+				{Name: "nv_inference_request_success", Type: result.MetricCounter, Series: []result.MetricSeries{
+					{Labels: `{model="simple",version="1"}`, Rate: 1200 * f, Mean: nan, Max: nan, P50: nan, P90: nan, P99: nan},
+					{Labels: `{model="a,b;\"c\"",version="1"}`, Rate: 0, Mean: nan, Max: nan, P50: nan, P90: nan, P99: nan},
+				}},
+				{Name: "nv_inference_pending_request_count", Type: result.MetricGauge, Series: []result.MetricSeries{
+					{Labels: "", Rate: nan, Mean: 0.5 * f, Max: 3, P50: nan, P90: nan, P99: nan},
+				}},
+				{Name: "lat", Type: result.MetricHistogram, Series: []result.MetricSeries{
+					{Labels: `{le_group="x"}`, Rate: nan, Mean: nan, Max: nan, P50: 0.001, P90: 0.0025, P99: nan},
+				}},
+				{Name: "absent"},
+				{Name: "sum", Type: "summary"},
+			},
+		}
+	}
+	return run
+}

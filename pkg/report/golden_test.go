@@ -197,6 +197,10 @@ func goldenCases(t testing.TB) []goldenCase {
 	cases = append(cases, goldenCase{name: "stream_final_p99.9", run: streamFinalRun(t), csv: CSVOptions{Verbose: true}, json: true})
 	cases = append(cases, goldenCase{name: "sequence_rate", run: sequenceRun(t), json: true})
 
+	cases = append(cases, goldenCase{name: "metrics", run: metricsRun(), csv: CSVOptions{Verbose: true}, json: true})
+	// Without --verbose-csv the CSV has no metrics columns, as perf_analyzer's.
+	cases = append(cases, goldenCase{name: "metrics_plain", run: metricsRun()})
+
 	count := paExampleRun()
 	count.Settings.MeasurementMode = "count_windows"
 	count.Settings.MeasurementRequestCount = 50

@@ -55,7 +55,9 @@ const JSONSchema = "perfgo.report/v1"
 //	      "string_id", "live" (sequences open at once), "serial"}
 //	      (sequence models; absent otherwise),
 //	    "slos": ["p99<=20ms", ...] (--slo, normalised; absent without SLOs),
-//	    "slo_mode": "all"|"any" (absent without SLOs)
+//	    "slo_mode": "all"|"any" (absent without SLOs),
+//	    "metrics": {"url", "interval_ms", "families" (the --metric names)}
+//	      (--collect-metrics; absent otherwise)
 //	  },
 //	  "stop": {"reason": "completed"|"latency_threshold"|"unstable"|
 //	           "no_valid_requests"|"cancelled"|"error", "message": string},
@@ -96,7 +98,23 @@ const JSONSchema = "perfgo.report/v1"
 //	      "throughput", "latency_us" (the stabilising latency: average or
 //	      the chosen percentile; 0 without a completed request),
 //	      "server_stats" (the server's statistics covered the window)
-//	    }, ...]
+//	    }, ...],
+//	    "metrics": { (--collect-metrics, over the scrapes taken during the
+//	        merged windows; absent when not collected or none fell in them)
+//	      "scrapes", "span_us" (first scrape to last),
+//	      "gpus": [{"uuid", "utilization" (0–1, mean), "power_watts" (mean),
+//	        "memory_used_bytes" (max), "memory_total_bytes" (first)}, ...]
+//	        (Triton's nv_gpu_* by gpu_uuid, aggregated as perf_analyzer does;
+//	        sorted by uuid; [] if none),
+//	      "families": [{"name", "type" ("counter"|"gauge"|"histogram"; ""
+//	        when no scrape had it; a summary is named with no series),
+//	        "series": [{"labels" (`{model="simple",version="1"}`, "" if
+//	          none), counter: "rate" (per second over the span, resets as
+//	          Prometheus's rate), gauge: "mean", "max", histogram: "p50",
+//	          "p90", "p99" (of the observations in the span, interpolated
+//	          as histogram_quantile); null when the scrapes cannot say}, ...]
+//	      }, ...] (the --metric families in the order asked)
+//	    }
 //	  }, ...],
 //	  "unreported_levels": [<level>, ...] (measured but not reported: did not
 //	    stabilise or went over the latency threshold; "stable": false),
@@ -275,11 +293,12 @@ type jsonSettings struct {
 	NoModelConfig           bool      `json:"no_model_config"`
 	// Added after the first v1 reports: omitted when unset, so that
 	// reports of other runs stay as they were.
-	Streaming     bool          `json:"streaming,omitempty"`
-	StreamLatency string        `json:"stream_latency,omitempty"`
-	Sequence      *jsonSequence `json:"sequence,omitempty"`
-	SLOs          []string      `json:"slos,omitempty"`
-	SLOMode       string        `json:"slo_mode,omitempty"`
+	Streaming     bool                 `json:"streaming,omitempty"`
+	StreamLatency string               `json:"stream_latency,omitempty"`
+	Sequence      *jsonSequence        `json:"sequence,omitempty"`
+	SLOs          []string             `json:"slos,omitempty"`
+	SLOMode       string               `json:"slo_mode,omitempty"`
+	Metrics       *jsonMetricsSettings `json:"metrics,omitempty"`
 	// CPUs perfgo could use (GOMAXPROCS), the base of client.cpu_share.
 	CPUs int `json:"cpus,omitempty"`
 }
@@ -317,6 +336,8 @@ type jsonLevel struct {
 	// OverFailureLimit is the engine's verdict, which the exit code follows.
 	OverFailureLimit bool       `json:"over_failure_limit"`
 	Passes           []jsonPass `json:"passes"`
+	// Metrics: --collect-metrics only.
+	Metrics *jsonMetrics `json:"metrics,omitempty"`
 }
 
 type jsonFailures struct {
@@ -470,6 +491,7 @@ func newJSONReport(r result.Run) (jsonReport, error) {
 			StringID: q.StringID, Live: q.Live, Serial: q.Serial,
 		}
 	}
+	doc.Settings.Metrics = newJSONMetricsSettings(s.Metrics)
 	var err error
 	if doc.Levels, err = newJSONLevels(s, r.Levels); err != nil {
 		return jsonReport{}, err
@@ -513,6 +535,7 @@ func newJSONLevel(s result.Settings, l result.Level) (jsonLevel, error) {
 		Total:            jsonTotal{t.Requests, t.Failed, jsonFloat(t.FailedPercent())},
 		OverFailureLimit: l.OverFailureLimit,
 		Passes:           make([]jsonPass, 0, len(l.Passes)),
+		Metrics:          newJSONMetrics(l.Metrics),
 	}
 	for _, p := range l.Passes {
 		jl.Passes = append(jl.Passes, jsonPass{

@@ -289,6 +289,9 @@ func Level(w io.Writer, s result.Settings, l result.Level, verbose bool) error {
 		p.printf(tmplServer)
 		writeServer(&p, s, l.Server, 1)
 	}
+	if l.Metrics != nil {
+		writeMetrics(&p, l.Metrics)
+	}
 	if l.Client.Overhead > overheadWarnAbove {
 		p.printf(tmplOverheadWarning)
 	}

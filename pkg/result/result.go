@@ -148,6 +148,9 @@ type Settings struct {
 	// (--slo-mode), empty without SLOs. pkg/slo parses and judges them.
 	SLOs    []string
 	SLOMode string
+	// Metrics is set when the server's Prometheus metrics were collected
+	// (--collect-metrics).
+	Metrics *MetricsSettings
 }
 
 // SequenceSettings are how sequences were made (perf_analyzer's §1.5 options).
@@ -191,6 +194,9 @@ type Level struct {
 	// OverFailureLimit: more than Settings.FailureLimit percent of Total
 	// failed, so the level's figures describe a failing server.
 	OverFailureLimit bool
+	// Metrics are the server's Prometheus metrics over the merged windows
+	// (--collect-metrics); nil when not collected or no scrape fell in them.
+	Metrics *Metrics
 }
 
 // Counts are completed requests: Requests succeeded, Failed did not.

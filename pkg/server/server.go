@@ -142,6 +142,11 @@ type Options struct {
 	// outputs) is answered from the cache, counted as a cache hit and not
 	// computed. Each model's cache holds up to 64 MiB.
 	ResponseCache bool
+	// GPUs are synthetic GPUs whose gauges the metrics endpoint exports
+	// (nv_gpu_utilization, nv_gpu_power_usage, nv_gpu_memory_used_bytes,
+	// nv_gpu_memory_total_bytes, label gpu_uuid), as Triton does for real
+	// ones.
+	GPUs []GPU
 }
 
 // DelayOptions configure the delay model.
@@ -210,6 +215,14 @@ func (o Options) withDefaults() (Options, error) {
 		return o, fmt.Errorf("sequence idle timeout is %v; it must be positive", o.SequenceIdle)
 	case o.SequenceHold < 0:
 		return o, fmt.Errorf("sequence hold time is %v; it must be 0 or positive", o.SequenceHold)
+	}
+	for i, g := range o.GPUs {
+		if g.UUID == "" || len(g.Utilization) == 0 || len(g.MemoryUsedBytes) == 0 {
+			return o, fmt.Errorf("GPU %q needs a UUID, a utilization and a used memory", g.UUID)
+		}
+		if slices.ContainsFunc(o.GPUs[:i], func(h GPU) bool { return h.UUID == g.UUID }) {
+			return o, fmt.Errorf("GPU %q is given twice; each GPU needs its own UUID", g.UUID)
+		}
 	}
 	g, err := o.Generate.withDefaults()
 	if err != nil {
@@ -351,6 +364,12 @@ func (s *Server) Start(ctx context.Context) error {
 	if err := reg.Register(newMetricsCollector(s.core)); err != nil {
 		closeAll()
 		return fmt.Errorf("register metrics: %w", err)
+	}
+	if len(s.opts.GPUs) > 0 {
+		if err := reg.Register(newGPUCollector(s.opts.GPUs)); err != nil {
+			closeAll()
+			return fmt.Errorf("register GPU metrics: %w", err)
+		}
 	}
 	s.started = true
 
