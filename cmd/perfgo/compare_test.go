@@ -44,8 +44,8 @@ func TestCompareRuns(t *testing.T) {
 		for attempt := 1; ; attempt++ {
 			code, stdout, stderr := perfgo(t, context.Background(), "compare", base, same)
 			// The medians of the same server lie within each other's noise.
-			if code == exitOK && strings.Count(stdout, "│ p50 (usec)") == 2 &&
-				!regexp.MustCompile(`│ p50 \(usec\) .*│ (better|worse) `).MatchString(stdout) {
+			if code == exitOK && strings.Count(stdout, "| p50 (usec)") == 2 &&
+				!regexp.MustCompile(`\| p50 \(usec\) .*\| (better|worse) `).MatchString(stdout) {
 				if strings.Contains(stdout, "regression") || strings.Count(stdout, "concurrency ") != 12 {
 					t.Errorf("want 12 rows (2 levels x 6 metrics), none a regression:\n%s", stdout)
 				}

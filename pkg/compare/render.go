@@ -64,7 +64,8 @@ func formatPercent(v float64, sign bool) string {
 
 // Table writes the report as an aligned text table.
 func Table(w io.Writer, r Report) error {
-	return writeTable(w, r.rows(), renderer.NewBlueprint())
+	// ASCII, as the summary table after a run: it survives any log or terminal.
+	return writeTable(w, r.rows(), renderer.NewBlueprint(tw.Rendition{Symbols: tw.NewSymbols(tw.StyleASCII)}))
 }
 
 // Markdown writes the report as a Markdown table (CI job summaries,
