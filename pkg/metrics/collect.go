@@ -52,7 +52,10 @@ func (c *Collector) Run(ctx context.Context) error {
 			c.samples = append(c.samples, s)
 			c.mu.Unlock()
 		}
+		// Slow is said of scrapes that answered: a failed one, however
+		// long, is part of the outage already said.
 		switch {
+		case err != nil:
 		case took > c.interval && !slow:
 			c.warn(fmt.Sprintf("metrics: a scrape of %s took %v, longer than --metrics-interval %v; fewer scrapes fall in each window (raise --metrics-interval)", c.scraper.o.URL, took.Round(time.Millisecond), c.interval))
 			slow = true
