@@ -99,6 +99,9 @@ func runCompare(o *compareOptions, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if len(base.Levels) == 0 && len(newRun.Levels) == 0 {
+		return fmt.Errorf("neither %s nor %s has a reported level (runs stopped: %s, %s): nothing to compare; measure again", o.basePath, o.newPath, base.Stop, newRun.Stop)
+	}
 	rep := compare.Runs(base, newRun, compare.Options{MaxRegression: limit})
 	for _, w := range rep.Warnings {
 		fmt.Fprintf(stderr, "warning: %s: compared anyway\n", w)
@@ -115,7 +118,7 @@ func runCompare(o *compareOptions, stdout, stderr io.Writer) error {
 	if n := len(regressed) - maxListed; n > 0 {
 		listed += fmt.Sprintf(" and %d more", n)
 	}
-	line := fmt.Sprintf("perfgo compare: REGRESSION: %d metric(s) worse by more than %s%% beyond the runs' noise: %s", len(regressed), formatLimit(limit), listed)
+	line := fmt.Sprintf("perfgo compare: REGRESSION: %d finding(s) worse by more than %s%% beyond the runs' noise, or levels lost: %s", len(regressed), formatLimit(limit), listed)
 	fmt.Fprintln(stderr, line)
 	return &exitErr{code: exitGate, err: errors.New(line), shown: true}
 }

@@ -124,6 +124,7 @@ func TestCompareErrors(t *testing.T) {
 		args []string
 		want string
 	}{
+		{"no levels", []string{"compare", valid, valid}, "nothing to compare"},
 		{"one file", []string{"compare", valid}, "accepts 2 arg(s), received 1"},
 		{"missing", []string{"compare", valid, filepath.Join(dir, "nope.json")}, "nope.json: cannot read it"},
 		{"limit", []string{"compare", valid, valid, "--max-regression", "five"}, `--max-regression "five" is not a percentage`},

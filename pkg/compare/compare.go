@@ -32,6 +32,11 @@
 //     otherwise "regression" when |change| is over the limit
 //     (--max-regression), else "worse" (beyond noise, within the limit).
 //   - A metric whose base is 0 or not a number cannot be judged: "n/a".
+//   - A level the base reported and the new run did not, when the new run
+//     stopped early (unstable, over its latency threshold, failed,
+//     interrupted), is "lost": the new run could not measure what the
+//     base could, which is a regression whatever the limit. When the new
+//     run completed its sweep, its range simply left the level out.
 package compare
 
 import (
@@ -63,6 +68,9 @@ const (
 	Both     Presence = "both"
 	BaseOnly Presence = "base only"
 	NewOnly  Presence = "new only"
+	// Lost: the base reported the level, the new run stopped before it
+	// did (see the package rule): a regression.
+	Lost Presence = "lost: the new run stopped before it"
 )
 
 // Options say what counts as a regression.
@@ -104,10 +112,14 @@ type Report struct {
 	Levels []Level
 }
 
-// Regressions lists the regressed metrics as "concurrency 4 p99 +23.1%".
+// Regressions lists the regressed metrics as "concurrency 4 p99 +23.1%",
+// and the lost levels as "concurrency 8 lost".
 func (r Report) Regressions() []string {
 	var out []string
 	for _, l := range r.Levels {
+		if l.Presence == Lost {
+			out = append(out, LevelName(l.Mode, l.Value)+" lost")
+		}
 		for _, m := range l.Metrics {
 			if m.Verdict == Regression {
 				out = append(out, fmt.Sprintf("%s %s %+.1f%%", LevelName(l.Mode, l.Value), m.Name, m.Change))
@@ -153,11 +165,15 @@ func Runs(base, newRun result.Run, o Options) Report {
 		}
 		rep.Levels = append(rep.Levels, Level{Mode: nl.Mode, Value: nl.Value, Presence: Both, Metrics: compareLevel(bl, nl, o)})
 	}
+	only := BaseOnly
+	if newRun.Stop != result.StopCompleted {
+		only = Lost
+	}
 	for _, bl := range base.Levels {
 		k := key{bl.Mode, bl.Value}
 		if !seen[k] {
 			seen[k] = true
-			rep.Levels = append(rep.Levels, Level{Mode: bl.Mode, Value: bl.Value, Presence: BaseOnly})
+			rep.Levels = append(rep.Levels, Level{Mode: bl.Mode, Value: bl.Value, Presence: only})
 		}
 	}
 	slices.SortStableFunc(rep.Levels, func(a, b Level) int {

@@ -189,6 +189,16 @@ func TestLevelsMatchedByModeAndValue(t *testing.T) {
 	if len(rep.Regressions()) != 0 {
 		t.Errorf("a level missing from one run is no regression: %v", rep.Regressions())
 	}
+
+	// The same levels, but the new run stopped early: concurrency 2, which
+	// the base measured, is lost, and that is a regression.
+	for _, stop := range []result.StopReason{result.StopUnstable, result.StopLatencyThreshold, result.StopError, result.StopCancelled} {
+		newRun.Stop = stop
+		rep := Runs(base, newRun, Options{MaxRegression: 5})
+		if r := rep.Regressions(); !slices.Equal(r, []string{"concurrency 2 lost"}) {
+			t.Errorf("new run stopped %v: regressions %v, want concurrency 2 lost", stop, r)
+		}
+	}
 }
 
 func TestSettingsWarnings(t *testing.T) {
