@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/perfgo/perfgo/pkg/export"
-	"github.com/perfgo/perfgo/pkg/report"
 )
 
 // exportCheckOptions are `perfgo export check`'s.
@@ -88,14 +87,9 @@ func exportCheck(o *exportCheckOptions, stdout io.Writer) error {
 // readRunCounts reads the run's --json report (report.ReadJSON) for the
 // counts an export is checked against.
 func readRunCounts(path string) (export.RunCounts, error) {
-	f, err := os.Open(path)
+	run, err := readRun(path)
 	if err != nil {
-		return export.RunCounts{}, fmt.Errorf("--json %s: %v", path, unwrapPath(err))
-	}
-	defer f.Close()
-	run, err := report.ReadJSON(f)
-	if err != nil {
-		return export.RunCounts{}, fmt.Errorf("--json %s: %w; give the run's --json report", path, err)
+		return export.RunCounts{}, fmt.Errorf("--json %w", err)
 	}
 	rc := export.RunCounts{Outside: run.Drained.Requests, Warmup: uint64(max(run.Settings.WarmupRequests, 0))}
 	for _, l := range append(run.Levels, run.Unreported...) {
