@@ -70,45 +70,39 @@ func (c *core) infer(ctx context.Context, r *request, res *response) error {
 		return c.fail(m, r, err)
 	}
 	r.times = phaseTimes{}
+	// With a response cache, as in Triton, a hit counts its lookup as
+	// cache_hit and no compute; a miss counts lookup and insertion as
+	// cache_miss, and its compute as usual.
+	var key string
+	var lookup time.Duration
+	hit := false
 	if m.cache != nil {
-		return c.inferCached(ctx, m, r, res)
+		t0 := time.Now()
+		key = m.cache.key(r)
+		hit = m.cache.get(key, res)
+		lookup = time.Since(t0)
 	}
-	if err := m.backend.execute(ctx, m, r, &r.times, res); err != nil {
-		return c.fail(m, r, err)
-	}
-	if err := c.shm.writeOutputs(r, res); err != nil {
-		return c.fail(m, r, err)
-	}
-	end := time.Now()
-	m.stats.recordSuccess(end.Sub(r.received), &r.times, end)
-	return nil
-}
-
-// inferCached answers from the model's response cache, or computes and
-// caches. As in Triton, a hit counts its lookup as cache_hit and no
-// compute; a miss counts lookup and insertion as cache_miss, and its
-// compute as usual.
-func (c *core) inferCached(ctx context.Context, m *model, r *request, res *response) error {
-	t0 := time.Now()
-	key := m.cache.key(r)
-	hit := m.cache.get(key, res)
-	lookup := time.Since(t0)
 	if !hit {
 		if err := m.backend.execute(ctx, m, r, &r.times, res); err != nil {
 			return c.fail(m, r, err)
 		}
-		t1 := time.Now()
-		m.cache.put(key, res)
-		lookup += time.Since(t1)
+		if m.cache != nil {
+			t1 := time.Now()
+			m.cache.put(key, res)
+			lookup += time.Since(t1)
+		}
 	}
 	if err := c.shm.writeOutputs(r, res); err != nil {
 		return c.fail(m, r, err)
 	}
 	end := time.Now()
-	if hit {
+	switch {
+	case hit:
 		m.stats.recordHit(end.Sub(r.received), lookup, end)
-	} else {
+	case m.cache != nil:
 		m.stats.cacheMiss.add(lookup)
+		fallthrough
+	default:
 		m.stats.recordSuccess(end.Sub(r.received), &r.times, end)
 	}
 	return nil

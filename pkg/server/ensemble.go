@@ -19,18 +19,21 @@ type ensembleStep struct {
 }
 
 // ensembleBackend runs its steps one after the other, each as a request
-// to the step's model, which records its own statistics as Triton's
-// composing models do: a client sees per-step queue and compute, and each
-// step's counts equal the ensemble's.
+// to the step's model run the way the server runs any request, so that the
+// step model records its own statistics (and uses its response cache) as
+// Triton's composing models do: a client sees per-step queue and compute,
+// and each step's counts equal the ensemble's.
 type ensembleBackend struct {
 	steps []ensembleStep
+	// infer is the server core's infer, set by New once the core exists.
+	infer func(ctx context.Context, r *request, res *response) error
 }
 
 // ensembleModel is "ensemble": FP32 INPUT0 [-1] through identity (a
 // preprocessing step that costs next to nothing) and then delay, whose
 // OUTPUT0 is the ensemble's. It batches up to the smaller of the two
-// steps' maximum.
-func ensembleModel(identity, delay *model) *model {
+// steps' maximum. The caller sets the backend's infer.
+func ensembleModel(identity, delay *model) (*model, *ensembleBackend) {
 	steps := []ensembleStep{
 		{model: identity, inputMap: map[string]string{"INPUT0": "INPUT0"}, outputMap: map[string]string{"OUTPUT0": "preprocessed"}},
 		{model: delay, inputMap: map[string]string{"INPUT0": "preprocessed"}, outputMap: map[string]string{"OUTPUT0": "OUTPUT0"}},
@@ -41,7 +44,8 @@ func ensembleModel(identity, delay *model) *model {
 		inputs:   []tensorSpec{{name: "INPUT0", dt: datatype.FP32, dims: []int64{-1}}},
 		outputs:  []tensorSpec{{name: "OUTPUT0", dt: datatype.FP32, dims: []int64{-1}}},
 	}
-	m := newModel(spec, &ensembleBackend{steps: steps}, nil)
+	b := &ensembleBackend{steps: steps}
+	m := newModel(spec, b, nil)
 	m.config.Platform, m.config.Backend = "ensemble", ""
 	m.metadata.Platform = "ensemble"
 	sched := &inferencepb.ModelEnsembling{}
@@ -51,7 +55,7 @@ func ensembleModel(identity, delay *model) *model {
 		})
 	}
 	m.config.SchedulingChoice = &inferencepb.ModelConfig_EnsembleScheduling{EnsembleScheduling: sched}
-	return m
+	return m, b
 }
 
 // execute runs the steps. The ensemble's own queue and compute times are
@@ -62,7 +66,7 @@ func (b *ensembleBackend) execute(ctx context.Context, m *model, r *request, pt 
 		tensors[in.name] = in
 	}
 	for _, s := range b.steps {
-		if err := s.run(ctx, r, tensors, pt); err != nil {
+		if err := s.run(ctx, b.infer, r, tensors, pt); err != nil {
 			return err
 		}
 	}
@@ -78,30 +82,19 @@ func (b *ensembleBackend) execute(ctx context.Context, m *model, r *request, pt 
 	return nil
 }
 
-// run sends the step's model a request made of the ensemble tensors its
-// input map names, records the step in that model's statistics and adds
-// its outputs to tensors.
-func (s ensembleStep) run(ctx context.Context, parent *request, tensors map[string]tensor, total *phaseTimes) error {
-	m := s.model
-	sub := &request{modelName: m.name, version: modelVersion, id: parent.id, received: time.Now()}
+// run sends the step's model, through infer, a request made of the
+// ensemble tensors its input map names, and adds its outputs to tensors.
+func (s ensembleStep) run(ctx context.Context, infer func(context.Context, *request, *response) error, parent *request, tensors map[string]tensor, total *phaseTimes) error {
+	sub := &request{modelName: s.model.name, version: modelVersion, id: parent.id, received: time.Now()}
 	for name, from := range s.inputMap {
 		t := tensors[from]
 		t.name = name
 		sub.inputs = append(sub.inputs, t)
 	}
-	m.stats.inflight.Add(1)
-	defer m.stats.inflight.Add(-1)
 	var res response
-	err := m.validate(sub)
-	if err == nil {
-		err = m.backend.execute(ctx, m, sub, &sub.times, &res)
-	}
-	if err != nil {
-		m.stats.fail.add(time.Since(sub.received))
+	if err := infer(ctx, sub, &res); err != nil {
 		return err
 	}
-	end := time.Now()
-	m.stats.recordSuccess(end.Sub(sub.received), &sub.times, end)
 	total.queue += sub.times.queue
 	total.computeInput += sub.times.computeInput
 	total.computeInfer += sub.times.computeInfer

@@ -63,7 +63,7 @@ func TestEnsemble(t *testing.T) {
 	if err := eg.Wait(); err != nil {
 		t.Fatal(err)
 	}
-	// A request the first step refuses fails in the ensemble and the step.
+	// A request over the ensemble's batch limit fails there, before any step.
 	if _, err := c.ModelInfer(testCtx(t), &inferencepb.ModelInferRequest{ModelName: "ensemble",
 		Inputs:           []*inputT{{Name: "INPUT0", Datatype: "FP32", Shape: []int64{9, 1}}},
 		RawInputContents: [][]byte{fp32s(make([]float32, 9)...)}}); err == nil {
@@ -79,8 +79,8 @@ func TestEnsemble(t *testing.T) {
 				st.GetSuccess().GetCount(), st.GetQueue().GetCount(), st.GetComputeInfer().GetCount(), m.GetInferenceCount(), n)
 		}
 	}
-	if ens.GetInferenceStats().GetFail().GetCount() != 1 {
-		t.Errorf("ensemble fail count %d, want 1", ens.GetInferenceStats().GetFail().GetCount())
+	if e, i, d := ens.GetInferenceStats().GetFail().GetCount(), id.GetInferenceStats().GetFail().GetCount(), dl.GetInferenceStats().GetFail().GetCount(); e != 1 || i != 0 || d != 0 {
+		t.Errorf("fail counts: ensemble %d, identity %d, delay %d; want 1, 0, 0", e, i, d)
 	}
 	sum := func(f func(*inferencepb.InferStatistics) *inferencepb.StatisticDuration) (got, want uint64) {
 		return f(ens.GetInferenceStats()).GetNs(), f(id.GetInferenceStats()).GetNs() + f(dl.GetInferenceStats()).GetNs()

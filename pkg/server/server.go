@@ -307,7 +307,8 @@ func New(opts Options) (*Server, error) {
 	delay := newDelayBackend(opts.Delay)
 	models := identityModels(opts.ResponseCache)
 	delayModel := delay.model()
-	models = append(models, simpleModel(), delayModel, ensembleModel(models[0], delayModel), sequenceModel("sequence", false, opts), sequenceModel("sequence_string", true, opts),
+	ensemble, steps := ensembleModel(models[0], delayModel)
+	models = append(models, simpleModel(), delayModel, ensemble, sequenceModel("sequence", false, opts), sequenceModel("sequence_string", true, opts),
 		repeatModel(), generateModel(opts.Generate))
 	extensions := []string{"binary_tensor_data", "statistics", "model_configuration", "sequence", "system_shared_memory"}
 	if opts.HideModelConfig {
@@ -319,6 +320,7 @@ func New(opts Options) (*Server, error) {
 		delay: delay,
 		meta:  &serverMeta{name: opts.Name, version: opts.Version, extensions: extensions, noConfig: opts.HideModelConfig},
 	}
+	steps.infer = s.core.infer
 	return s, nil
 }
 
