@@ -34,8 +34,9 @@ func newResponseCache(limit int) *responseCache {
 }
 
 // key encodes the request's inputs (name, datatype, shape, data) and
-// requested outputs; requests with equal keys get equal responses.
-func (c *responseCache) key(r *request) string {
+// requested outputs; requests with equal keys get equal responses. It is
+// made into a string only to be stored (put): a lookup needs no copy.
+func (c *responseCache) key(r *request) []byte {
 	n := 0
 	for i := range r.inputs {
 		n += len(r.inputs[i].name) + len(r.inputs[i].data) + 8*len(r.inputs[i].shape) + 16
@@ -60,14 +61,14 @@ func (c *responseCache) key(r *request) string {
 	for i := range r.outputs {
 		b = str(r.outputs[i].name)
 	}
-	return string(b)
+	return b
 }
 
 // get fills res from the response cached for key, if there is one.
-func (c *responseCache) get(key string, res *response) bool {
+func (c *responseCache) get(key []byte, res *response) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e, ok := c.entries[key]
+	e, ok := c.entries[string(key)]
 	if !ok {
 		return false
 	}
@@ -81,8 +82,9 @@ func (c *responseCache) get(key string, res *response) bool {
 // put caches a copy of res under key, evicting the least recently used
 // entries to stay within the limit; an entry larger than the whole cache
 // is not kept.
-func (c *responseCache) put(key string, res *response) {
+func (c *responseCache) put(kb []byte, res *response) {
 	outputs := res.outputs
+	key := string(kb)
 	size := len(key)
 	for i := range outputs {
 		size += len(outputs[i].data) + len(outputs[i].name) + 8*len(outputs[i].shape)

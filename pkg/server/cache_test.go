@@ -27,7 +27,7 @@ func TestResponseCacheEviction(t *testing.T) {
 		req("A", []byte{1, 2, 3, 4, 1, 2, 3, 4}, []int64{1, 2}),
 		req("A", []byte{1, 2, 3, 4, 1, 2, 3, 4}, []int64{2, 1}),
 	} {
-		keys[c.key(r)] = true
+		keys[string(c.key(r))] = true
 	}
 	if len(keys) != 6 {
 		t.Fatalf("%d distinct keys for 6 different requests", len(keys))
@@ -39,19 +39,19 @@ func TestResponseCacheEviction(t *testing.T) {
 		return &response{outputs: []tensor{{name: "OUTPUT0", dt: datatype.FP32, shape: []int64{1, 25}, data: data}}}
 	}
 	first := out(1)
-	c.put("k1", first)
+	c.put([]byte("k1"), first)
 	first.outputs[0].data[0] = 99 // the request's buffer is reused: the cache must not see it
-	c.put("k2", out(2))
+	c.put([]byte("k2"), out(2))
 	var res response
-	if !c.get("k1", &res) || res.outputs[0].data[0] != 1 {
+	if !c.get([]byte("k1"), &res) || res.outputs[0].data[0] != 1 {
 		t.Fatalf("k1: %v; want the first output as it was cached", res.outputs)
 	}
-	c.put("k3", out(3)) // over 300 bytes: k2, the least recently used, goes
-	if c.get("k2", &res) || !c.get("k1", &res) || !c.get("k3", &res) || c.size > c.limit {
-		t.Errorf("after eviction: k2 kept %v, size %d of %d; want k2 evicted, k1 and k3 kept", c.get("k2", &res), c.size, c.limit)
+	c.put([]byte("k3"), out(3)) // over 300 bytes: k2, the least recently used, goes
+	if c.get([]byte("k2"), &res) || !c.get([]byte("k1"), &res) || !c.get([]byte("k3"), &res) || c.size > c.limit {
+		t.Errorf("after eviction: k2 kept %v, size %d of %d; want k2 evicted, k1 and k3 kept", c.get([]byte("k2"), &res), c.size, c.limit)
 	}
-	c.put("huge", &response{outputs: []tensor{{data: make([]byte, 1000)}}})
-	if c.get("huge", &res) || !c.get("k1", &res) {
+	c.put([]byte("huge"), &response{outputs: []tensor{{data: make([]byte, 1000)}}})
+	if c.get([]byte("huge"), &res) || !c.get([]byte("k1"), &res) {
 		t.Error("an entry larger than the cache was kept, or evicted the others")
 	}
 }

@@ -73,7 +73,7 @@ func (c *core) infer(ctx context.Context, r *request, res *response) error {
 	// With a response cache, as in Triton, a hit counts its lookup as
 	// cache_hit and no compute; a miss counts lookup and insertion as
 	// cache_miss, and its compute as usual.
-	var key string
+	var key []byte
 	var lookup time.Duration
 	hit := false
 	if m.cache != nil {
