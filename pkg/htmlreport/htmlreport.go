@@ -28,6 +28,7 @@ import (
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 
+	"github.com/perfgo/perfgo/pkg/report"
 	"github.com/perfgo/perfgo/pkg/result"
 )
 
@@ -372,17 +373,22 @@ func levelTable(id, caption string, s result.Settings, levels []level) table {
 		return slices.ContainsFunc(levels, func(lv level) bool { return f(&lv) })
 	}
 	if has(func(lv *level) bool { return lv.l.Server != nil }) {
-		server := func(f func(*result.ServerStats) time.Duration) func(lv *level) string {
+		// report's figures: an ensemble's are its composing models' sums.
+		server := func(compute bool) func(lv *level) string {
 			return func(lv *level) string {
-				if lv.l.Server == nil {
+				q, c, ok := report.ServerQueueCompute(lv.l.Server)
+				switch {
+				case !ok:
 					return "–"
+				case compute:
+					return millis(c)
 				}
-				return millis(f(lv.l.Server))
+				return millis(q)
 			}
 		}
 		cols = append(cols,
-			column{"Server queue (ms)", server(func(st *result.ServerStats) time.Duration { return st.Queue.Avg() })},
-			column{"Server compute (ms)", server((*result.ServerStats).ComputeTotal)})
+			column{"Server queue (ms)", server(false)},
+			column{"Server compute (ms)", server(true)})
 	}
 	if isOpenLoop(s) || has(func(lv *level) bool { return lv.scheduleLag != nil }) {
 		cols = append(cols,

@@ -428,3 +428,31 @@ func TestLongSweepLegend(t *testing.T) {
 		t.Errorf("%d rows, want 40", rows)
 	}
 }
+
+// TestEnsembleServerTimes: an ensemble's queue and compute are its
+// composing models' sums, as perf_analyzer's server block and the summary
+// table show them, not the ensemble's own (empty) counters.
+func TestEnsembleServerTimes(t *testing.T) {
+	r := closedRun(t)
+	r.Levels = r.Levels[:1]
+	l := &r.Levels[0]
+	n := l.Client.Requests
+	step := func(name string, queue, compute time.Duration) result.ServerStats {
+		return result.ServerStats{Model: name, Version: "1", Success: stat(n, queue+compute), Queue: stat(n, queue),
+			ComputeInput: stat(n, 0), ComputeInfer: stat(n, compute), ComputeOutput: stat(n, 0)}
+	}
+	l.Server = &result.ServerStats{Model: "ensemble", Version: "1", Success: stat(n, 5*time.Millisecond),
+		Composing: []result.ServerStats{step("pre", 100*time.Microsecond, 200*time.Microsecond), step("delay", 1*time.Millisecond, 3*time.Millisecond)}}
+	_, pg := render(t, r)
+	tbl := pg.Tables[htmlreport.LevelsTableID]
+	col := func(name string) string {
+		i := slices.Index(tbl.Head, name)
+		if i < 0 || len(tbl.Rows) != 1 {
+			t.Fatalf("table head %v, %d rows: want %q and one row", tbl.Head, len(tbl.Rows), name)
+		}
+		return tbl.Rows[0][i]
+	}
+	if q, c := col("Server queue (ms)"), col("Server compute (ms)"); q != "1.100" || c != "3.200" {
+		t.Errorf("server queue %s ms, compute %s ms; want the steps' sums 1.100 and 3.200", q, c)
+	}
+}

@@ -201,12 +201,23 @@ func hasServerStats(levels []result.Level) bool {
 	return false
 }
 
-// serverQueueCompute are the server's average queue and compute times per
-// request as perf_analyzer's server block derives them (an ensemble's
-// summed over its composing models), "-" without statistics.
+// serverQueueCompute are ServerQueueCompute's times formatted, "-"
+// without statistics.
 func serverQueueCompute(st *result.ServerStats) (queue, compute string) {
-	if st == nil || st.Success.Count == 0 {
+	q, c, ok := ServerQueueCompute(st)
+	if !ok {
 		return "-", "-"
+	}
+	return slo.FormatDuration(q), slo.FormatDuration(c)
+}
+
+// ServerQueueCompute are the server's average queue and compute times per
+// request as perf_analyzer's server block derives them (an ensemble's
+// summed over its composing models), in whole µs as it prints them; ok is
+// false without statistics or requests.
+func ServerQueueCompute(st *result.ServerStats) (queue, compute time.Duration, ok bool) {
+	if st == nil || st.Success.Count == 0 {
+		return 0, 0, false
 	}
 	t := serverTimesOf(st)
 	q, c := t.queue, t.compute
@@ -214,7 +225,7 @@ func serverQueueCompute(st *result.ServerStats) (queue, compute string) {
 		e := ensembleTimesOf(st)
 		q, c = e.queue, e.compute
 	}
-	return slo.FormatDuration(time.Duration(q) * time.Microsecond), slo.FormatDuration(time.Duration(c) * time.Microsecond)
+	return time.Duration(q) * time.Microsecond, time.Duration(c) * time.Microsecond, true
 }
 
 // verdictCell is "pass", or "FAIL" and the objectives the level missed.
