@@ -444,12 +444,33 @@ type jsonStat struct {
 
 func ms(d time.Duration) jsonFloat { return jsonFloat(float64(d) / float64(time.Millisecond)) }
 
-func newJSONReport(r result.Run) (jsonReport, error) {
-	s := r.Settings
+// checkSettings refuses settings the JSON report cannot be written for.
+// ReadJSON applies it too, so that every run read back can be written
+// again in every format.
+func checkSettings(s result.Settings) error {
 	if err := checkPercentile(s); err != nil {
-		return jsonReport{}, err
+		return err
 	}
 	if err := checkStreamLatency(s); err != nil {
+		return err
+	}
+	if len(s.SLOs) == 0 {
+		return nil
+	}
+	if _, err := slo.ParseAll(s.SLOs); err != nil {
+		return fmt.Errorf("report: settings slos: %w", err)
+	}
+	if s.SLOMode != "" {
+		if _, err := slo.ParseMode(s.SLOMode); err != nil {
+			return fmt.Errorf("report: settings slo_mode: %w", err)
+		}
+	}
+	return nil
+}
+
+func newJSONReport(r result.Run) (jsonReport, error) {
+	s := r.Settings
+	if err := checkSettings(s); err != nil {
 		return jsonReport{}, err
 	}
 	doc := jsonReport{

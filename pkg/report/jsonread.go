@@ -78,12 +78,7 @@ func readJSON(r io.Reader, maxBytes int64) (result.Run, error) {
 	if rd.err != nil {
 		return result.Run{}, fmt.Errorf("report: read json: %w", rd.err)
 	}
-	// What JSON would refuse to write is refused here, so that every run
-	// read back can be written again.
-	if err := checkPercentile(run.Settings); err != nil {
-		return result.Run{}, err
-	}
-	if err := checkStreamLatency(run.Settings); err != nil {
+	if err := checkSettings(run.Settings); err != nil {
 		return result.Run{}, err
 	}
 	return run, nil

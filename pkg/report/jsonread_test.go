@@ -151,6 +151,8 @@ func TestReadJSONErrors(t *testing.T) {
               "p": 50,`, `{
               "p": 150,`), "percentiles[0].p: 150 is not a percentile"},
 		{"settings percentile", replace(`"percentile": 0,`, `"percentile": 101,`), "settings percentile 101 is outside 0–100"},
+		{"settings slos", replace(`"percentile": 0,`, `"percentile": 0, "slos": ["x"],`), "report: settings slos: "},
+		{"settings slo_mode", replace(`"percentile": 0,`, `"percentile": 0, "slos": ["p99<=1ms"], "slo_mode": "most",`), "report: settings slo_mode: "},
 		{"hdr", replace(`"percentiles": [`, `"hdr": "bm90IGEgaGlzdG9ncmFt", "percentiles": [`), "levels[0].client.latency.hdr: not an HDR histogram"},
 		{"negative server time", replace(`"total_us": 11058176`, `"total_us": -1`), "levels[0].server.success.total_us: -1 is negative"},
 	} {
@@ -187,6 +189,7 @@ func FuzzReadJSON(f *testing.F) {
 		f.Add(b)
 	}
 	f.Add([]byte(`{"schema": "perfgo.report/v1", "stop": {"reason": "completed"}}`))
+	f.Add([]byte(`{"schema": "perfgo.report/v1", "settings": {"slos": ["x"], "slo_mode": "any"}, "stop": {"reason": "completed"}}`))
 	f.Add([]byte(`{"schema": "perfgo.report/v1", "stop": {"reason": "cancelled"}, "levels": [{"value": null, "client": {"latency": {"percentiles": [{"p": 99, "value_us": 1.0004}]}}, "server": {"composing": [{"model": "b"}, {"model": "a"}]}, "failures": [{"class": "z"}, {"class": "a"}]}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		run, err := ReadJSON(bytes.NewReader(data))

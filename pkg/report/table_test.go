@@ -118,7 +118,7 @@ func TestJSONSLO(t *testing.T) {
 	}
 
 	run.Settings.SLOs = []string{"p99<<1ms"}
-	if err := JSON(&bytes.Buffer{}, run); err == nil || !strings.Contains(err.Error(), "settings SLOs") {
+	if err := JSON(&bytes.Buffer{}, run); err == nil || !strings.Contains(err.Error(), "settings slos") {
 		t.Errorf("a bad SLO in the settings: err = %v", err)
 	}
 }
