@@ -57,6 +57,7 @@ func Run(ctx context.Context, opts Options) (result.Run, error) {
 	e := newEngine(ctx, o)
 	if lo, ok := e.obs.(LiveObserver); ok {
 		lo.Live(e.completed)
+		e.live = true
 	}
 	stop := e.sweep(ctx, &run)
 	e.stopWorkers()
@@ -88,6 +89,12 @@ type engine struct {
 	cpu     func() CPUTime
 	cpus    int
 	cpuMark CPUTime
+	// live: the observer follows the run live (LiveObserver), so window
+	// summaries carry what only it shows (P99).
+	live bool
+	// exporting holds the tallies whose export buffers a swap sends once
+	// every worker is flipped (reused).
+	exporting []*tally
 
 	// Requests are sent with their level's scope: cancelling the run's
 	// context stops issuing, not the requests in flight (they drain), and
@@ -611,7 +618,7 @@ func (e *engine) swap(into, next *window) uint64 {
 			into.addTally(t)
 		}
 		if t.exp != nil {
-			t.exp = e.o.Export.Send(t.exp)
+			e.exporting = append(e.exporting, t)
 		}
 		if into != nil && into != e.outside {
 			// A window's issued count runs from markIssued or the last
@@ -624,6 +631,14 @@ func (e *engine) swap(into, next *window) uint64 {
 	}
 	clear(ws)
 	e.scratch = ws[:0]
+	// Sent once every worker records into next: a send may wait for the
+	// writer, and no worker should go on recording into the ended window
+	// meanwhile. The tallies are the controller's until the next swap.
+	for _, t := range e.exporting {
+		t.exp = e.o.Export.Send(t.exp)
+	}
+	clear(e.exporting)
+	e.exporting = e.exporting[:0]
 	return done
 }
 
@@ -983,7 +998,9 @@ func (e *engine) summary(w *window, s sample) WindowSummary {
 		ws.Err = noValidRequests(s.inFlight)
 	} else {
 		ws.Latency = time.Duration(s.latency)
-		ws.P99 = w.lat.percentile(99)
+		if e.live {
+			ws.P99 = w.lat.percentile(99)
+		}
 	}
 	if e.o.WindowHistograms {
 		ws.Histograms = &WindowHistograms{Latency: w.lat.h.Export()}

@@ -127,7 +127,8 @@ type WindowSummary struct {
 	// AvgLatency and StdDev (sample) of the successful requests; Latency is
 	// the stabilising latency (average or the chosen percentile).
 	AvgLatency, StdDev, Latency time.Duration
-	// P99 is the 99th percentile latency of the successful requests.
+	// P99 is the 99th percentile latency of the successful requests, for
+	// a LiveObserver only (0 for others: no one else shows it).
 	P99 time.Duration
 	// Histograms are copies of the window's histograms, only with
 	// Options.WindowHistograms (nil otherwise).
