@@ -44,13 +44,16 @@ func newCompareCmd() *cobra.Command {
 reported (matched by mode and value), the change of throughput and of latency
 p50, p90, p95, p99 and average, in percent.
 
-Each change is judged against noise: a run's noise at a level is how far its
-farthest merged window (the last three) lies from their mean: throughput per
-window for throughput, the stabilising latency per window for every latency.
-The band is the base's noise plus the new run's. Within the band: "within
-noise", never a regression. Beyond it: "better", or "worse" when within
+Each change is judged against noise. A run's noise for a metric is the widest
+of: how far its farthest merged window (the last three) lies from their mean;
+for a percentile, the 99% interval of its rank in the run's HDR histogram
+("too few samples" when that reaches past the largest sample); for the
+average, 2.576 standard errors. The band is how far apart the values may be
+while the two runs' intervals still overlap. Within the band: "within noise",
+never a regression. Beyond it: "better", or "worse" when within
 --max-regression, or "regression" when over it. A level in one run only is
-listed as such.
+listed as such, except one the base reported and a new run that stopped early
+did not: that level is lost, a regression.
 
 Any regression: a one-line verdict on stderr and exit code 5. Runs of
 different models, modes or batch sizes are compared with a warning.`,

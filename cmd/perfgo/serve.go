@@ -6,7 +6,6 @@ import (
 	"io"
 	"math"
 	"runtime/debug"
-	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -136,10 +135,7 @@ func (o serveOptions) serverOptions() (server.Options, error) {
 		if err != nil {
 			return server.Options{}, usagef("--gpu %v", err)
 		}
-		if slices.ContainsFunc(gpus, func(h server.GPU) bool { return h.UUID == g.UUID }) {
-			return server.Options{}, usagef("--gpu %q: GPU %s is given twice; give each GPU its own UUID", spec, g.UUID)
-		}
-		gpus = append(gpus, g)
+		gpus = append(gpus, g) // a UUID given twice: server.New refuses it
 	}
 	version := "dev"
 	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {

@@ -36,7 +36,6 @@ func TestServeFlags(t *testing.T) {
 		}, ""},
 		{"no gpu", nil, func(o server.Options) bool { return o.GPUs == nil }, ""},
 		{"bad gpu", []string{"--gpu", "GPU-0:2:120:1:4"}, nil, `--gpu "GPU-0:2:120:1:4": utilization "2" is not a number from 0 to 1; want UUID:UTIL:POWER_W`},
-		{"gpu twice", []string{"--gpu", "G:1:0:0:0", "--gpu", "G:0:0:0:0"}, nil, "GPU G is given twice"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

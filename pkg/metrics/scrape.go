@@ -49,14 +49,15 @@ type ScraperOptions struct {
 	// Families are kept beside the four GPU families; the rest of the
 	// scrape is dropped so that a long run keeps little.
 	Families []string
-	// Client sends the requests; nil means a client of its own.
-	Client *http.Client
 }
 
 // Scraper reads one server's metrics.
 type Scraper struct {
 	o    ScraperOptions
 	keep map[string]bool
+	// client never goes through an HTTP proxy, as perfgo's inference
+	// clients do not: what is measured is the server on its address.
+	client *http.Client
 }
 
 // NewScraper checks o and fills its defaults.
@@ -70,9 +71,6 @@ func NewScraper(o ScraperOptions) (*Scraper, error) {
 	if o.MaxBytes <= 0 {
 		o.MaxBytes = 16 << 20
 	}
-	if o.Client == nil {
-		o.Client = &http.Client{}
-	}
 	keep := map[string]bool{}
 	for _, f := range gpuFamilies {
 		keep[f] = true
@@ -80,7 +78,7 @@ func NewScraper(o ScraperOptions) (*Scraper, error) {
 	for _, f := range o.Families {
 		keep[f] = true
 	}
-	return &Scraper{o: o, keep: keep}, nil
+	return &Scraper{o: o, keep: keep, client: &http.Client{Transport: &http.Transport{Proxy: nil}}}, nil
 }
 
 // Scrape reads the metrics once, within the scraper's time and size bounds.
@@ -93,7 +91,7 @@ func (s *Scraper) Scrape(ctx context.Context) (Sample, error) {
 	}
 	// The classic text format: what Triton serves and what the parser reads.
 	req.Header.Set("Accept", "text/plain;version=0.0.4")
-	resp, err := s.o.Client.Do(req)
+	resp, err := s.client.Do(req)
 	if err != nil {
 		if ctx.Err() == context.DeadlineExceeded {
 			return Sample{}, fmt.Errorf("metrics: %s did not answer within %v", s.o.URL, s.o.Timeout)
