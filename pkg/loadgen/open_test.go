@@ -408,3 +408,42 @@ func TestOpenLoopWorkersConnectFirst(t *testing.T) {
 		t.Errorf("connecting first grew the pool to %d workers (dialling on the request path: %d); want at most 5", first, lazy)
 	}
 }
+
+// A level's first workers connect before its clock starts: the first
+// requests are not late for a dial, and a dial that cannot finish holds
+// the level's clock for warmWait only.
+func TestOpenLoopFirstWorkersConnectBeforeClock(t *testing.T) {
+	tests := []struct {
+		name           string
+		dial           time.Duration
+		lagMin, lagMax time.Duration // of the whole level
+	}{
+		{"20ms dial", 20 * time.Millisecond, 0, lateAfter},
+		// The clock starts at warmWait: the first requests are as late as
+		// the dial outlasts it (waiting for the dials: none late; not
+		// waiting: 1.05 s late).
+		{"dial past warmWait", warmWait + 50*time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				// 1000/s of 1 ms requests: two workers cover warmSpan.
+				s := &fakeServer{service: constService(time.Millisecond)}
+				o := rateOptions(s, 1000)
+				o.RequestCount = 100
+				o.NewCaller = func(w int) (Caller, error) {
+					c, _ := s.newCaller(w)
+					return &connectingCaller{dialingCaller{Caller: c, dial: tt.dial}}, nil
+				}
+				run, err := Run(t.Context(), o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				c := run.Levels[0].Client
+				if lag := c.ScheduleLag.Max; lag < tt.lagMin || lag > tt.lagMax || c.Requests != 100 {
+					t.Errorf("%d requests, %d late, lag max %v; want 100, lag max %v-%v", c.Requests, c.Late, lag, tt.lagMin, tt.lagMax)
+				}
+			})
+		})
+	}
+}
