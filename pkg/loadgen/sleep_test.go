@@ -36,3 +36,30 @@ func TestOpenLoopClosesItsTimers(t *testing.T) {
 		t.Errorf("%d descriptors open after the run, %d before", after, before)
 	}
 }
+
+// A wait within preciseSpan is one sleep on the precise timer: the Go
+// timer (nil here) is not touched, and the wait never ends early. A longer
+// wait sleeps on the Go timer and ends when stop is closed.
+func TestWaitUntilOneWakeWithinPreciseSpan(t *testing.T) {
+	pt := precise.New()
+	if pt == nil {
+		t.Skip("no timerfd here")
+	}
+	defer pt.Close()
+	l := &openLevel{}
+	for _, d := range []time.Duration{time.Millisecond, timerSlack + time.Millisecond, preciseSpan} {
+		due := time.Now().Add(d)
+		_, sent, ok := l.waitUntil(nil, pt, due, make(chan struct{}))
+		if !ok || sent.Before(due) {
+			t.Errorf("wait of %v: sent %v before due, ok %v; want at or after due, ok", d, due.Sub(sent), ok)
+		}
+	}
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	stop := make(chan struct{})
+	closer := time.AfterFunc(5*time.Millisecond, func() { close(stop) })
+	defer closer.Stop()
+	if _, _, ok := l.waitUntil(timer, pt, time.Now().Add(time.Minute), stop); ok {
+		t.Error("a wait of a minute ended ok; want it stopped")
+	}
+}
