@@ -104,8 +104,9 @@ type StreamPreparer interface {
 
 // Connector is a Call that can open its connection ahead of its first
 // request, so that no request waits for a dial. Calls of perfgo's own
-// gRPC transport (h2) implement it, and Cycle's when its Call does. A
-// failure is returned, but the next Do dials again and reports its own.
+// gRPC transport (h2) and of HTTP over fasthttp implement it, and
+// Cycle's when its Call does. A failure is returned, but the next Do
+// dials again and reports its own.
 type Connector interface {
 	Connect(ctx context.Context) error
 }

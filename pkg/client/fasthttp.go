@@ -121,6 +121,24 @@ func newFastExchange(t *fastHTTP, wire []byte, bodyLen int, reuse bool) *fastExc
 	return x
 }
 
+// connect dials the connection x will hold between requests, unless it
+// holds one already or sends once (a control request).
+func (x *fastExchange) connect(ctx context.Context, deadline time.Time) error {
+	if !x.reuse || (x.held != nil && x.held.owner.Load() == x) {
+		return nil
+	}
+	if dl, ok := ctx.Deadline(); ok && (deadline.IsZero() || dl.Before(deadline)) {
+		deadline = dl
+	}
+	c, err := x.t.pool.get(ctx, deadline, x.t.dial)
+	if err != nil {
+		return withContext(ctx, deadline, err)
+	}
+	c.ahead = true
+	x.keep(c)
+	return nil
+}
+
 // fork returns an exchange of the same wire bytes, shared, with no
 // connection or response state of its own yet.
 func (x *fastExchange) fork() httpExchange { return newFastExchange(x.t, x.wire, x.bodyLen, x.reuse) }
@@ -264,7 +282,7 @@ func (x *fastExchange) roundTrip(c *fastConn, dl, start time.Time, buf []byte) (
 		}
 		c.deadline = dl
 	}
-	reused := c.requests > 0
+	reused := c.requests > 0 || c.ahead
 	if _, err := c.nc.Write(x.wire); err != nil {
 		return res, false, reused, fastErr(err)
 	}
@@ -387,6 +405,9 @@ type fastConn struct {
 	// Used only by the goroutine using the connection.
 	deadline time.Time
 	requests int
+	// ahead: dialled before its first request, so that request may find
+	// it closed by the server meanwhile, as a kept-alive one.
+	ahead bool
 	// owner is the exchange holding the connection between requests; nil
 	// while it is in use or idle in the pool.
 	owner atomic.Pointer[fastExchange]

@@ -464,3 +464,69 @@ func FuzzFastHTTPResponse(f *testing.F) {
 		}
 	})
 }
+
+// Connect opens the connection the Call's requests go on: the first
+// request finds it open, a second Connect does nothing, and a connection
+// the server closed before the first request is replaced, not reported.
+func TestFastHTTPConnectAhead(t *testing.T) {
+	var conns atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		io.WriteString(w, jsonReply)
+	}))
+	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	c := newClient(t, jsonOpts(srv.URL, transportFast))
+	call := newCall(t, c, echoRequest())
+	cn, ok := call.(Connector)
+	if !ok {
+		t.Fatalf("%T is not a Connector", call)
+	}
+	ctx := testCtx(t)
+	for i := range 2 {
+		if err := cn.Connect(ctx); err != nil {
+			t.Fatalf("Connect %d: %v", i, err)
+		}
+	}
+	waitFor(t, func() bool { return conns.Load() == 1 }, "the server to see one connection after Connect")
+	if _, err := call.Do(ctx); err != nil {
+		t.Fatalf("Do on the connection opened ahead: %v", err)
+	}
+	if got := conns.Load(); got != 1 {
+		t.Errorf("%d connections after Connect, Connect, Do; want 1", got)
+	}
+
+	fresh := newCall(t, c, echoRequest())
+	if err := fresh.(Connector).Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return conns.Load() == 2 }, "the second Call's connection")
+	srv.CloseClientConnections()
+	if _, err := fresh.Do(ctx); err != nil {
+		t.Errorf("Do after the server closed the connection opened ahead: %v", err)
+	}
+
+	dead := newCall(t, newClient(t, jsonOpts("http://"+closedAddr(t), transportFast)), echoRequest())
+	if err := dead.(Connector).Connect(ctx); err == nil {
+		t.Error("Connect to a closed port succeeded")
+	}
+	if _, err := dead.Do(ctx); err == nil {
+		t.Error("Do to a closed port succeeded")
+	}
+}
+
+// waitFor polls cond for up to 10 s: the server counts a connection
+// when its accept loop gets to it, after the client's dial returns.
+func waitFor(t *testing.T, cond func() bool, what string) {
+	t.Helper()
+	for end := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("waited 10 s for %s", what)
+		}
+	}
+}

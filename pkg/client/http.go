@@ -436,6 +436,7 @@ type httpCall struct {
 var (
 	_ switchCall = (*httpCall)(nil)
 	_ Sequencer  = (*httpCall)(nil)
+	_ Connector  = (*httpCall)(nil)
 )
 
 // SetSequence makes the following requests carry s (none when s.ID is 0).
@@ -485,6 +486,19 @@ func (c *httpCall) load(p Prepared) {
 		c.win = nil
 		c.applySeq(false)
 	}
+}
+
+// Connect opens the Call's connection ahead of its first request
+// (fasthttp; net/http dials on demand).
+func (c *httpCall) Connect(ctx context.Context) error {
+	var deadline time.Time
+	if c.timeout > 0 {
+		deadline = time.Now().Add(c.timeout)
+	}
+	if err := c.x.connect(ctx, deadline); err != nil {
+		return transportError(ctx, c.p.op, err)
+	}
+	return nil
 }
 
 // Do sends the prepared body and reads the whole response into a reused

@@ -41,6 +41,10 @@ type httpExchange interface {
 	// request. A request past it fails with an error that Is
 	// context.DeadlineExceeded.
 	do(ctx context.Context, deadline time.Time, buf []byte) (httpResult, error)
+	// connect opens the connection a reused exchange will send on, so
+	// that its first request does not wait for a dial. Transports that
+	// dial on demand do nothing.
+	connect(ctx context.Context, deadline time.Time) error
 	// fork returns a new exchange of the same request for another
 	// goroutine: it shares the encoded request, read-only, and has its own
 	// connection and response state.
@@ -173,6 +177,9 @@ func newNetHTTPExchange(rt *http.Transport, tmpl *http.Request, body []byte, max
 
 // fork returns an exchange sharing the request template and body,
 // read-only (each send makes a shallow copy), with a trace of its own.
+// connect does nothing: net/http dials when a request needs a connection.
+func (x *netHTTPExchange) connect(context.Context, time.Time) error { return nil }
+
 func (x *netHTTPExchange) fork() httpExchange {
 	return newNetHTTPExchange(x.rt, x.tmpl, x.body, x.maxBody)
 }
