@@ -71,6 +71,7 @@ func (t *fastHTTP) dial(ctx context.Context, deadline time.Time) (*fastConn, err
 	if err != nil {
 		return nil, err
 	}
+	nc = newSysConn(nc)
 	if !deadline.IsZero() {
 		_ = nc.SetDeadline(deadline) // bounds the TLS handshake too
 	}

@@ -123,6 +123,7 @@ func dialH2(ctx context.Context, d *net.Dialer, addr string, streamWindow uint32
 	if err != nil {
 		return nil, err
 	}
+	nc = newSysConn(nc)
 	c := &h2Conn{
 		nc:            nc,
 		br:            bufio.NewReaderSize(nc, h2ReadBuffer),
