@@ -6,6 +6,7 @@ import (
 	"os"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -75,7 +76,7 @@ func (t *Timer) Sleep(d time.Duration) {
 	}
 	due := time.Now().Add(d)
 	t.spec.Value = unix.NsecToTimespec(int64(d)) // d > 0: a zero value would disarm it
-	if unix.TimerfdSettime(t.fd, 0, &t.spec, nil) != nil {
+	if t.arm() != nil {
 		time.Sleep(d)
 		return
 	}
@@ -96,6 +97,18 @@ func (t *Timer) Sleep(d time.Duration) {
 			return
 		}
 	}
+}
+
+// arm sets the timer to t.spec with a raw syscall: it never blocks, and
+// made through unix.TimerfdSettime it would enter the scheduler's syscall
+// state, which wakes the runtime's monitor thread whenever every P was
+// idle, as they are between an open loop's requests at low rates.
+func (t *Timer) arm() error {
+	_, _, e := unix.RawSyscall6(unix.SYS_TIMERFD_SETTIME, uintptr(t.fd), 0, uintptr(unsafe.Pointer(&t.spec)), 0, 0, 0)
+	if e != 0 {
+		return e
+	}
+	return nil
 }
 
 // Close releases the timer's descriptor.
