@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/perfgo/perfgo/pkg/sysconn"
 )
 
 // fastHTTP is the default HTTP transport. net/http hands every request to
@@ -71,7 +73,7 @@ func (t *fastHTTP) dial(ctx context.Context, deadline time.Time) (*fastConn, err
 	if err != nil {
 		return nil, err
 	}
-	nc = newSysConn(nc)
+	nc = sysconn.Wrap(nc)
 	if !deadline.IsZero() {
 		_ = nc.SetDeadline(deadline) // bounds the TLS handshake too
 	}

@@ -15,6 +15,8 @@ import (
 
 	"golang.org/x/net/http2/hpack"
 	"google.golang.org/grpc/codes"
+
+	"github.com/perfgo/perfgo/pkg/sysconn"
 )
 
 // h2Conn is one HTTP/2 connection that carries one gRPC call at a time,
@@ -123,7 +125,7 @@ func dialH2(ctx context.Context, d *net.Dialer, addr string, streamWindow uint32
 	if err != nil {
 		return nil, err
 	}
-	nc = newSysConn(nc)
+	nc = sysconn.Wrap(nc)
 	c := &h2Conn{
 		nc:            nc,
 		br:            bufio.NewReaderSize(nc, h2ReadBuffer),

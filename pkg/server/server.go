@@ -92,6 +92,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/perfgo/perfgo/pkg/inferencepb"
+	"github.com/perfgo/perfgo/pkg/sysconn"
 )
 
 // Default listen addresses: Triton's ports, on loopback only.
@@ -340,7 +341,7 @@ func (s *Server) Start(ctx context.Context) error {
 		if err != nil {
 			return nil, fmt.Errorf("listen for %s on %s: %w (is another server using the port? pick another address)", what, addr, err)
 		}
-		return ln, nil
+		return sysconn.Listener(ln), nil
 	}
 	var err error
 	closeAll := func() {

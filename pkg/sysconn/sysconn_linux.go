@@ -1,10 +1,11 @@
-package client
+package sysconn
 
 import (
 	"errors"
 	"io"
 	"net"
 	"os"
+	"sync"
 	"syscall"
 	"unsafe"
 )
@@ -25,21 +26,27 @@ type sysConn struct {
 	*net.TCPConn
 	rc syscall.RawConn
 
-	// The callbacks' arguments and results, one set for the reader and
-	// one for the writer (a net.Conn may be read and written at once).
+	// The callbacks' arguments and results, one set for reads and one
+	// for writes (a net.Conn may be read and written at once), each held
+	// under its lock for the whole call: a net.Conn may also be read by
+	// two goroutines at once (net/http's server does), and the socket's
+	// own lock is only taken inside the RawConn call. Uncontended on a
+	// client's connection.
+	rmu     sync.Mutex
 	rbuf    []byte
 	rn      int
 	rerr    syscall.Errno
 	readFn  func(fd uintptr) bool
+	wmu     sync.Mutex
 	wbuf    []byte
 	wn      int
 	werr    syscall.Errno
 	writeFn func(fd uintptr) bool
 }
 
-// newSysConn returns nc read and written with raw syscalls when it is a
-// TCP connection, and nc itself otherwise.
-func newSysConn(nc net.Conn) net.Conn {
+// Wrap returns nc read and written with raw syscalls when it is a TCP
+// connection, and nc itself otherwise.
+func Wrap(nc net.Conn) net.Conn {
 	tc, ok := nc.(*net.TCPConn)
 	if !ok {
 		return nc
@@ -96,30 +103,35 @@ func (c *sysConn) Read(b []byte) (int, error) {
 	if len(b) == 0 {
 		return 0, nil
 	}
+	c.rmu.Lock()
 	c.rbuf, c.rn, c.rerr = b, 0, 0
 	err := c.rc.Read(c.readFn)
+	n, errno := c.rn, c.rerr
 	c.rbuf = nil
+	c.rmu.Unlock()
 	switch {
 	case err != nil:
 		return 0, c.opError("read", err)
-	case c.rerr != 0:
-		return 0, c.opError("read", os.NewSyscallError("read", c.rerr))
-	case c.rn == 0:
+	case errno != 0:
+		return 0, c.opError("read", os.NewSyscallError("read", errno))
+	case n == 0:
 		return 0, io.EOF
 	}
-	return c.rn, nil
+	return n, nil
 }
 
 func (c *sysConn) Write(b []byte) (int, error) {
+	c.wmu.Lock()
 	c.wbuf, c.wn, c.werr = b, 0, 0
 	err := c.rc.Write(c.writeFn)
-	n := c.wn
+	n, errno := c.wn, c.werr
 	c.wbuf = nil
+	c.wmu.Unlock()
 	switch {
 	case err != nil:
 		return n, c.opError("write", err)
-	case c.werr != 0:
-		return n, c.opError("write", os.NewSyscallError("write", c.werr))
+	case errno != 0:
+		return n, c.opError("write", os.NewSyscallError("write", errno))
 	}
 	return n, nil
 }

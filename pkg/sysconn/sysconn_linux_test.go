@@ -1,4 +1,4 @@
-package client
+package sysconn
 
 import (
 	"errors"
@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -27,9 +28,9 @@ func sysPair(t *testing.T) (*sysConn, net.Conn) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, ok := newSysConn(nc).(*sysConn)
+	c, ok := Wrap(nc).(*sysConn)
 	if !ok {
-		t.Fatalf("newSysConn(%T) is not a *sysConn", nc)
+		t.Fatalf("Wrap(%T) is not a *sysConn", nc)
 	}
 	t.Cleanup(func() { c.Close(); peer.Close() })
 	return c, peer
@@ -126,5 +127,56 @@ func TestSysConnCloseEndsRead(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Close did not end a waiting Read in 10 s")
+	}
+}
+
+// Two goroutines may read (and two write) one connection at once, as
+// net/http's server does: each gets bytes of its own (and -race sees no
+// shared state).
+func TestSysConnConcurrentCalls(t *testing.T) {
+	c, peer := sysPair(t)
+	const n = 200
+	got := make(chan byte, n)
+	var readers, writers sync.WaitGroup
+	for range 2 {
+		readers.Go(func() {
+			b := make([]byte, 1)
+			for range n / 2 {
+				if _, err := c.Read(b); err != nil {
+					t.Error(err)
+					return
+				}
+				got <- b[0]
+			}
+		})
+		writers.Go(func() {
+			for range n / 2 {
+				if _, err := c.Write([]byte{'w'}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	sent := make([]byte, n)
+	for i := range sent {
+		sent[i] = byte(i)
+	}
+	if _, err := peer.Write(sent); err != nil {
+		t.Fatal(err)
+	}
+	readers.Wait()
+	close(got)
+	seen := make([]bool, n)
+	for b := range got {
+		if seen[b] {
+			t.Fatalf("byte %d read twice", b)
+		}
+		seen[b] = true
+	}
+	writers.Wait()
+	back := make([]byte, n)
+	if _, err := io.ReadFull(peer, back); err != nil || strings.Count(string(back), "w") != n {
+		t.Errorf("the peer read %q, %v; want %d w", back, err, n)
 	}
 }
