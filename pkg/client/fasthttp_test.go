@@ -149,18 +149,7 @@ func TestHTTPResponseFraming(t *testing.T) {
 func TestHTTPStaleConnection(t *testing.T) {
 	for _, tr := range httpTransports {
 		t.Run(tr, func(t *testing.T) {
-			var conns atomic.Int32
-			srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				_, _ = io.Copy(io.Discard, r.Body)
-				io.WriteString(w, jsonReply)
-			}))
-			srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
-				if st == http.StateNew {
-					conns.Add(1)
-				}
-			}
-			srv.Start()
-			defer srv.Close()
+			srv, conns := countingServer(t)
 			c := newClient(t, jsonOpts(srv.URL, tr))
 			call := newCall(t, c, echoRequest())
 			for i := range 3 {
@@ -177,6 +166,24 @@ func TestHTTPStaleConnection(t *testing.T) {
 			}
 		})
 	}
+}
+
+// countingServer answers every request with jsonReply and counts the
+// connections it has accepted.
+func countingServer(t *testing.T) (*httptest.Server, *atomic.Int32) {
+	conns := new(atomic.Int32)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		io.WriteString(w, jsonReply)
+	}))
+	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return srv, conns
 }
 
 // With one connection, a control call takes it from the Call that holds
@@ -469,18 +476,7 @@ func FuzzFastHTTPResponse(f *testing.F) {
 // request finds it open, a second Connect does nothing, and a connection
 // the server closed before the first request is replaced, not reported.
 func TestFastHTTPConnectAhead(t *testing.T) {
-	var conns atomic.Int32
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		io.WriteString(w, jsonReply)
-	}))
-	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
-		if st == http.StateNew {
-			conns.Add(1)
-		}
-	}
-	srv.Start()
-	defer srv.Close()
+	srv, conns := countingServer(t)
 	c := newClient(t, jsonOpts(srv.URL, transportFast))
 	call := newCall(t, c, echoRequest())
 	cn, ok := call.(Connector)

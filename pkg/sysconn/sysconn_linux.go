@@ -17,11 +17,11 @@ import (
 // each call enters the scheduler's syscall state, and entering it wakes
 // the runtime's monitor thread (sysmon) whenever every P had been idle,
 // which at concurrency 1 is every request: the monitor then sleeps 20 µs
-// and looks again, two more context switches per request. Against the C++
+// and looks again, more context switches per request. Against the C++
 // HTTP server at concurrency 1 (3 interleaved rounds of a bare loop) that
-// was 4.8 context switches per request instead of 2.4 for wrk, 39-52 µs of
-// CPU per request instead of 24 and 0.75-0.85x wrk's throughput; raw
-// syscalls gave 1 switch, 24-27 µs and wrk's throughput.
+// was 2.2-2.5 context switches per request instead of 1.0 for wrk, 39-52
+// µs of CPU per request instead of 24 and 0.75-0.85x wrk's throughput;
+// raw syscalls gave 1.0 switch, 24-27 µs and wrk's throughput.
 type sysConn struct {
 	*net.TCPConn
 	rc syscall.RawConn
