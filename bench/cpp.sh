@@ -90,30 +90,8 @@ make -s -C bench/cpp >"$tmp/make.log" 2>&1 || die "make -C bench/cpp failed: $(t
 go build -o "$tmp/perfgo" ./cmd/perfgo || die "go build ./cmd/perfgo failed"
 go build -o "$tmp/bareloop" ./bench/bareloop || die "go build ./bench/bareloop failed"
 
-# The servers also stop when their stdin ends: a FIFO held open by this
-# script takes them down even if the script is killed before its trap runs.
-mkfifo "$tmp/server.in"
-bench/cpp/build/server 0 <"$tmp/server.in" >"$tmp/grpc.log" 2>&1 &
-grpc_pid=$!
-bench_pids+=("$grpc_pid")
-bench/cpp/build/http_server 0 "$http_threads" <"$tmp/server.in" >"$tmp/http.log" 2>&1 &
-http_pid=$!
-bench_pids+=("$http_pid")
-exec 3>"$tmp/server.in"
-# address NAME PID LOG PATTERN: waits for a server to print its address.
-address() {
-	local addr=
-	for _ in $(seq 100); do
-		addr=$(awk -v p="$4" '$0 ~ p {print $NF}' "$3")
-		[[ -n $addr ]] && break
-		kill -0 "$2" 2>/dev/null || die "the C++ $1 server exited: $(cat "$3")"
-		sleep 0.1
-	done
-	[[ -n $addr ]] || die "the C++ $1 server did not report its address in 10 s: $(cat "$3")"
-	echo "$addr"
-}
-grpc_addr=$(address gRPC "$grpc_pid" "$tmp/grpc.log" "gRPC on")
-http_addr=$(address HTTP "$http_pid" "$tmp/http.log" "HTTP on")
+bench_cpp_serve cpp "$http_threads"
+grpc_pid=$cpp_grpc_pid http_pid=$cpp_http_pid grpc_addr=$cpp_grpc http_addr=$cpp_http
 log "C++ servers: gRPC (pid $grpc_pid) on $grpc_addr, HTTP (pid $http_pid, $http_threads threads) on $http_addr"
 
 # served PROTO: how many identity requests that protocol's server has answered.

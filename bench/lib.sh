@@ -70,3 +70,40 @@ bench_serve() {
 	done
 	die "perfgo serve did not report its addresses and get ready in 10 s: $(cat "$log")"
 }
+
+# bench_cpp_serve NAME THREADS [WORD...]: starts bench/cpp/build/server and
+# http_server (THREADS event-loop threads), built by `make -C bench/cpp`,
+# after the WORDs (a command prefix such as taskset -c 1) on 127.0.0.1
+# ports of the kernel's choosing, logging to $tmp/NAME-grpc.log and
+# $tmp/NAME-http.log; adds their PIDs to bench_pids. They also stop when
+# their stdin, a FIFO this script holds open, ends: even if the script is
+# killed before its trap runs. Sets cpp_grpc_pid, cpp_http_pid, cpp_grpc
+# and cpp_http (the addresses).
+bench_cpp_serve() {
+	local name=$1 threads=$2 fd
+	shift 2
+	mkfifo "$tmp/$name.in"
+	"$@" bench/cpp/build/server 0 <"$tmp/$name.in" >"$tmp/$name-grpc.log" 2>&1 &
+	cpp_grpc_pid=$!
+	bench_pids+=("$cpp_grpc_pid")
+	"$@" bench/cpp/build/http_server 0 "$threads" <"$tmp/$name.in" >"$tmp/$name-http.log" 2>&1 &
+	cpp_http_pid=$!
+	bench_pids+=("$cpp_http_pid")
+	exec {fd}>"$tmp/$name.in"
+	cpp_grpc=$(bench_cpp_address gRPC "$cpp_grpc_pid" "$tmp/$name-grpc.log" "gRPC on")
+	cpp_http=$(bench_cpp_address HTTP "$cpp_http_pid" "$tmp/$name-http.log" "HTTP on")
+}
+
+# bench_cpp_address NAME PID LOG PATTERN: waits for a C++ server to print
+# its address, and prints it.
+bench_cpp_address() {
+	local addr=
+	for _ in $(seq 100); do
+		addr=$(awk -v p="$4" '$0 ~ p {print $NF}' "$3")
+		[[ -n $addr ]] && break
+		kill -0 "$2" 2>/dev/null || die "the C++ $1 server exited: $(cat "$3")"
+		sleep 0.1
+	done
+	[[ -n $addr ]] || die "the C++ $1 server did not report its address in 10 s: $(cat "$3")"
+	echo "$addr"
+}

@@ -21,6 +21,12 @@
 # above it is perfgo's or the server's. Targets: achieved rate within 1% of the target
 # while the server keeps up; p99 schedule lag under 1 ms at 10,000/s.
 #
+# Servers (BENCH_RATE_SERVER): "perfgo" (`perfgo serve`, the default) or
+# "cpp" (bench/cpp's C++ gRPC server and libevent HTTP server with 2
+# threads, built by `make -C bench/cpp`: run bench/cpp.sh once, which
+# installs their Debian packages), servers that keep up at these rates, so
+# that what remains is the client's and the machine's.
+#
 # Pin setups: "none" (the server and perfgo share every core, as a user
 # runs them), "split" (the server on BENCH_RATE_SERVER_CPU, perfgo on
 # BENCH_RATE_CLIENT_CPU, with taskset: each gets one core and GOMAXPROCS
@@ -31,7 +37,8 @@
 # BENCH_RATE_SERVER_CPU (default 1), BENCH_RATE_CLIENT_CPU (default 0),
 # BENCH_RATE_WINDOW_MS (default 2000), BENCH_RATE_REPEAT (default 3),
 # BENCH_RATE_FLOOR (default 1; 0 skips the machine's floor),
-# BENCH_RATE_OUT (default: stdout only; run.sh appends to its results).
+# BENCH_RATE_OUT (default: stdout only; run.sh appends to its results),
+# BENCH_RATE_SERVER (default perfgo).
 # GOGC, GODEBUG and the like pass through to perfgo (not to the server).
 set -euo pipefail
 
@@ -46,6 +53,7 @@ window=${BENCH_RATE_WINDOW_MS:-2000}
 repeat=${BENCH_RATE_REPEAT:-3}
 floor=${BENCH_RATE_FLOOR:-1}
 out=${BENCH_RATE_OUT:-}
+server=${BENCH_RATE_SERVER:-perfgo}
 
 # shellcheck source=bench/lib.sh
 source bench/lib.sh
@@ -54,6 +62,7 @@ bench_init bench/rate.sh
 for r in $rates; do [[ $r =~ ^[1-9][0-9]*$ ]] || die "BENCH_RATE_RATES has '$r': use whole numbers of requests per second"; done
 for p in $protocols; do [[ $p == grpc || $p == http ]] || die "BENCH_RATE_PROTOCOLS has '$p': use grpc and/or http"; done
 for p in $pins; do [[ $p == none || $p == split ]] || die "BENCH_RATE_PIN has '$p': use none and/or split"; done
+[[ $server == perfgo || $server == cpp ]] || die "BENCH_RATE_SERVER=$server: use perfgo or cpp"
 [[ $repeat =~ ^[1-9][0-9]*$ ]] || die "BENCH_RATE_REPEAT=$repeat: use a whole number above 0"
 [[ $window =~ ^[1-9][0-9]*$ ]] || die "BENCH_RATE_WINDOW_MS=$window: use a whole number of milliseconds"
 command -v jq >/dev/null || die "jq is missing (Debian: apt-get install -y jq)"
@@ -66,6 +75,10 @@ fi
 
 go build -o "$tmp/perfgo" ./cmd/perfgo || die "go build ./cmd/perfgo failed"
 go build -o "$tmp/wakeup" ./bench/wakeup || die "go build ./bench/wakeup failed"
+if [[ $server == cpp ]]; then
+	make -s -C bench/cpp >"$tmp/make.log" 2>&1 ||
+		die "make -C bench/cpp failed (run ./bench/cpp.sh once: it installs the Debian packages the C++ servers need): $(tail -n 3 "$tmp/make.log")"
+fi
 
 # One server per pin setup, started under the setup's taskset so that its
 # runtime sizes GOMAXPROCS to the cores it has; the idle one costs nothing.
@@ -77,8 +90,13 @@ for pin in $pins; do
 		prefix=(taskset -c "$server_cpu")
 		run_prefix[$pin]="taskset -c $client_cpu"
 	fi
-	bench_serve "$tmp/perfgo" "$tmp/server-$pin.log" env -u GOGC -u GODEBUG -u GOMAXPROCS "${prefix[@]}"
-	http_addr[$pin]=$serve_http grpc_addr[$pin]=$serve_grpc
+	if [[ $server == cpp ]]; then
+		bench_cpp_serve "cpp-$pin" 2 "${prefix[@]}"
+		http_addr[$pin]=$cpp_http grpc_addr[$pin]=$cpp_grpc
+	else
+		bench_serve "$tmp/perfgo" "$tmp/server-$pin.log" env -u GOGC -u GODEBUG -u GOMAXPROCS "${prefix[@]}"
+		http_addr[$pin]=$serve_http grpc_addr[$pin]=$serve_grpc
+	fi
 done
 
 # runs.tsv: proto rate pin round completed sent served lag_p99_us late_pct (or "failed: ...")
@@ -173,13 +191,15 @@ echo "$table"
 echo
 echo "$best"
 [[ $floor == 0 ]] || printf '\n%s\n' "$floors"
-cmdline="BENCH_RATE_RATES='$rates' BENCH_RATE_PROTOCOLS='$protocols' BENCH_RATE_PIN='$pins' BENCH_RATE_WINDOW_MS=$window BENCH_RATE_REPEAT=$repeat ./bench/rate.sh"
+server_desc="perfgo serve"
+[[ $server == cpp ]] && server_desc="bench/cpp's C++ gRPC server and libevent HTTP server (2 threads)"
+cmdline="BENCH_RATE_SERVER=$server BENCH_RATE_RATES='$rates' BENCH_RATE_PROTOCOLS='$protocols' BENCH_RATE_PIN='$pins' BENCH_RATE_WINDOW_MS=$window BENCH_RATE_REPEAT=$repeat ./bench/rate.sh"
 if [ -n "$out" ]; then
 	{
 		echo
 		echo "## Open loop: achieved rate and schedule lag"
 		echo
-		echo "Command: \`$cmdline\` (model identity, INPUT0 [1,16], 3 windows of $window ms, medians of $repeat rounds; split: server on CPU $server_cpu, perfgo on CPU $client_cpu)"
+		echo "Command: \`$cmdline\` (server: $server_desc; model identity, INPUT0 [1,16], 3 windows of $window ms, medians of $repeat rounds; split: server on CPU $server_cpu, perfgo on CPU $client_cpu)"
 		echo
 		echo "$table"
 		echo
