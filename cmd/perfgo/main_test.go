@@ -517,16 +517,22 @@ func TestRequestRateAchieved(t *testing.T) {
 			c := l["client"].(map[string]any)
 			// Rates, not counts: on a loaded machine a window may end a
 			// little late (it then holds more requests and lasts longer).
-			// Sends follow the schedule; completions may bunch at the
-			// edges (bench/rate.sh measures the accuracy).
-			if got := c["send_rate"].(float64); got < rate*0.97 || got > rate*1.03 {
-				t.Errorf("%s at %v/s: sent %v/s", proto, rate, got)
+			// Sends follow the schedule, but those due before the last
+			// window closed and still waiting out their lag then count in
+			// no reported window: at most the rate times the largest lag
+			// (under -race beside a parallel package run, 22 ms made 400/s
+			// 387/s). Completions may bunch at the edges (bench/rate.sh
+			// measures the accuracy).
+			lag, ok := c["schedule_lag"].(map[string]any)
+			if !ok {
+				t.Fatalf("%s: no schedule lag in open loop", proto)
+			}
+			limbo := rate * (lag["max_us"].(float64) / 1e6) / (c["duration_us"].(float64) / 1e6)
+			if got := c["send_rate"].(float64); got < rate*0.97-limbo || got > rate*1.03 {
+				t.Errorf("%s at %v/s: sent %v/s (largest lag %v µs)", proto, rate, got, lag["max_us"])
 			}
 			if got := c["throughput"].(float64); got < rate*0.9 || got > rate*1.1 {
 				t.Errorf("%s at %v/s: completed %v/s", proto, rate, got)
-			}
-			if _, ok := c["schedule_lag"].(map[string]any); !ok {
-				t.Errorf("%s: no schedule lag in open loop", proto)
 			}
 		}
 	}
