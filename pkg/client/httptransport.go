@@ -175,11 +175,11 @@ func newNetHTTPExchange(rt *http.Transport, tmpl *http.Request, body []byte, max
 	return x
 }
 
-// fork returns an exchange sharing the request template and body,
-// read-only (each send makes a shallow copy), with a trace of its own.
 // connect does nothing: net/http dials when a request needs a connection.
 func (x *netHTTPExchange) connect(context.Context, time.Time) error { return nil }
 
+// fork returns an exchange sharing the request template and body,
+// read-only (each send makes a shallow copy), with a trace of its own.
 func (x *netHTTPExchange) fork() httpExchange {
 	return newNetHTTPExchange(x.rt, x.tmpl, x.body, x.maxBody)
 }
