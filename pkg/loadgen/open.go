@@ -72,12 +72,15 @@ func (l *openLevel) prestart(ctx context.Context) {
 		n++
 	}
 	ready := make(chan struct{}, n)
+	started := 0
 	for range n {
-		l.grow(ready)
+		if l.grow(ready) {
+			started++
+		}
 	}
 	timer := time.NewTimer(warmWait)
 	defer timer.Stop()
-	for range n {
+	for range started {
 		select {
 		case <-ready:
 		case <-timer.C:
@@ -211,23 +214,16 @@ type openLevel struct {
 }
 
 // grow starts one more worker unless the pool is at its cap or the level
-// has ended. A worker given ready sends to it (buffered) once it has
-// connected or failed to, and so does grow when it starts none.
-func (l *openLevel) grow(ready chan<- struct{}) {
-	signal := func() {
-		if ready != nil {
-			ready <- struct{}{}
-		}
-	}
+// has ended, and says whether it did. A worker given ready sends to it
+// (buffered) once it has connected or failed to.
+func (l *openLevel) grow(ready chan<- struct{}) bool {
 	if l.pool.Load() >= l.max { // at the cap: a read, not a write, per request
-		signal()
-		return
+		return false
 	}
 	n := l.pool.Add(1)
 	if n > l.max {
 		l.pool.Add(-1)
-		signal()
-		return
+		return false
 	}
 	stop := make(chan struct{})
 	l.mu.Lock()
@@ -237,31 +233,35 @@ func (l *openLevel) grow(ready chan<- struct{}) {
 	}
 	l.mu.Unlock()
 	if ended {
-		signal()
-		return
+		return false
 	}
 	l.idle.Add(1)
 	l.group.Go(func() error {
 		defer l.idle.Add(-1)
 		w, err := l.e.worker(int(n - 1))
+		if err == nil {
+			// Dial while idle, before taking a request: a dial on the
+			// request path made every request due meanwhile start another
+			// worker, which dialled too, and the pool ran to its cap (gRPC
+			// at 10,000/s over one connection per worker: 1,024
+			// connections, lag p99 74-142 ms). A failure shows again on
+			// the worker's first request.
+			if c, ok := w.caller.(Connector); ok {
+				_ = c.Connect(l.scope.ctx)
+			}
+		}
+		if ready != nil {
+			ready <- struct{}{}
+		}
 		if err != nil {
-			signal()
 			l.e.fail(err)
 			return nil
 		}
-		// Dial while idle, before taking a request: a dial on the request
-		// path made every request due meanwhile start another worker, which
-		// dialled too, and the pool ran to its cap (gRPC at 10,000/s over
-		// one connection per worker: 1,024 connections, lag p99 74-142 ms).
-		// A failure shows again on the worker's first request.
-		if c, ok := w.caller.(Connector); ok {
-			_ = c.Connect(l.scope.ctx)
-		}
-		signal()
 		<-l.gate
 		l.work(w, stop)
 		return nil
 	})
+	return true
 }
 
 // claim takes the next request off the schedule.
