@@ -130,9 +130,7 @@ func (x *fastExchange) connect(ctx context.Context, deadline time.Time) error {
 	if !x.reuse || (x.held != nil && x.held.owner.Load() == x) {
 		return nil
 	}
-	if dl, ok := ctx.Deadline(); ok && (deadline.IsZero() || dl.Before(deadline)) {
-		deadline = dl
-	}
+	deadline = earlier(ctx, deadline)
 	c, err := x.t.pool.get(ctx, deadline, x.t.dial)
 	if err != nil {
 		return withContext(ctx, deadline, err)
@@ -204,9 +202,7 @@ func (x *fastExchange) do(ctx context.Context, deadline time.Time, buf []byte) (
 		// on a long-lived context.
 		defer x.cancel.unwatch()
 	}
-	if dl, ok := ctx.Deadline(); ok && (deadline.IsZero() || dl.Before(deadline)) {
-		deadline = dl
-	}
+	deadline = earlier(ctx, deadline)
 	for {
 		c := x.held
 		x.held = nil
@@ -245,6 +241,15 @@ func (x *fastExchange) do(ctx context.Context, deadline time.Time, buf []byte) (
 		}
 		return res, err
 	}
+}
+
+// earlier returns ctx's deadline when it comes before deadline (or
+// deadline is zero), else deadline.
+func earlier(ctx context.Context, deadline time.Time) time.Time {
+	if dl, ok := ctx.Deadline(); ok && (deadline.IsZero() || dl.Before(deadline)) {
+		return dl
+	}
+	return deadline
 }
 
 // withContext says why a request failed when its context or deadline is
