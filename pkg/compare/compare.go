@@ -220,22 +220,29 @@ func levelFigures(l result.Level) [len(metricNames)]figure {
 	thrSpread, latSpread := spread(thr)/100, spread(lat)/100
 	d := &l.Client.Latency
 	us := func(v time.Duration) float64 { return float64(v) / float64(time.Microsecond) }
+	// One import of the histogram for the level's 13 percentiles; runs come
+	// from report.ReadJSON, which decodes every histogram, so none is corrupt.
+	qs := result.Quantiles{D: d}
+	at := func(p float64) float64 {
+		v, _, _ := qs.At(p)
+		return us(v)
+	}
 	out := [len(metricNames)]figure{{l.Client.Throughput, thrSpread * l.Client.Throughput, thrSpread * l.Client.Throughput}}
 	for i, p := range []float64{50, 90, 95, 99} {
-		v := us(d.Percentile(p))
+		v := at(p)
 		f := figure{v, latSpread * v, latSpread * v}
 		if d.Hist != nil && d.Count > 0 {
 			// The order statistics around p: with n samples, the rank of
 			// the true p-th percentile is known to ±z·√(n·q·(1−q)).
 			q := p / 100
 			half := z * math.Sqrt(q*(1-q)/float64(d.Count))
-			f.lo = max(f.lo, v-us(d.Percentile(100*max(0, q-half))))
+			f.lo = max(f.lo, v-at(100*max(0, q-half)))
 			if q+half > 1 {
 				// The interval reaches past the largest sample: too few
 				// samples to bound this percentile from above.
 				f.hi = math.Inf(1)
 			} else {
-				f.hi = max(f.hi, us(d.Percentile(100*(q+half)))-v)
+				f.hi = max(f.hi, at(100*(q+half))-v)
 			}
 		}
 		out[1+i] = f

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"fmt"
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 	"html/template"
 	"math"
 	"slices"
@@ -191,11 +192,12 @@ func distributionChart(s result.Settings, levels []level) (template.HTML, []stri
 	var missing []string
 	drawn := 0
 	for _, lv := range levels {
-		if !lv.latency.hasHist() {
+		h := lv.latency.hist()
+		if h == nil {
 			missing = append(missing, lv.name)
 			continue
 		}
-		xys := ninesPoints(lv.latency)
+		xys := ninesPoints(h)
 		p.X.Max = math.Max(p.X.Max, xys[len(xys)-1].X)
 		line, err := plotter.NewLine(xys)
 		if err != nil {
@@ -217,13 +219,13 @@ func distributionChart(s result.Settings, levels []level) (template.HTML, []stri
 	return svg, missing, err
 }
 
-// ninesPoints are (1/(1−q), latency in ms) for each percentile step of d's
-// histogram. The 100th percentile, at infinity on this axis, is drawn at
+// ninesPoints are (1/(1−q), latency in ms) for each percentile step of h.
+// The 100th percentile, at infinity on this axis, is drawn at
 // 1/(1−q) = the sample count: the last of n samples is the 1−1/n quantile.
-func ninesPoints(d *dist) plotter.XYs {
-	n := float64(d.h.TotalCount())
+func ninesPoints(h *hdrhistogram.Histogram) plotter.XYs {
+	n := float64(h.TotalCount())
 	var xys plotter.XYs
-	for _, b := range d.h.CumulativeDistributionWithTicks(5) {
+	for _, b := range h.CumulativeDistributionWithTicks(5) {
 		x := n
 		if b.Quantile < 100 {
 			x = 100 / (100 - b.Quantile)

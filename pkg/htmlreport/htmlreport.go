@@ -190,44 +190,40 @@ func streamDist(st *result.StreamStats, first bool) *result.Distribution {
 	return &st.Between
 }
 
-// dist answers percentiles of one distribution as
-// result.Distribution.Percentile does (cached quantiles first, then the
-// histogram), with the histogram validated and imported once, so a corrupt
-// snapshot is an error instead of a panic.
-type dist struct {
-	d *result.Distribution
-	h *hdrhistogram.Histogram // nil without a histogram
-}
+// dist is one distribution's percentiles for the page (nil: none).
+type dist struct{ q *result.Quantiles }
 
+// newDist validates d's histogram up front: a corrupt snapshot fails the
+// page instead of showing as missing values.
 func newDist(d *result.Distribution) (*dist, error) {
-	if d.Hist == nil {
-		return &dist{d: d}, nil
+	q := &result.Quantiles{D: d}
+	if _, err := q.Hist(); err != nil {
+		return nil, err
 	}
-	if err := d.Hist.Validate(); err != nil {
-		return nil, fmt.Errorf("histogram snapshot is invalid (%w); export it with hdrhistogram's Histogram.Export", err)
-	}
-	return &dist{d: d, h: hdrhistogram.Import(d.Hist)}, nil
+	return &dist{q: q}, nil
 }
 
 // at returns the value at percentile p (0–100) and whether the distribution
-// can answer it: an empty histogram's "percentiles" would read as 0.
+// can answer it.
 func (d *dist) at(p float64) (time.Duration, bool) {
 	if d == nil {
 		return 0, false
 	}
-	for _, q := range d.d.Quantiles {
-		if q.Percentile == p {
-			return q.Value, true
-		}
-	}
-	if d.h == nil || d.h.TotalCount() == 0 {
-		return 0, false
-	}
-	return time.Duration(d.h.ValueAtQuantile(p)), true
+	v, ok, _ := d.q.At(p) // validated by newDist
+	return v, ok
 }
 
-// hasHist says the distribution holds samples the nines chart can draw.
-func (d *dist) hasHist() bool { return d != nil && d.h != nil && d.h.TotalCount() > 0 }
+// hist is the distribution's histogram when it holds samples the nines
+// chart can draw, else nil.
+func (d *dist) hist() *hdrhistogram.Histogram {
+	if d == nil {
+		return nil
+	}
+	if h, _ := d.q.Hist(); h != nil && h.TotalCount() > 0 {
+		return h
+	}
+	return nil
+}
 
 func settingsOf(s result.Settings) []setting {
 	var out []setting
@@ -354,12 +350,7 @@ func levelTable(id, caption string, s result.Settings, levels []level) table {
 		{levelHead, func(lv *level) string { return num(lv.l.Value) }},
 		{"Throughput (infer/s)", func(lv *level) string { return fixed1(lv.l.Client.Throughput) }},
 	}
-	ps := []float64{50, 90, 95, 99}
-	if s.Percentile != 0 && !slices.Contains(ps, s.Percentile) {
-		ps = append(ps, s.Percentile)
-		slices.Sort(ps)
-	}
-	for _, p := range ps {
+	for _, p := range report.ReportPercentiles(s.Percentile) {
 		cols = append(cols, column{"p" + num(p) + " (ms)", pct(latency, p)})
 	}
 	cols = append(cols, column{"Failed", func(lv *level) string {
@@ -367,7 +358,7 @@ func levelTable(id, caption string, s result.Settings, levels []level) table {
 		if t.Failed == 0 {
 			return "0"
 		}
-		return fmt.Sprintf("%d (%.2f%%)", t.Failed, t.FailedPercent())
+		return fmt.Sprintf("%d (%s%%)", t.Failed, report.FormatShare(t.FailedPercent(), s.FailureLimit))
 	}})
 	has := func(f func(lv *level) bool) bool {
 		return slices.ContainsFunc(levels, func(lv level) bool { return f(&lv) })

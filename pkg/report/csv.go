@@ -110,7 +110,7 @@ func csvColumns(s result.Settings, o CSVOptions) []csvColumn {
 		}
 	}
 	add("Client Recv", uintCell(func(r *csvRow) uint64 { return r.recv }))
-	for i, p := range reportPercentiles(s.Percentile) {
+	for i, p := range ReportPercentiles(s.Percentile) {
 		add(percentileLabel(p)+" latency", uintCell(func(r *csvRow) uint64 { return r.percentiles[i] }))
 	}
 	if o.Verbose {
@@ -133,7 +133,7 @@ func csvColumns(s result.Settings, o CSVOptions) []csvColumn {
 	add("Failed Requests", uintCell(func(r *csvRow) uint64 { return r.failed }))
 	add("Over Failure Limit", func(b []byte, r *csvRow) []byte { return strconv.AppendBool(b, r.level.OverFailureLimit) })
 	if s.Streaming {
-		ps := reportPercentiles(s.Percentile)
+		ps := ReportPercentiles(s.Percentile)
 		for i, p := range ps {
 			add("First Response "+percentileLabel(p), uintCell(func(r *csvRow) uint64 { return r.streamFirst[i] }))
 		}
@@ -196,9 +196,9 @@ func newCSVRow(s result.Settings, l result.Level) (csvRow, error) {
 		throughput:         c.Throughput,
 		responseThroughput: c.ResponseThroughput,
 	}
-	ps := reportPercentiles(s.Percentile)
-	q := quantiles{d: &c.Latency}
-	lat, err := q.values(ps)
+	ps := ReportPercentiles(s.Percentile)
+	q := result.Quantiles{D: &c.Latency}
+	lat, err := q.Values(ps)
 	if err != nil {
 		return r, err
 	}
@@ -247,16 +247,16 @@ func newCSVRow(s result.Settings, l result.Level) (csvRow, error) {
 
 	if s.LatencyOrigin == LatencyOriginIntended {
 		if c.ServiceTime != nil {
-			q := quantiles{d: c.ServiceTime}
-			v, err := q.values([]float64{50, 99})
+			q := result.Quantiles{D: c.ServiceTime}
+			v, err := q.Values([]float64{50, 99})
 			if err != nil {
 				return r, fmt.Errorf("service time: %w", err)
 			}
 			r.serviceP50, r.serviceP99 = usec(v[0]), usec(v[1])
 		}
 		if c.ScheduleLag != nil {
-			q := quantiles{d: c.ScheduleLag}
-			v, err := q.values([]float64{99})
+			q := result.Quantiles{D: c.ScheduleLag}
+			v, err := q.Values([]float64{99})
 			if err != nil {
 				return r, fmt.Errorf("schedule lag: %w", err)
 			}

@@ -146,8 +146,8 @@ func TestFormatShare(t *testing.T) {
 		{0.5, 0, "0.50"},
 		{0.001, 0, "0.001"},
 	} {
-		if got := formatShare(tc.pct, tc.limit); got != tc.want {
-			t.Errorf("formatShare(%v, %v) = %q, want %q", tc.pct, tc.limit, got, tc.want)
+		if got := FormatShare(tc.pct, tc.limit); got != tc.want {
+			t.Errorf("FormatShare(%v, %v) = %q, want %q", tc.pct, tc.limit, got, tc.want)
 		}
 	}
 }

@@ -109,9 +109,9 @@ func TestReportPercentiles(t *testing.T) {
 		{10, []float64{10, 50, 90, 95, 99}, "p10 p50 p90 p95 p99"},
 		{100, []float64{50, 90, 95, 99, 100}, "p50 p90 p95 p99 p100"},
 	} {
-		got := reportPercentiles(tc.p)
+		got := ReportPercentiles(tc.p)
 		if !slices.Equal(got, tc.want) {
-			t.Errorf("reportPercentiles(%v) = %v, want %v", tc.p, got, tc.want)
+			t.Errorf("ReportPercentiles(%v) = %v, want %v", tc.p, got, tc.want)
 		}
 		var labels []string
 		for _, p := range got {

@@ -645,9 +645,9 @@ func newJSONDist(s result.Settings, d *result.Distribution) (jsonDist, error) {
 		Count: d.Count, MeanUs: us(d.Mean), StdDevUs: us(d.StdDev), MinUs: us(d.Min), MaxUs: us(d.Max),
 		Percentiles: []jsonQuantile{},
 	}
-	q := quantiles{d: d}
+	q := result.Quantiles{D: d}
 	for _, p := range jsonPercentiles(s, d) {
-		v, ok, err := q.at(p)
+		v, ok, err := q.At(p)
 		if err != nil {
 			return jd, err
 		}
@@ -655,7 +655,7 @@ func newJSONDist(s result.Settings, d *result.Distribution) (jsonDist, error) {
 			jd.Percentiles = append(jd.Percentiles, jsonQuantile{jsonFloat(p), us(v)})
 		}
 	}
-	h, err := q.hist()
+	h, err := q.Hist()
 	if err != nil {
 		return jd, err
 	}

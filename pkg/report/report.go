@@ -58,8 +58,6 @@ import (
 	"strconv"
 	"time"
 
-	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
-
 	"github.com/perfgo/perfgo/pkg/result"
 )
 
@@ -78,10 +76,10 @@ const (
 // requests (in percent) above which it warns.
 const lateThresholdPct = 1.0
 
-// reportPercentiles is the stdout/CSV percentile list: perf_analyzer's
+// ReportPercentiles is the stdout/CSV percentile list: perf_analyzer's
 // p50, p90, p95, p99 and the stabilising percentile, ascending, without
 // duplicates.
-func reportPercentiles(p float64) []float64 {
+func ReportPercentiles(p float64) []float64 {
 	ps := []float64{50, 90, 95, 99}
 	if p == 0 || slices.Contains(ps, p) {
 		return ps
@@ -134,8 +132,8 @@ func streamDists(st *result.StreamStats) [3]namedDist {
 func streamPercentiles(st *result.StreamStats, ps []float64) (first, between, final []time.Duration, err error) {
 	var out [3][]time.Duration
 	for i, nd := range streamDists(st) {
-		q := quantiles{d: nd.d}
-		if out[i], err = q.values(ps); err != nil {
+		q := result.Quantiles{D: nd.d}
+		if out[i], err = q.Values(ps); err != nil {
 			return nil, nil, nil, fmt.Errorf("%s: %w", nd.name, err)
 		}
 	}
@@ -150,66 +148,14 @@ func checkProtocol(s result.Settings) error {
 	return fmt.Errorf("report: settings protocol %q is unknown; set it to \"http\" or \"grpc\"", s.Protocol)
 }
 
-// quantiles answers percentiles of one distribution the way
-// result.Distribution.Percentile does (cached quantiles first, then the
-// histogram), but imports the histogram once and validates it first, so a
-// corrupt snapshot is an error instead of a panic.
-type quantiles struct {
-	d    *result.Distribution
-	h    *hdrhistogram.Histogram
-	err  error
-	done bool
-}
-
-// at returns the value at p and whether the distribution can answer it.
-func (q *quantiles) at(p float64) (time.Duration, bool, error) {
-	for _, c := range q.d.Quantiles {
-		if c.Percentile == p {
-			return c.Value, true, nil
-		}
-	}
-	h, err := q.hist()
-	if h == nil || err != nil || h.TotalCount() == 0 {
-		return 0, false, err // an empty histogram's "percentiles" would read as 0 µs
-	}
-	return time.Duration(h.ValueAtQuantile(p)), true, nil
-}
-
-// hist imports the distribution's histogram on first use; nil without one.
-func (q *quantiles) hist() (*hdrhistogram.Histogram, error) {
-	if q.d.Hist == nil || q.done {
-		return q.h, q.err
-	}
-	q.done = true
-	if err := q.d.Hist.Validate(); err != nil {
-		q.err = fmt.Errorf("histogram snapshot is invalid (%w); export it with hdrhistogram's Histogram.Export", err)
-		return nil, q.err
-	}
-	q.h = hdrhistogram.Import(q.d.Hist)
-	return q.h, nil
-}
-
-// values returns the distribution at each of ps; missing ones read as 0.
-func (q *quantiles) values(ps []float64) ([]time.Duration, error) {
-	out := make([]time.Duration, len(ps))
-	for i, p := range ps {
-		v, _, err := q.at(p)
-		if err != nil {
-			return nil, err
-		}
-		out[i] = v
-	}
-	return out, nil
-}
-
 // stabilizingLatency is the latency the sweep stabilised on and the summary
 // prints: the mean, or the chosen percentile.
 func stabilizingLatency(s result.Settings, d *result.Distribution) (time.Duration, error) {
 	if s.Percentile == 0 {
 		return d.Mean, nil
 	}
-	q := quantiles{d: d}
-	v, _, err := q.at(s.Percentile)
+	q := result.Quantiles{D: d}
+	v, _, err := q.At(s.Percentile)
 	return v, err
 }
 
@@ -232,11 +178,11 @@ func lateShare(c result.ClientStats) (pct float64, warn bool) {
 // maxShareDecimals bounds the decimals formatShare adds.
 const maxShareDecimals = 6
 
-// formatShare formats a failed share in percent with two decimals, as
+// FormatShare formats a failed share in percent with two decimals, as
 // perf_analyzer prints percentages, adding decimals (up to six) where two
 // would mislead: a share above the limit that rounds down to it ("1.00%"
 // beside "more than 1% failed"), or a share above 0 that rounds to "0.00".
-func formatShare(pct, limit float64) string {
+func FormatShare(pct, limit float64) string {
 	for d := 2; ; d++ {
 		s := strconv.FormatFloat(pct, 'f', d, 64)
 		v, err := strconv.ParseFloat(s, 64)

@@ -318,9 +318,9 @@ const overheadWarnAbove = 0.5
 
 func writeClient(p *printer, s result.Settings, l result.Level, verbose bool) error {
 	c := l.Client
-	ps := reportPercentiles(s.Percentile)
-	q := quantiles{d: &c.Latency}
-	lat, err := q.values(ps)
+	ps := ReportPercentiles(s.Percentile)
+	q := result.Quantiles{D: &c.Latency}
+	lat, err := q.Values(ps)
 	if err != nil {
 		return err
 	}
@@ -452,7 +452,7 @@ func writeFailures(p *printer, s result.Settings, l result.Level) {
 			classes.WriteByte(' ')
 			classes.WriteString(strconv.FormatUint(f.Count, 10))
 		}
-		p.printf(tmplFailed, t.Failed, t.Requests+t.Failed, formatShare(t.FailedPercent(), s.FailureLimit), classes.String())
+		p.printf(tmplFailed, t.Failed, t.Requests+t.Failed, FormatShare(t.FailedPercent(), s.FailureLimit), classes.String())
 	}
 	if l.OverFailureLimit {
 		p.printf(tmplOverLimit, formatDouble(s.FailureLimit))
@@ -464,16 +464,16 @@ func writeFailures(p *printer, s result.Settings, l result.Level) {
 // warning when more than 1% of requests were late.
 func writeOpenLoop(p *printer, c result.ClientStats, latePct float64, late bool) error {
 	if c.ServiceTime != nil {
-		q := quantiles{d: c.ServiceTime}
-		v, err := q.values([]float64{50, 90, 95, 99})
+		q := result.Quantiles{D: c.ServiceTime}
+		v, err := q.Values([]float64{50, 90, 95, 99})
 		if err != nil {
 			return fmt.Errorf("service time: %w", err)
 		}
 		p.printf(tmplServiceTime, usec(v[0]), usec(v[1]), usec(v[2]), usec(v[3]))
 	}
 	if c.ScheduleLag != nil {
-		q := quantiles{d: c.ScheduleLag}
-		v, err := q.values([]float64{50, 99})
+		q := result.Quantiles{D: c.ScheduleLag}
+		v, err := q.Values([]float64{50, 99})
 		if err != nil {
 			return fmt.Errorf("schedule lag: %w", err)
 		}

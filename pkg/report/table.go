@@ -132,7 +132,7 @@ func tableColumns(r result.Run, judged, md bool) []tableColumn {
 		{unit, func(l result.Level, _ *slo.Level) (string, error) { return formatLevelValue(s, l.Value), nil }},
 		{"Inferences/s", func(l result.Level, _ *slo.Level) (string, error) { return formatDouble(l.Client.Throughput), nil }},
 	}
-	for _, p := range reportPercentiles(s.Percentile) {
+	for _, p := range ReportPercentiles(s.Percentile) {
 		cols = append(cols, tableColumn{percentileLabel(p), func(l result.Level, _ *slo.Level) (string, error) {
 			return distCell(&l.Client.Latency, p)
 		}})
@@ -141,7 +141,7 @@ func tableColumns(r result.Run, judged, md bool) []tableColumn {
 		if l.Total.Failed == 0 {
 			return "0", nil
 		}
-		return fmt.Sprintf("%d (%s%%)", l.Total.Failed, formatShare(l.Total.FailedPercent(), s.FailureLimit)), nil
+		return fmt.Sprintf("%d (%s%%)", l.Total.Failed, FormatShare(l.Total.FailedPercent(), s.FailureLimit)), nil
 	}})
 	if hasServerStats(r.Levels) {
 		cols = append(cols,
@@ -184,8 +184,8 @@ func distCell(d *result.Distribution, p float64) (string, error) {
 	if d == nil {
 		return "-", nil
 	}
-	q := quantiles{d: d}
-	v, ok, err := q.at(p)
+	q := result.Quantiles{D: d}
+	v, ok, err := q.At(p)
 	if err != nil || !ok {
 		return "-", err
 	}

@@ -261,28 +261,17 @@ func (m Metric) distribution(c result.ClientStats) (*result.Distribution, error)
 // percentile answers from the cached quantiles, else from the histogram,
 // validated first: a run read back from a file must not panic the judge.
 func percentile(d *result.Distribution, p float64) (time.Duration, error) {
-	for _, q := range d.Quantiles {
-		if q.Percentile == p {
-			return q.Value, nil
-		}
-	}
-	if d.Hist == nil {
-		if d.Count == 0 {
-			return 0, errNoSamples
-		}
+	q := result.Quantiles{D: d}
+	v, ok, err := q.At(p)
+	switch {
+	case err != nil:
+		return 0, err
+	case ok:
+		return v, nil
+	case d.Hist == nil && d.Count > 0:
 		return 0, fmt.Errorf("no histogram to read p%s from", strconv.FormatFloat(p, 'f', -1, 64))
 	}
-	if err := d.Hist.Validate(); err != nil {
-		return 0, fmt.Errorf("histogram is invalid: %w", err)
-	}
-	var n int64
-	for _, c := range d.Hist.Counts {
-		n += c
-	}
-	if n == 0 {
-		return 0, errNoSamples
-	}
-	return d.Percentile(p), nil
+	return 0, errNoSamples
 }
 
 // Format prints a value of the metric's unit: "8.12 ms", "1250 infer/s", "0.12%".

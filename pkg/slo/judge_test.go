@@ -155,7 +155,7 @@ func TestJudgeReadsHistograms(t *testing.T) {
 	bad := h.Export()
 	bad.Counts = append(bad.Counts[:0:0], -1)
 	run.Levels[0].Client.Latency.Hist = bad
-	if r := Judge(run, mustParse(t, "p50<=60ms"), All).Levels[0].Results[0]; r.Pass || !strings.Contains(r.Reason, "histogram is invalid") {
+	if r := Judge(run, mustParse(t, "p50<=60ms"), All).Levels[0].Results[0]; r.Pass || !strings.Contains(r.Reason, "histogram snapshot is invalid") {
 		t.Errorf("a corrupt histogram: %+v, want missed with its reason", r)
 	}
 }
