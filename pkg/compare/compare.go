@@ -118,20 +118,15 @@ func (r Report) Regressions() []string {
 	var out []string
 	for _, l := range r.Levels {
 		if l.Presence == Lost {
-			out = append(out, LevelName(l.Mode, l.Value)+" lost")
+			out = append(out, result.LevelName(l.Mode, l.Value)+" lost")
 		}
 		for _, m := range l.Metrics {
 			if m.Verdict == Regression {
-				out = append(out, fmt.Sprintf("%s %s %+.1f%%", LevelName(l.Mode, l.Value), m.Name, m.Change))
+				out = append(out, fmt.Sprintf("%s %s %+.1f%%", result.LevelName(l.Mode, l.Value), m.Name, m.Change))
 			}
 		}
 	}
 	return out
-}
-
-// LevelName is "concurrency 4" or "request_rate 200".
-func LevelName(mode result.Mode, value float64) string {
-	return fmt.Sprintf("%s %g", mode, value)
 }
 
 // mergedWindows is how many of a level's last windows its figures merge.

@@ -10,6 +10,8 @@ import (
 	"github.com/olekukonko/tablewriter"
 	"github.com/olekukonko/tablewriter/renderer"
 	"github.com/olekukonko/tablewriter/tw"
+
+	"github.com/perfgo/perfgo/pkg/result"
 )
 
 // tableHeader names the columns of Table and Markdown.
@@ -20,7 +22,7 @@ var tableHeader = []string{"Level", "Metric", "Base", "New", "Change", "Noise ba
 func (r Report) rows() [][]string {
 	var rows [][]string
 	for _, l := range r.Levels {
-		name := LevelName(l.Mode, l.Value)
+		name := result.LevelName(l.Mode, l.Value)
 		if l.Presence != Both {
 			rows = append(rows, []string{name, "", "", "", "", "", string(l.Presence)})
 			continue

@@ -196,7 +196,7 @@ func FormatShare(pct, limit float64) string {
 // levelName names a level in error messages and perfgo's own lines:
 // "concurrency 4", "request rate 250.5".
 func levelName(s result.Settings, l result.Level) string {
-	return levelUnit(s) + " " + formatLevelValue(s, l.Value)
+	return result.LevelName(s.Mode, l.Value)
 }
 
 func levelUnit(s result.Settings) string {

@@ -7,6 +7,7 @@
 package result
 
 import (
+	"strconv"
 	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
@@ -335,6 +336,16 @@ type Distribution struct {
 	Hist *hdrhistogram.Snapshot
 	// Quantiles caches percentiles computed when the distribution was made.
 	Quantiles []Quantile
+}
+
+// LevelName names a level as every report, message and verdict does:
+// "concurrency 4", "request rate 250.5" (a rate with at most six
+// significant digits, as perf_analyzer prints doubles).
+func LevelName(mode Mode, value float64) string {
+	if mode == Concurrency {
+		return "concurrency " + strconv.FormatFloat(value, 'f', -1, 64)
+	}
+	return "request rate " + strconv.FormatFloat(value, 'g', 6, 64)
 }
 
 // Quantile is one percentile (0–100) and its value.

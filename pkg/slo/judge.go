@@ -83,13 +83,7 @@ type Level struct {
 }
 
 // Name is "concurrency 4" or "request rate 250.5", as the report names levels.
-func (l Level) Name() string {
-	v := strconv.FormatFloat(l.Value, 'g', 6, 64)
-	if l.Mode == result.Concurrency {
-		return "concurrency " + v
-	}
-	return "request rate " + v
-}
+func (l Level) Name() string { return result.LevelName(l.Mode, l.Value) }
 
 // Verdict is a run judged on its objectives.
 type Verdict struct {
