@@ -60,7 +60,6 @@ cmdline="BENCH_CPP_REPEAT=$repeat BENCH_CPP_CONCURRENCY='$concurrency' BENCH_CPP
 source bench/lib.sh
 bench_init bench/cpp
 
-positive_int() { [[ $2 =~ ^[1-9][0-9]*$ ]] || die "$1=$2: use a whole number above 0"; }
 positive_int BENCH_CPP_REPEAT "$repeat"
 positive_int BENCH_CPP_SECONDS "$secs"
 positive_int BENCH_CPP_HTTP_THREADS "$http_threads"
@@ -179,8 +178,9 @@ loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # median PROTO TOOL CONC FIELD (5 throughput, 6 latency, 7 CPU, 8 wrk's own latency): empty when the tool has none.
 median() {
-	awk -F'\t' -v p="$1" -v t="$2" -v c="$3" -v f="$4" '$2 == p && $3 == t && $4 == c && $f != "" { print $f }' "$rows" | sort -g |
-		awk '{ v[NR] = $1 } END { if (NR) print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+	local m
+	m=$(awk -F'\t' -v p="$1" -v t="$2" -v c="$3" -v f="$4" '$2 == p && $3 == t && $4 == c && $f != "" { print $f }' "$rows" | bench_median)
+	[[ $m == nan ]] || echo "$m"
 }
 # verdict A B OP LIMIT: "ratio× (OP LIMIT PASS|MISS)", or the bare ratio when LIMIT is "".
 verdict() {

@@ -31,7 +31,6 @@ model=${BENCH_EXPORT_MODEL:-simple}
 source bench/lib.sh
 bench_init export
 
-positive_int() { [[ $2 =~ ^[1-9][0-9]*$ ]] || die "$1=$2: use a whole number above 0"; }
 positive_int BENCH_EXPORT_CONCURRENCY "$conc"
 positive_int BENCH_EXPORT_SECONDS "$secs"
 positive_int BENCH_EXPORT_ROUNDS "$rounds"
@@ -72,9 +71,8 @@ for round in $(seq "$rounds"); do
 	done
 done
 
-median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 col() { awk -F'\t' -v l="$1" -v c="$2" '$1 == l { print $c }' "$rows"; }
-short=$(col short 3 | median) long=$(col long 3 | median)
+short=$(col short 3 | bench_median) long=$(col long 3 | bench_median)
 echo "perfgo --profile-export-file, $proto $model at concurrency $conc, $rounds interleaved rounds (peak RSS in MiB)"
 echo
 echo "| run | length | peak RSS median | every round | requests exported (median) |"
@@ -82,8 +80,8 @@ echo "|---|---:|---:|---|---:|"
 for length in short long; do
 	s=$secs
 	[[ $length == long ]] && s=$(( 4 * secs ))
-	printf '| %s | %ss | %.1f | %s | %s |\n' "$length" "$s" "$(col "$length" 3 | awk '{ print $1 / 1024 }' | median)" \
-		"$(col "$length" 3 | awk '{ printf "%s%.1f", (NR > 1 ? " " : ""), $1 / 1024 }')" "$(col "$length" 4 | median)"
+	printf '| %s | %ss | %.1f | %s | %s |\n' "$length" "$s" "$(col "$length" 3 | awk '{ print $1 / 1024 }' | bench_median)" \
+		"$(col "$length" 3 | awk '{ printf "%s%.1f", (NR > 1 ? " " : ""), $1 / 1024 }')" "$(col "$length" 4 | bench_median)"
 done
 echo
 ratio=$(awk -v l="$long" -v s="$short" 'BEGIN { printf "%.3f", l / s }')

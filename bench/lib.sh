@@ -107,3 +107,13 @@ bench_cpp_address() {
 	[[ -n $addr ]] || die "the C++ $1 server did not report its address in 10 s: $(cat "$3")"
 	echo "$addr"
 }
+
+# positive_int NAME VALUE: dies unless VALUE (the setting NAME) is a whole
+# number above 0.
+positive_int() { [[ $2 =~ ^[1-9][0-9]*$ ]] || die "$1=$2: use a whole number above 0"; }
+
+# bench_median: the median of the numbers on stdin, one per line; nan when
+# there are none.
+bench_median() {
+	sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}

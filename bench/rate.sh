@@ -133,8 +133,6 @@ for round in $(seq "$repeat"); do
 	done
 done
 
-# median of the numbers on stdin
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 table="| protocol | pin | target (req/s) | sent (req/s) | server counted (req/s) | completed (req/s) | completed / target | schedule lag p99 (µs), median | every round | late > 1 ms | rounds passed | verdict |
 |---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---|"
@@ -150,11 +148,11 @@ for proto in $protocols; do
 				missed+=" $rate"
 				continue
 			fi
-			completed=$(cut -f5 <<<"$runs" | median)
-			sent=$(cut -f6 <<<"$runs" | median)
-			served=$(cut -f7 <<<"$runs" | median)
-			lag=$(cut -f8 <<<"$runs" | median)
-			late=$(cut -f9 <<<"$runs" | median)
+			completed=$(cut -f5 <<<"$runs" | bench_median)
+			sent=$(cut -f6 <<<"$runs" | bench_median)
+			served=$(cut -f7 <<<"$runs" | bench_median)
+			lag=$(cut -f8 <<<"$runs" | bench_median)
+			late=$(cut -f9 <<<"$runs" | bench_median)
 			rounds=$(cut -f8 <<<"$runs" | awk '{ printf "%s%d", (NR > 1 ? ", " : ""), $1 + 0.5 }')
 			# A round passes on its own rate and lag; the rate on most rounds.
 			passed=$(awk -F'\t' -v r="$rate" '{ q = $5 / r; if (q >= 0.99 && q <= 1.01 && $8 < 1000) n++ } END { print n + 0 }' <<<"$runs")
@@ -185,7 +183,7 @@ floors="| pin | machine floor: wakeup lag p99 (µs), median | every round | late
 for pin in $pins; do
 	runs=$(awk -F'\t' -v n="$pin" '$1 == n' "$tmp/floor.tsv")
 	[[ -n $runs ]] || continue
-	floors+=$'\n'"| $pin | $(cut -f3 <<<"$runs" | median | awk '{ printf "%d", $1 + 0.5 }') | $(cut -f3 <<<"$runs" | awk '{ printf "%s%d", (NR > 1 ? ", " : ""), $1 + 0.5 }') | $(cut -f4 <<<"$runs" | median)% |"
+	floors+=$'\n'"| $pin | $(cut -f3 <<<"$runs" | bench_median | awk '{ printf "%d", $1 + 0.5 }') | $(cut -f3 <<<"$runs" | awk '{ printf "%s%d", (NR > 1 ? ", " : ""), $1 + 0.5 }') | $(cut -f4 <<<"$runs" | bench_median)% |"
 done
 echo "$table"
 echo

@@ -33,7 +33,6 @@ extra=${BENCH_RSS_ENV:-}
 source bench/lib.sh
 bench_init rss
 
-positive_int() { [[ $2 =~ ^[1-9][0-9]*$ ]] || die "$1=$2: use a whole number above 0"; }
 positive_int BENCH_RSS_CONCURRENCY "$conc"
 positive_int BENCH_RSS_SECONDS "$secs"
 positive_int BENCH_RSS_ROUNDS "$rounds"
@@ -94,12 +93,11 @@ echo "perfgo at concurrency $conc, ${secs}s per run, $rounds interleaved rounds 
 echo
 echo "| protocol | variant | peak RSS median | every round | throughput median | every round | loadavg |"
 echo "|---|---|---:|---|---:|---|---|"
-median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 for proto in $protocols; do
 	for v in "${variants[@]}"; do
 		awk -F'\t' -v v="$v" -v p="$proto" '$1 == v && $2 == p' "$rows" >"$tmp/one"
 		printf '| %s | %s | %.1f | %s | %.0f | %s | %s |\n' "$proto" "$v" \
-			"$(cut -f4 "$tmp/one" | awk '{ print $1 / 1024 }' | median)" "$(cut -f4 "$tmp/one" | awk '{ printf "%s%.1f", (NR > 1 ? " " : ""), $1 / 1024 }')" \
-			"$(cut -f5 "$tmp/one" | median)" "$(cut -f5 "$tmp/one" | paste -sd' ')" "$(cut -f6 "$tmp/one" | paste -sd' ')"
+			"$(cut -f4 "$tmp/one" | awk '{ print $1 / 1024 }' | bench_median)" "$(cut -f4 "$tmp/one" | awk '{ printf "%s%.1f", (NR > 1 ? " " : ""), $1 / 1024 }')" \
+			"$(cut -f5 "$tmp/one" | bench_median)" "$(cut -f5 "$tmp/one" | paste -sd' ')" "$(cut -f6 "$tmp/one" | paste -sd' ')"
 	done
 done

@@ -63,7 +63,6 @@ cmdline="BENCH_SECONDS=$secs BENCH_REPEAT=$repeat BENCH_CONCURRENCY='$concurrenc
 source bench/lib.sh
 bench_init bench
 
-positive_int() { [[ $2 =~ ^[1-9][0-9]*$ ]] || die "$1=$2: use a whole number above 0"; }
 positive_int BENCH_SECONDS "$secs"
 positive_int BENCH_REPEAT "$repeat"
 positive_int BENCH_RSS_SECONDS "$rss_secs"
@@ -274,7 +273,7 @@ all_rows=$rows
 rows=$tmp/median.tsv
 awk -F'\t' '!seen[$1 FS $2 FS $3]++ { print $1 "\t" $2 "\t" $3 }' "$all_rows" | while IFS=$'\t' read -r tool proto conc; do
 	awk -F'\t' -v t="$tool" -v p="$proto" -v c="$conc" '$1 == t && $2 == p && $3 == c' "$all_rows" >"$tmp/one"
-	median() { cut -f"$1" "$tmp/one" | sort -g | awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; print m }'; }
+	median() { cut -f"$1" "$tmp/one" | bench_median; }
 	status=$(cut -f8 "$tmp/one" | grep -v '^ok$' | head -n 1 || true)
 	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$tool" "$proto" "$conc" "$(median 4)" "$(median 5)" "$(median 6)" \
 		"$(cut -f7 "$tmp/one" | sort -n | tail -n 1)" "${status:-ok}" "$(median 9)" "$(cut -f10 "$tmp/one" | sort -g | tail -n 1)"

@@ -49,7 +49,6 @@ serve paced --generate-first-ms 1 --generate-gap-ms 0.5 --generate-tokens 16
 
 addr() { local v="${1}_${2}"; echo "${!v}"; }
 p50() { jq -r "(.levels + .unreported_levels)[0].client.stream.$1.percentiles[] | select(.p == 50) | .value_us" "$tmp/r.json"; }
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 rounds() { awk '{ printf "%s%s", (NR > 1 ? ", " : ""), $1 }'; }
 
 # runs.tsv: kind proto x round value...
@@ -92,22 +91,22 @@ for proto in $protocols; do
 	if grep -q failed <<<"$runs"; then
 		acc+=$'\n'"| $proto | $(grep -m1 -o 'failed: .*' <<<"$runs") | | | | |"
 	else
-		f=$(cut -f5 <<<"$runs" | median)
-		b=$(cut -f6 <<<"$runs" | median)
+		f=$(cut -f5 <<<"$runs" | bench_median)
+		b=$(cut -f6 <<<"$runs" | bench_median)
 		acc+=$'\n'"$(awk -v p="$proto" -v f="$f" -v b="$b" -v fr="$(cut -f5 <<<"$runs" | rounds)" -v br="$(cut -f6 <<<"$runs" | rounds)" 'BEGIN {
 			ok = (f >= 19000 && f <= 21000 && b >= 4750 && b <= 5250) ? "PASS" : "MISS"
 			printf "| %s | %d | %s | %d | %s | %s (%+.1f%%, %+.1f%%) |", p, f + 0.5, fr, b + 0.5, br, ok, (f / 20000 - 1) * 100, (b / 5000 - 1) * 100 }')"
 	fi
 	runs=$(sel cpu "$proto" -)
-	cpu+=$'\n'"| $proto | $(cut -f5 <<<"$runs" | median) | $(cut -f5 <<<"$runs" | rounds) | $(cut -f6 <<<"$runs" | median | awk '{ printf "%d", $1 }') |"
+	cpu+=$'\n'"| $proto | $(cut -f5 <<<"$runs" | bench_median) | $(cut -f5 <<<"$runs" | rounds) | $(cut -f6 <<<"$runs" | bench_median | awk '{ printf "%d", $1 }') |"
 	for rate in $rates; do
 		runs=$(sel rate "$proto" "$rate")
 		if grep -q failed <<<"$runs"; then
 			lag+=$'\n'"| $proto | $rate | $(grep -m1 -o 'failed: .*' <<<"$runs") | | | |"
 			continue
 		fi
-		r=$(cut -f5 <<<"$runs" | median)
-		l=$(cut -f6 <<<"$runs" | median)
+		r=$(cut -f5 <<<"$runs" | bench_median)
+		l=$(cut -f6 <<<"$runs" | bench_median)
 		lag+=$'\n'"$(awk -v p="$proto" -v t="$rate" -v r="$r" -v l="$l" -v lr="$(cut -f6 <<<"$runs" | awk '{ printf "%s%d", (NR > 1 ? ", " : ""), $1 + 0.5 }')" 'BEGIN {
 			printf "| %s | %d | %d | %d | %s | %s |", p, t, r, l + 0.5, lr, (l < 1000 ? "PASS" : "MISS") }')"
 	done
