@@ -24,10 +24,7 @@ func TestEnsembleComposing(t *testing.T) {
 	srv := servertest.Start(t, withDelay(2, 1))
 	for _, proto := range []string{"grpc", "http"} {
 		t.Run(proto, func(t *testing.T) {
-			url := srv.GRPCAddr
-			if proto == "http" {
-				url = srv.HTTPAddr
-			}
+			url := addrFor(srv, proto)
 			dir := t.TempDir()
 			csvPath, jsonPath := filepath.Join(dir, "r.csv"), filepath.Join(dir, "r.json")
 			const perLevel = 40

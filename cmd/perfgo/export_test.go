@@ -50,10 +50,7 @@ func TestExportCountsWhatTheServerCounted(t *testing.T) {
 			if tc.env[0] != "" {
 				t.Setenv(tc.env[0], tc.env[1])
 			}
-			url := srv.GRPCAddr
-			if tc.proto == "http" {
-				url = srv.HTTPAddr
-			}
+			url := addrFor(srv, tc.proto)
 			dir := t.TempDir()
 			exportPath, jsonPath := filepath.Join(dir, "export.json"), filepath.Join(dir, "run.json")
 			before := successCount(t, srv, tc.model)

@@ -488,14 +488,18 @@ func (c *httpCall) load(p Prepared) {
 	}
 }
 
+// deadline is the request timeout from now; zero without one.
+func (c *httpCall) deadline(now time.Time) time.Time {
+	if c.timeout <= 0 {
+		return time.Time{}
+	}
+	return now.Add(c.timeout)
+}
+
 // Connect opens the Call's connection ahead of its first request
 // (fasthttp; net/http dials on demand).
 func (c *httpCall) Connect(ctx context.Context) error {
-	var deadline time.Time
-	if c.timeout > 0 {
-		deadline = time.Now().Add(c.timeout)
-	}
-	if err := c.x.connect(ctx, deadline); err != nil {
+	if err := c.x.connect(ctx, c.deadline(time.Now())); err != nil {
 		return transportError(ctx, c.p.op, err)
 	}
 	return nil
@@ -512,11 +516,7 @@ func (c *httpCall) Do(ctx context.Context) (Timing, error) {
 	start := time.Now()
 	// The timeout is a deadline, not a context: the transport applies it
 	// without a timer and a context per request.
-	var deadline time.Time
-	if c.timeout > 0 {
-		deadline = start.Add(c.timeout)
-	}
-	res, err := c.x.do(ctx, deadline, c.buf)
+	res, err := c.x.do(ctx, c.deadline(start), c.buf)
 	total := time.Since(start)
 	if res.body != nil {
 		c.buf = res.body[:0]

@@ -17,8 +17,11 @@ func TestTableGolden(t *testing.T) {
 		tc.run.Settings.SLOs, tc.run.Settings.SLOMode = slos, mode
 		return tc
 	}
-	noLevels := cases["grpc"]
-	noLevels.run.Levels = nil
+	withoutLevels := func(tc goldenCase) goldenCase {
+		tc.run.Levels = nil
+		return tc
+	}
+	noLevels := withoutLevels(cases["grpc"])
 	for _, tc := range []struct {
 		golden string
 		tc     goldenCase
@@ -37,13 +40,10 @@ func TestTableGolden(t *testing.T) {
 		{"table_slo_any_none.txt", withSLOs("grpc", "any", "p50<100us"), FormatTable},
 		{"table_slo_open_loop.txt", withSLOs("rate_open_loop", "all", "lag.p99<=1ms", "service.p99<2ms", "errors<=0.1%"), FormatTable},
 		{"table_slo_stream_missing.txt", withSLOs("grpc", "all", "first.p99<=1s"), FormatTable},
-		{"table_slo_no_levels.txt", goldenCase{run: withSLOs("grpc", "all", "p99<=1ms").run}, FormatTable},
+		{"table_slo_no_levels.txt", withoutLevels(withSLOs("grpc", "all", "p99<=1ms")), FormatTable},
 	} {
 		t.Run(tc.golden, func(t *testing.T) {
 			run := tc.tc.run
-			if tc.golden == "table_slo_no_levels.txt" {
-				run.Levels = nil
-			}
 			var b bytes.Buffer
 			if err := Table(&b, run, TableOptions{Format: tc.format}); err != nil {
 				t.Fatal(err)
