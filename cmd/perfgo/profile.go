@@ -637,19 +637,18 @@ type outputFile struct {
 	f          *os.File
 	written    bool
 	write      func(io.Writer, result.Run, *profileOptions) error
+	// after, if set, writes the files that go beside this one.
+	after func(path string, run result.Run) error
 }
 
 func openOutputs(o *profileOptions) (*outputs, error) {
 	out := &outputs{}
-	for _, spec := range []struct {
-		flag, path string
-		write      func(io.Writer, result.Run, *profileOptions) error
-	}{
-		{"-f", o.CSVFile, func(w io.Writer, run result.Run, o *profileOptions) error {
+	for _, spec := range []outputFile{
+		{flag: "-f", path: o.CSVFile, write: func(w io.Writer, run result.Run, o *profileOptions) error {
 			return report.CSV(w, run, report.CSVOptions{Verbose: o.VerboseCSV})
-		}},
-		{"--json", o.JSONFile, func(w io.Writer, run result.Run, _ *profileOptions) error { return report.JSON(w, run) }},
-		{"--html", o.HTMLFile, func(w io.Writer, run result.Run, _ *profileOptions) error { return htmlreport.Write(w, run) }},
+		}, after: writeComposingCSVs},
+		{flag: "--json", path: o.JSONFile, write: func(w io.Writer, run result.Run, _ *profileOptions) error { return report.JSON(w, run) }},
+		{flag: "--html", path: o.HTMLFile, write: func(w io.Writer, run result.Run, _ *profileOptions) error { return htmlreport.Write(w, run) }},
 	} {
 		if spec.path == "" {
 			continue
@@ -659,7 +658,8 @@ func openOutputs(o *profileOptions) (*outputs, error) {
 			out.closeUnwritten()
 			return nil, err
 		}
-		out.files = append(out.files, &outputFile{flag: spec.flag, path: spec.path, f: f, write: spec.write})
+		spec.f = f
+		out.files = append(out.files, &spec)
 	}
 	if o.HDRLogFile != "" {
 		f, err := openReport("--hdr-log", o.HDRLogFile)
@@ -753,8 +753,8 @@ func (out *outputs) writeFiles(run result.Run, o *profileOptions) error {
 		if err != nil {
 			errs = append(errs, fmt.Errorf("write report %s (%s): %w", of.path, of.flag, err))
 		}
-		if of.flag == "-f" {
-			errs = append(errs, writeComposingCSVs(of.path, run))
+		if of.after != nil {
+			errs = append(errs, of.after(of.path, run))
 		}
 	}
 	if out.hdr != nil {

@@ -339,7 +339,6 @@ func TestComposingStats(t *testing.T) {
 	}}
 	prev := stats(stat("ens", "1", 1, 1), stat("pre", "1", 1, 1), stat("inner", "1", 1, 1), stat("leaf", "1", 50, 50), stat("leaf", "2", 1, 1))
 	cur := stats(stat("ens", "1", 5, 5), stat("pre", "1", 5, 5), stat("inner", "1", 5, 5), stat("leaf", "1", 90, 90), stat("leaf", "2", 5, 5))
-	s.prev = prev
 	d, _ := statsDelta(prev, cur, "ens", "")
 	d.Composing = s.composingDeltas(prev, cur, s.composing)
 	d.Composing = s.composingDeltas(prev, cur, s.composing) // the warning is said once
